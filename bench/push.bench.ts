@@ -1,0 +1,81 @@
+/**
+ * Many small files through the CLI (issue 3): `artifactstore push` as a child process uploading
+ * 10,000 × 4 KiB files (10,000 × `--size` / 1 GiB) in 100 directories and finalizing the package,
+ * against the service as `npm start` runs it (PGlite) and on PostgreSQL. The figure is files per
+ * second of the whole command, start-up included, as a user sees it; in-process SHA-256 of `--size`
+ * bytes is measured in the same run for reference.
+ *
+ * Before each run the files get fresh random content (untimed), so no run is helped by objects an
+ * earlier run stored.
+ */
+import { spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BenchCase, BenchSuite } from './bench-case.ts';
+import { randomChunk, scaled, sha256Baseline } from './byte-source.ts';
+import { startBenchService, type BenchService, type ServiceOptions } from './service-processes.ts';
+
+const BASELINE = 'push-sha256-inprocess';
+const FILE_BYTES = 4096;
+const FILES_PER_DIRECTORY = 100;
+const CLI = join(import.meta.dirname, '..', 'cli', 'main.ts');
+
+/** Runs `artifactstore push`; resolves with its stdout, rejects with its stderr on a non-zero exit. */
+function runPush(directory: string, subject: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const args = ['--import', 'tsx', CLI, 'push', directory, '--producer', 'bench', '--subject', subject, '--retention-class', 'transient', '--json'];
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-16 * 1024)));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`artifactstore push exited with ${code ?? 'a signal'}:\n${stderr}`))));
+  });
+}
+
+function pushCase(name: string, database: ServiceOptions['database'], files: number): BenchCase {
+  let service: BenchService | undefined;
+  let directory: string | undefined;
+  let runs = 0;
+  let content = Buffer.alloc(0);
+  const pathOf = (i: number): string => join(directory ?? '', `d-${String(Math.floor(i / FILES_PER_DIRECTORY)).padStart(3, '0')}`, `f-${String(i).padStart(5, '0')}.bin`);
+  return {
+    name,
+    description: `artifactstore push (child process, default --concurrency) of 10,000 x --size/1GiB 4 KiB files, ${database === 'pglite' ? 'PGlite' : 'PostgreSQL'} (target >= 1,000 files/s)`,
+    targets: [{ label: 'files per second', unit: 'files/s', digits: 0, bound: { atLeast: 1000 }, figure: ({ metrics, seconds }) => (metrics['files'] ?? Number.NaN) / seconds }],
+    // At today's rate one 10,000-file push takes minutes; one run then says enough (see docs/benchmarks.md).
+    budgetSeconds: 120,
+    async setup() {
+      content = Buffer.allocUnsafe(files * FILE_BYTES);
+      directory = await mkdtemp(join(tmpdir(), 'as-bench-push-src-'));
+      for (let d = 0; d * FILES_PER_DIRECTORY < files; d++) await mkdir(join(directory, `d-${String(d).padStart(3, '0')}`));
+      service = await startBenchService({ label: name, database });
+    },
+    async beforeRun() {
+      randomFillSync(content);
+      for (let i = 0; i < files; i++) await writeFile(pathOf(i), content.subarray(i * FILE_BYTES, (i + 1) * FILE_BYTES));
+    },
+    async run() {
+      if (service === undefined || directory === undefined) throw new Error(`${name}: not set up`);
+      const summary = JSON.parse(await runPush(directory, `${name}-${++runs}`, service.env)) as { file_count: number; total_bytes: number; status: string };
+      if (summary.file_count !== files || summary.status !== 'finalized') throw new Error(`${name}: pushed ${summary.file_count} files (${summary.status}), expected ${files} finalized`);
+      return { bytes: summary.total_bytes, metrics: { files: summary.file_count } };
+    },
+    async teardown() {
+      await service?.stop();
+      if (directory !== undefined) await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `artifactstore push` of many 4 KiB files, on PGlite and on PostgreSQL. */
+export const pushSuite: BenchSuite = {
+  name: 'push',
+  createCases({ size }): BenchCase[] {
+    const files = scaled(10_000, size, 10);
+    return [sha256Baseline(BASELINE, randomChunk(), size), pushCase('cli-push-pglite', 'pglite', files), pushCase('cli-push-postgres', 'postgres', files)];
+  },
+};

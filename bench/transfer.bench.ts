@@ -1,0 +1,214 @@
+/**
+ * Byte transfer through the real processes (issue 3): single-shot HTTP ingest, gRPC ingest
+ * (`DataPlaneService.WriteFile` client stream) and HTTP download of `--size` bytes (1 GiB by default),
+ * and the data plane's peak RSS while it ingests 4 × `--size` (4 GiB), each against in-process SHA-256
+ * measured in the same run.
+ *
+ * The service is `artifactstore control-plane` + `artifactstore data-plane` as child processes on
+ * embedded PGlite and a local directory, as `npm start` runs it. Bytes are views of one random 1 MiB
+ * chunk, streamed over loopback by a node:http client; downloads are read by curl into /dev/null
+ * (node:http when curl is missing), the cheapest client at hand, because on a small machine the
+ * client shares the cores with the service. Clients neither copy nor hash, so the figures are the
+ * service's. Every stored file's SHA-256 must equal the baseline's (same bytes), so a fast but wrong
+ * path cannot pass. The peak-RSS case has a service of its own, so the other cases' buffers do not
+ * count against it; its peak (VmHWM) is reset before each run.
+ *
+ * `disk-write-fsync` (no target) writes the same bytes to a file in the temp directory, where the data
+ * plane stores too, and fsyncs it: the ceiling of any durable ingest on this disk, measured in the
+ * same run.
+ */
+import { open, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import type { Client } from '@connectrpc/connect';
+import { WriteFileRequestSchema, type WriteFileRequest } from '../gen/artifactstore/v1/data_plane_service_pb.ts';
+import type { DataPlaneService } from '../gen/artifactstore/v1/data_plane_service_pb.ts';
+import type { BenchCase, BenchSuite } from './bench-case.ts';
+import { chunksOf, randomChunk, rateTarget, sha256Baseline } from './byte-source.ts';
+import { createBenchPackage, createByteClient, curlAvailable, curlDownload, dataPlaneGrpcClient, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
+import { readProcessMemory, resetPeakRss, sharedService, type BenchService, type SharedService } from './service-processes.ts';
+
+const BASELINE = 'transfer-sha256-inprocess';
+const MiB = 1024 * 1024;
+
+/** What a case holds while its service runs. */
+interface Session {
+  readonly service: BenchService;
+  readonly bytes: ByteClient;
+  readonly packageId: string;
+}
+
+/** Starts (or joins) the service, opens an HTTP client and creates a package for the case. */
+function sessionOf(shared: SharedService, caseName: string): { open(): Promise<Session>; get(): Session; close(): Promise<void> } {
+  let session: Session | undefined;
+  return {
+    async open() {
+      const service = await shared.acquire();
+      session = { service, bytes: createByteClient(service), packageId: await createBenchPackage(registryClient(service), caseName) };
+      return session;
+    },
+    get() {
+      if (session === undefined) throw new Error(`${caseName}: not set up`);
+      return session;
+    },
+    async close() {
+      session?.bytes.close();
+      session = undefined;
+      await shared.release();
+    },
+  };
+}
+
+function sha256Hex(file: StoredFileJson): string {
+  return file.digests.sha256.replace(/^sha256:/, '');
+}
+
+/** The WriteFile messages: the header, then `size` bytes as 1 MiB data messages (views of `chunk`). */
+function* writeFileMessages(packageId: string, relativePath: string, chunk: Uint8Array, size: number): Generator<WriteFileRequest> {
+  yield create(WriteFileRequestSchema, { kind: { case: 'header', value: { packageId, relativePath, mediaType: 'application/octet-stream', expectedSize: BigInt(size) } } });
+  for (const part of chunksOf(chunk, size)) yield create(WriteFileRequestSchema, { kind: { case: 'data', value: part } });
+}
+
+/** {@link writeFileMessages} as the async iterable a client stream takes, without a promise hop per message. */
+function writeFileStream(packageId: string, relativePath: string, chunk: Uint8Array, size: number): AsyncIterable<WriteFileRequest> {
+  return {
+    [Symbol.asyncIterator]() {
+      const messages = writeFileMessages(packageId, relativePath, chunk, size);
+      return {
+        next: () => Promise.resolve(messages.next()),
+        return: (value?: unknown) => Promise.resolve(messages.return(value)),
+        // connect-es ends a failed stream's source with throw(): end the generator and report the error.
+        throw: (error?: unknown) => Promise.resolve(messages.throw(error)),
+      };
+    },
+  };
+}
+
+/** HTTP ingest, gRPC ingest, HTTP download and data-plane peak RSS, against in-process SHA-256. */
+export const transferSuite: BenchSuite = {
+  name: 'transfer',
+  createCases({ size }): BenchCase[] {
+    const chunk = randomChunk();
+    const shared = sharedService({ label: 'transfer', database: 'pglite' });
+    let runs = 0;
+    const nextPath = (caseName: string): string => `${caseName}/run-${++runs}.bin`;
+
+    const httpIngest = sessionOf(shared, 'http-ingest');
+    const grpcIngest = sessionOf(shared, 'grpc-ingest');
+    let grpc: Client<typeof DataPlaneService> | undefined;
+    const download = sessionOf(shared, 'http-download');
+    let downloadFileId = '';
+    let useCurl = false;
+    let diskDir: string | undefined;
+    const rss = sessionOf(sharedService({ label: 'rss', database: 'pglite' }), 'ingest-peak-rss');
+    const rssSize = 4 * size;
+
+    return [
+      sha256Baseline(BASELINE, chunk, size),
+      {
+        name: 'disk-write-fsync',
+        description: 'reference, no target: write --size bytes (1 MiB writes) to a new file in the temp directory, then fsync',
+        async setup() {
+          diskDir = await mkdtemp(join(tmpdir(), 'as-bench-disk-'));
+        },
+        async beforeRun() {
+          if (diskDir !== undefined) await rm(join(diskDir, 'data.bin'), { force: true });
+        },
+        async run() {
+          const handle = await open(join(diskDir ?? tmpdir(), 'data.bin'), 'w');
+          try {
+            for (const part of chunksOf(chunk, size)) {
+              for (let at = 0; at < part.byteLength; ) at += (await handle.write(part, at)).bytesWritten;
+            }
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          return { bytes: size };
+        },
+        async teardown() {
+          if (diskDir !== undefined) await rm(diskDir, { recursive: true, force: true });
+        },
+      },
+      {
+        name: 'http-ingest',
+        description: 'single-shot PUT /packages/{id}/files/{path} of --size bytes to the data plane (target >= 0.6x SHA-256)',
+        targets: [rateTarget(0.6)],
+        async setup() {
+          const { bytes, packageId } = await httpIngest.open();
+          await bytes.put(packageId, 'warm-up.bin', chunk, 16 * MiB); // JIT, workers, connections: untimed
+        },
+        async run() {
+          const { bytes, packageId } = httpIngest.get();
+          const file = await bytes.put(packageId, nextPath('http-ingest'), chunk, size);
+          return { bytes: Number(file.digests.size ?? 0), check: { sha256: sha256Hex(file) } };
+        },
+        teardown: () => httpIngest.close(),
+      },
+      {
+        name: 'grpc-ingest',
+        description: 'DataPlaneService.WriteFile client stream (gRPC, h2c, 1 MiB messages) of --size bytes (target >= 0.3x SHA-256)',
+        targets: [rateTarget(0.3)],
+        async setup() {
+          const { service, packageId } = await grpcIngest.open();
+          grpc = dataPlaneGrpcClient(service);
+          await grpc.writeFile(writeFileStream(packageId, 'warm-up.bin', chunk, 16 * MiB));
+        },
+        async run() {
+          const { packageId } = grpcIngest.get();
+          if (grpc === undefined) throw new Error('grpc-ingest: not set up');
+          const { file } = await grpc.writeFile(writeFileStream(packageId, nextPath('grpc-ingest'), chunk, size));
+          return { bytes: Number(file?.digests?.size ?? 0n), check: { sha256: (file?.digests?.sha256 ?? '').replace(/^sha256:/, '') } };
+        },
+        teardown: () => grpcIngest.close(),
+      },
+      {
+        name: 'http-download',
+        description: 'GET /files/{id}/download of a --size file from the data plane, read by curl into /dev/null (target >= 1.5x SHA-256)',
+        targets: [rateTarget(1.5)],
+        async setup() {
+          const { bytes, packageId } = await download.open();
+          useCurl = await curlAvailable();
+          if (!useCurl) process.stderr.write('http-download: curl not found, reading with node:http (slower: the client costs CPU)\n');
+          downloadFileId = (await bytes.put(packageId, 'download.bin', chunk, size)).file_id; // untimed
+          await bytes.download(downloadFileId); // warm the page cache and the JIT, untimed
+        },
+        async run() {
+          const session = download.get();
+          const received = useCurl ? await curlDownload(session.service, downloadFileId) : await session.bytes.download(downloadFileId);
+          if (received !== size) throw new Error(`http-download: received ${received} bytes, expected ${size}`);
+          return { bytes: received };
+        },
+        teardown: () => download.close(),
+      },
+      {
+        name: 'ingest-peak-rss',
+        description: 'data-plane peak RSS (VmHWM) during a single-shot PUT of 4 x --size bytes, own service (target < 256 MiB)',
+        targets: [
+          { label: 'data-plane peak RSS', unit: 'MiB', digits: 0, bound: { below: 256 }, figure: ({ metrics }) => metrics['peakRssMiB'] ?? Number.NaN },
+          { label: 'data-plane RSS before', unit: 'MiB', digits: 0, figure: ({ metrics }) => metrics['startRssMiB'] ?? Number.NaN },
+        ],
+        async setup() {
+          const { bytes, packageId } = await rss.open();
+          await bytes.put(packageId, 'warm-up.bin', chunk, 16 * MiB);
+        },
+        async beforeRun() {
+          const pid = rss.get().service.dataPlanePid;
+          if (pid === undefined) throw new Error('ingest-peak-rss: no data-plane PID');
+          await resetPeakRss(pid);
+        },
+        async run() {
+          const { service, bytes, packageId } = rss.get();
+          const pid = service.dataPlanePid as number;
+          const before = await readProcessMemory(pid);
+          const file = await bytes.put(packageId, nextPath('ingest-peak-rss'), chunk, rssSize);
+          const after = await readProcessMemory(pid);
+          if (Number(file.digests.size ?? 0) !== rssSize) throw new Error(`ingest-peak-rss: stored ${file.digests.size ?? 0} bytes, sent ${rssSize}`);
+          return { bytes: rssSize, metrics: { peakRssMiB: after.peakRss / MiB, startRssMiB: before.rss / MiB } };
+        },
+        teardown: () => rss.close(),
+      },
+    ];
+  },
+};

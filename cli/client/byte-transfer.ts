@@ -1,0 +1,135 @@
+/**
+ * Plain-HTTP byte transfer to and from a data plane: streamed uploads with Content-Length and a local
+ * SHA-256 compared with the server's, and streamed downloads checked against both digests.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import { createHash as createBlake3 } from 'blake3';
+
+/** The JSON the data plane returns for a stored file (protobuf JSON, proto field names). */
+export interface FileJson {
+  readonly file_id: string;
+  readonly package_id: string;
+  readonly relative_path: string;
+  readonly media_type: string;
+  /** Protobuf JSON: `size` is a decimal string and omitted when 0. */
+  readonly digests: { readonly blake3: string; readonly sha256: string; readonly size?: string };
+}
+
+/** A failed transfer, with the server's problem `code` when it sent one. */
+export class TransferError extends Error {
+  override readonly name = 'TransferError';
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function readBody(res: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of res) parts.push(chunk as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}
+
+async function failure(res: IncomingMessage, what: string): Promise<TransferError> {
+  const text = await readBody(res);
+  let code = `http-${res.statusCode ?? 0}`;
+  let detail = text.slice(0, 500);
+  try {
+    const problem = JSON.parse(text) as { code?: string; detail?: string; title?: string };
+    code = problem.code ?? code;
+    detail = problem.detail ?? problem.title ?? detail;
+  } catch {
+    // not problem+json
+  }
+  return new TransferError(res.statusCode ?? 0, code, `${what}: ${res.statusCode ?? '?'} ${code}: ${detail}`);
+}
+
+function send(url: URL, method: string, headers: Record<string, string | number>, body?: NodeJS.ReadableStream): Promise<IncomingMessage> {
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, resolve);
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else pipeline(body, req).catch(reject);
+  });
+}
+
+/**
+ * Finds a live data plane by asking the control plane where a byte route lives (it answers 307);
+ * returns its base URL.
+ */
+export async function discoverDataPlane(controlUrl: string, packageId: string, headers: Record<string, string>): Promise<string> {
+  const res = await send(new URL(`${controlUrl}/packages/${encodeURIComponent(packageId)}/files/probe`), 'HEAD', headers);
+  res.resume();
+  const location = res.headers.location;
+  if (res.statusCode !== 307 || location === undefined) throw new TransferError(res.statusCode ?? 0, 'no-data-plane', `the control plane named no data plane (status ${res.statusCode ?? '?'})`);
+  return new URL(location, controlUrl).origin;
+}
+
+/** The URL path of a file of a package: each segment percent-encoded. */
+export function filePath(packageId: string, relativePath: string): string {
+  return `/packages/${encodeURIComponent(packageId)}/files/${relativePath.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/** Uploads one local file; verifies the server's SHA-256 and size against what was read. */
+export async function uploadFile(dataPlaneUrl: string, packageId: string, relativePath: string, absolutePath: string, size: number, options: { headers: Record<string, string>; mediaType: string; replace?: boolean }): Promise<FileJson> {
+  const sha = createHash('sha256');
+  let read = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      sha.update(chunk);
+      read += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const url = new URL(`${dataPlaneUrl}${filePath(packageId, relativePath)}${options.replace === true ? '?replace=true' : ''}`);
+  const source = createReadStream(absolutePath).pipe(tap);
+  const res = await send(url, 'PUT', { ...options.headers, 'content-type': options.mediaType, 'content-length': size }, source);
+  if (res.statusCode !== 201) throw await failure(res, `upload ${relativePath}`);
+  const file = JSON.parse(await readBody(res)) as FileJson;
+  const local = `sha256:${sha.digest('hex')}`;
+  if (read !== size || file.digests.sha256 !== local || Number(file.digests.size ?? 0) !== size) {
+    throw new TransferError(0, 'changed-during-upload', `upload ${relativePath}: the server stored ${file.digests.size ?? 0} bytes with ${file.digests.sha256}, but ${read} bytes with ${local} were read (file changed while uploading?)`);
+  }
+  return file;
+}
+
+/** Downloads a file to `target` (via a temporary file), checking size and both digests. */
+export async function downloadFile(dataPlaneUrl: string, file: FileJson, target: string, headers: Record<string, string>): Promise<void> {
+  const res = await send(new URL(`${dataPlaneUrl}/files/${encodeURIComponent(file.file_id)}/download`), 'GET', headers);
+  if (res.statusCode !== 200) throw await failure(res, `download ${file.relative_path}`);
+  await mkdir(dirname(target), { recursive: true });
+  const temp = `${target}.partial`;
+  const sha = createHash('sha256');
+  const b3 = createBlake3();
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      sha.update(chunk);
+      b3.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(res, tap, createWriteStream(temp));
+    const got = { sha256: `sha256:${sha.digest('hex')}`, blake3: `blake3:${b3.digest().toString('hex')}` };
+    if (size !== Number(file.digests.size ?? 0) || got.sha256 !== file.digests.sha256 || got.blake3 !== file.digests.blake3) {
+      throw new TransferError(0, 'integrity', `download ${file.relative_path}: received ${size} bytes ${got.blake3}, expected ${file.digests.size ?? 0} bytes ${file.digests.blake3}`);
+    }
+    await rename(temp, target);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * How the CLI reaches the service: the control-plane URL, the bearer token, and typed
+ * RegistryService and RetentionService clients over Connect (HTTP/1.1, binary protobuf).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
+import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
+import { dataDirFromEnv } from '../../control-plane/config/database-env.ts';
+
+/** Default control-plane URL (the embedded `npm start`). */
+export const DEFAULT_URL = 'http://127.0.0.1:8000';
+
+/** A configured connection. */
+export interface Connection {
+  /** Control-plane base URL, without a trailing slash. */
+  readonly url: string;
+  /** Bearer token, if any. */
+  readonly token: string | undefined;
+  /** Typed registry client. */
+  readonly registry: Client<typeof RegistryService>;
+  /** Typed retention client. */
+  readonly retention: Client<typeof RetentionService>;
+  /** Headers for plain HTTP calls (Authorization). */
+  authHeaders(): Record<string, string>;
+}
+
+/** Where the connection settings come from. */
+export interface ConnectionSettings {
+  readonly url?: string | undefined;
+  readonly token?: string | undefined;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function isLocalDefault(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return (u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]') && u.protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves URL and token: `--url` / ARTIFACTSTORE_URL (default http://127.0.0.1:8000); `--token` /
+ * ARTIFACTSTORE_TOKEN; for a local URL with no token, the `<data dir>/dev-token` the control plane
+ * wrote on first start.
+ */
+export async function openConnection(settings: ConnectionSettings): Promise<Connection> {
+  const url = (settings.url ?? settings.env['ARTIFACTSTORE_URL'] ?? DEFAULT_URL).replace(/\/+$/, '');
+  try {
+    new URL(url);
+  } catch {
+    throw new Error(`not a URL: ${JSON.stringify(url)} (from --url or ARTIFACTSTORE_URL)`);
+  }
+  let token = settings.token ?? settings.env['ARTIFACTSTORE_TOKEN'];
+  if ((token === undefined || token === '') && isLocalDefault(url)) {
+    token = await readFile(join(dataDirFromEnv(settings.env), 'dev-token'), 'utf8').then(
+      (t) => t.trim(),
+      () => undefined,
+    );
+  }
+  const bearer = token === undefined || token === '' ? undefined : token;
+  const auth: Interceptor = (next) => (req) => {
+    if (bearer !== undefined) req.header.set('Authorization', `Bearer ${bearer}`);
+    return next(req);
+  };
+  const transport = createConnectTransport({ baseUrl: url, httpVersion: '1.1', useBinaryFormat: true, interceptors: [auth] });
+  return {
+    url,
+    token: bearer,
+    registry: createClient(RegistryService, transport),
+    retention: createClient(RetentionService, transport),
+    authHeaders: () => (bearer === undefined ? {} : { Authorization: `Bearer ${bearer}` }),
+  };
+}

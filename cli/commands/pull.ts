@@ -1,0 +1,57 @@
+/**
+ * `artifactstore pull <package-id> <dir>`: downloads every file of a package into a directory,
+ * checking size, SHA-256 and BLAKE3 of each against the registry; refuses to overwrite existing
+ * files unless --force.
+ */
+import { access } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
+import type { CommandIo } from '../command-io.ts';
+import { discoverDataPlane, downloadFile, type FileJson } from '../client/byte-transfer.ts';
+import { openConnection } from '../client/connection.ts';
+import { runPool } from '../client/run-pool.ts';
+
+/** Options of pull. */
+export interface PullOptions {
+  readonly packageId: string;
+  readonly directory: string;
+  readonly force: boolean;
+  readonly concurrency: number;
+  readonly url?: string | undefined;
+  readonly token?: string | undefined;
+}
+
+/** Downloads a package; returns the number of files written. */
+export async function pullPackage(io: CommandIo, options: PullOptions): Promise<number> {
+  const conn = await openConnection({ url: options.url, token: options.token, env: io.env });
+  const files: FileJson[] = [];
+  let pageToken = '';
+  do {
+    const page = await conn.registry.listFiles({ packageId: options.packageId, pageToken, pageSize: 10_000 });
+    for (const f of page.files) {
+      files.push({ file_id: f.fileId, package_id: f.packageId, relative_path: f.relativePath, media_type: f.mediaType, digests: { blake3: f.digests?.blake3 ?? '', sha256: f.digests?.sha256 ?? '', size: String(f.digests?.size ?? 0n) } });
+    }
+    pageToken = page.nextPageToken;
+  } while (pageToken !== '');
+  const root = resolve(options.directory);
+  const targets = files.map((f) => {
+    // Never trust a path from the wire: it must stay inside the target directory.
+    const target = resolve(root, ...f.relative_path.split('/'));
+    if (!target.startsWith(root + sep)) throw new Error(`refusing to write ${JSON.stringify(f.relative_path)} outside ${root}`);
+    return target;
+  });
+  if (!options.force) {
+    for (const target of targets) {
+      if (await access(target).then(() => true, () => false)) throw new Error(`${target} exists; pass --force to overwrite`);
+    }
+  }
+  const headers = conn.authHeaders();
+  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers);
+  let done = 0;
+  await runPool(files, options.concurrency, async (file, i) => {
+    await downloadFile(dataPlane, file, targets[i] as string, headers);
+    done += 1;
+    io.progress(`downloaded ${done}/${files.length} files`);
+  });
+  io.out(`${files.length} files written to ${root}, every digest verified`);
+  return files.length;
+}

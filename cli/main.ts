@@ -1,0 +1,329 @@
+/**
+ * The `artifactstore` command line. Subcommands are dispatched from one table; each has a --help.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { JsonObject } from '@bufbuild/protobuf';
+import { processIo, type CommandIo } from './command-io.ts';
+import { auditVerifyCommand, migrateCommand, replayCommand } from './commands/db-commands.ts';
+import { controlPlaneCommand, dataPlaneCommand } from './commands/serve-commands.ts';
+import { startCommand } from './commands/start.ts';
+import { pushDirectory } from './commands/push.ts';
+import { pullPackage } from './commands/pull.ts';
+import { retentionCommand, type RetentionCommand, type RetentionConnectionOptions } from './commands/retention.ts';
+
+const HELP = `artifactstore — preserves build and assessment evidence
+
+Usage: artifactstore <command> [options]
+
+Commands:
+  start                   Run a control plane (127.0.0.1:8000) and a data plane (127.0.0.1:8001)
+                          on the embedded default: PGlite + ./var. What \`npm start\` runs.
+  control-plane           Run the control plane alone (registry, event log, API; never file bytes).
+  data-plane [--control-plane URL] [--listen HOST:PORT]
+                          Run one data plane (streams, hashes and stores bytes).
+  push <dir> --producer P --subject S --retention-class C [options]
+                          Register a directory as one package and finalize it; prints the package id.
+  pull <package-id> <dir> Download every file of a package, verifying both digests.
+  retention extend|hold|release|sweep|history|show ...
+                          Extend a package's expiry, place or release holds, run the eligibility
+                          sweep, print the retention history or state (see retention --help).
+  version                 Print the version.
+  migrate                 Apply pending database migrations.
+  replay [--check]        Rebuild every view table from the event log (after verifying the chain).
+                          --check also reports whether the views differed from the log.
+  audit verify [--json]   Recompute the event hash chain; exit 1 naming the first bad sequence.
+
+Environment:
+  ARTIFACTSTORE_DATA_DIR       Data directory (default ./var); embedded PGlite lives in <dir>/pglite.
+  ARTIFACTSTORE_DATABASE_URL   postgres://user@host:port/db to use PostgreSQL instead of PGlite.
+  ARTIFACTSTORE_LISTEN         Control-plane address (default 127.0.0.1:8000).
+  ARTIFACTSTORE_URL            Control-plane URL for client commands (default http://127.0.0.1:8000).
+  ARTIFACTSTORE_TOKEN          Bearer token for client commands (local default: <data dir>/dev-token).
+  ARTIFACTSTORE_CONFIG         Operator TOML: retention class durations, sweep interval (control plane).
+  See docs/OPERATOR.md for every variable.
+
+Embedded PGlite admits one process at a time: run migrate, replay and audit while the service is stopped.
+Run 'artifactstore <command> --help' for a command's options.`;
+
+const COMMAND_HELP: Record<string, string> = {
+  start:
+    'Usage: artifactstore start [--control-plane-listen HOST:PORT] [--data-plane-listen HOST:PORT]\n\nStarts a control plane and then a data plane as two child processes, relays their logs, and\nstops both on Ctrl-C or when either exits. Defaults: 127.0.0.1:8000 and 127.0.0.1:8001.\nOn first start with no tokens configured, an admin token is written to <data dir>/dev-token.',
+  push:
+    'Usage: artifactstore push <dir> --producer P --subject S --retention-class C\n         [--metadata KEY=VALUE]... [--metadata-json JSON] [--no-finalize] [--concurrency N]\n         [--json] [--url URL] [--token TOKEN]\n\nCreates a package, uploads every file below <dir> (each stored SHA-256 is checked against the\nbytes read), then finalizes it. Symbolic links leaving <dir>, special files and unreadable\nentries are errors: nothing is skipped silently. Prints the package id; --json prints id,\nmanifest digest, file count, bytes and expiry.\n\nRetention classes: transient, raw-evidence, summary-evidence, release-evidence, permanent-record.',
+  pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force.',
+  'control-plane': 'Usage: artifactstore control-plane\n\nRuns the control plane until SIGINT/SIGTERM. Configured by environment (see docs/OPERATOR.md).',
+  'data-plane':
+    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001. Storage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects).',
+  retention: `Usage: artifactstore retention <subcommand> [--json] [--url URL] [--token TOKEN]
+
+  extend <package-id> (--until TIME | --by DURATION) --reason TEXT
+                 Move the package's expiry to TIME (RFC 3339, e.g. 2036-01-31T00:00:00Z) or DURATION
+                 (e.g. 365d, 12h) past its current expiry.
+  hold <package-id> --reason TEXT
+                 Place a hold; prints the hold id. The token's name is recorded as the actor.
+  release <package-id> <hold-id> --reason TEXT
+                 Release one active hold.
+  sweep [--as-of TIME] [--dry-run]
+                 Run the eligibility sweep once (admin token). --as-of later than now needs --dry-run,
+                 which previews what a sweep at that time would mark and writes nothing.
+  history <package-id> [--cbor] [--output FILE]
+                 The package's retention events in order, as RFC 8785 JSON (or canonical CBOR, which
+                 needs --output).
+  show <package-id>
+                 Class, expiry, active holds, eligibility.
+
+Rules:
+  - Every package gets an expiry when it is created: now + its class's configured duration
+    (ARTIFACTSTORE_CONFIG, retention.classes). permanent-record never expires and is never eligible.
+    Changing the configuration later does not change existing packages.
+  - The expiry can only move strictly later, with a reason. Nothing shortens a retention.
+  - Any active hold keeps a package ineligible whatever its expiry; holds are independent, and
+    each is released by its id, with a reason.
+  - The sweep (scheduled, default every hour; or this command) marks a package eligible for
+    deletion once its expiry has passed (expiry <= as-of) and it has no active hold, once per
+    transition. A hold, or an extension past now, makes an eligible package ineligible again at
+    once. Eligible means "may be deleted": nothing deletes bytes yet.
+  - Every change is an event in the log; 'history' shows them; replay rebuilds the same state.
+  - Another tenant's package is "not found".`,
+  version: 'Usage: artifactstore version\n\nPrints the artifact-store version.',
+  migrate: 'Usage: artifactstore migrate\n\nApplies pending migrations to the configured database (see artifactstore --help for the environment).',
+  replay:
+    'Usage: artifactstore replay [--check]\n\nVerifies the event hash chain, then empties every view table (packages, files, storage\nlocations, retention state, holds, upload sessions) and rebuilds them from the event log in one\ntransaction. Refuses to run on a log that fails verification.\n\n  --check   also compare the views before and after; exit 1 if they differed.',
+  audit: 'Usage: artifactstore audit verify [--json]\n\nRecomputes every event hash from sequence 1 and checks the links, the sequence and the log head.\nExit 0 when the chain is intact; exit 1 naming the first bad sequence and why.\n\n  --json    print the result as JSON.',
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function parseConcurrency(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--concurrency must be an integer from 1 to 256 (got ${JSON.stringify(text)})`);
+  return n;
+}
+
+function parseMetadata(pairs: readonly string[], json: string | undefined): JsonObject {
+  let metadata: JsonObject = {};
+  if (json !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(json);
+    } catch (err) {
+      throw new UsageError(`--metadata-json is not JSON: ${(err as Error).message}`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError('--metadata-json must be a JSON object');
+    metadata = parsed as JsonObject;
+  }
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--metadata wants KEY=VALUE (got ${JSON.stringify(pair)})`);
+    metadata = { ...metadata, [pair.slice(0, eq)]: pair.slice(eq + 1) };
+  }
+  return metadata;
+}
+
+/** Parses `retention <subcommand> ...` into the command and its connection options. */
+function parseRetention(rest: readonly string[]): [RetentionCommand, RetentionConnectionOptions] {
+  const { values, positionals } = parseArgs({
+    args: [...rest],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      until: { type: 'string' },
+      by: { type: 'string' },
+      reason: { type: 'string' },
+      'as-of': { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      cbor: { type: 'boolean', default: false },
+      output: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      url: { type: 'string' },
+      token: { type: 'string' },
+    },
+  });
+  const [sub, ...args] = positionals;
+  const want = (n: number, usage: string): void => {
+    if (args.length !== n) throw new UsageError(`usage: artifactstore retention ${usage}`);
+  };
+  const reason = (): string => {
+    if (values.reason === undefined || values.reason.trim() === '') throw new UsageError('--reason is mandatory');
+    return values.reason;
+  };
+  let command: RetentionCommand;
+  switch (sub) {
+    case 'extend':
+      want(1, 'extend <package-id> (--until TIME | --by DURATION) --reason TEXT');
+      if ((values.until === undefined) === (values.by === undefined)) throw new UsageError('give exactly one of --until and --by');
+      command = { kind: 'extend', packageId: args[0]!, until: values.until, by: values.by, reason: reason() };
+      break;
+    case 'hold':
+      want(1, 'hold <package-id> --reason TEXT');
+      command = { kind: 'hold', packageId: args[0]!, reason: reason() };
+      break;
+    case 'release':
+      want(2, 'release <package-id> <hold-id> --reason TEXT');
+      command = { kind: 'release', packageId: args[0]!, holdId: args[1]!, reason: reason() };
+      break;
+    case 'sweep':
+      want(0, 'sweep [--as-of TIME] [--dry-run]');
+      command = { kind: 'sweep', asOf: values['as-of'], dryRun: values['dry-run'] };
+      break;
+    case 'history':
+      want(1, 'history <package-id> [--cbor] [--output FILE]');
+      if (values.cbor && values.output === undefined) throw new UsageError('--cbor needs --output FILE (CBOR is binary)');
+      command = { kind: 'history', packageId: args[0]!, format: values.cbor ? 'cbor' : 'json', output: values.output };
+      break;
+    case 'show':
+      want(1, 'show <package-id>');
+      command = { kind: 'show', packageId: args[0]! };
+      break;
+    default:
+      throw new UsageError(`unknown retention subcommand ${JSON.stringify(sub ?? '')} (extend, hold, release, sweep, history, show)`);
+  }
+  return [command, { url: values.url, token: values.token, json: values.json }];
+}
+
+/** A usage error: printed with a pointer to --help, exit code 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Runs the CLI with `argv` (without node and script); returns the exit code. */
+export async function runCli(argv: readonly string[], io: CommandIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    io.out(HELP);
+    return command === undefined ? 2 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    const text = COMMAND_HELP[command];
+    if (text === undefined) {
+      io.err(`unknown command ${JSON.stringify(command)}; see artifactstore --help`);
+      return 2;
+    }
+    io.out(text);
+    return 0;
+  }
+  try {
+    return await dispatch(command, rest, io);
+  } catch (err) {
+    // node:util parseArgs reports bad flags with ERR_PARSE_ARGS_* codes: a usage error, exit 2.
+    if (err instanceof UsageError || (typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('ERR_PARSE_ARGS'))) {
+      io.err(`${(err as Error).message}; see artifactstore ${command} --help`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+async function dispatch(command: string, rest: readonly string[], io: CommandIo): Promise<number> {
+  switch (command) {
+    case 'version':
+    case '--version':
+      io.out(version());
+      return 0;
+    case 'start': {
+      const { values } = parseArgs({
+        args: [...rest],
+        options: { 'control-plane-listen': { type: 'string', default: '127.0.0.1:8000' }, 'data-plane-listen': { type: 'string', default: '127.0.0.1:8001' } },
+        strict: true,
+      });
+      return startCommand(io, { controlPlaneListen: values['control-plane-listen'], dataPlaneListen: values['data-plane-listen'] });
+    }
+    case 'control-plane':
+      parseArgs({ args: [...rest], options: {}, strict: true });
+      return controlPlaneCommand(io);
+    case 'data-plane':
+      return dataPlaneCommand(io, rest);
+    case 'push': {
+      const { values, positionals } = parseArgs({
+        args: [...rest],
+        allowPositionals: true,
+        strict: true,
+        options: {
+          producer: { type: 'string' },
+          subject: { type: 'string' },
+          'retention-class': { type: 'string' },
+          metadata: { type: 'string', multiple: true, default: [] },
+          'metadata-json': { type: 'string' },
+          'no-finalize': { type: 'boolean', default: false },
+          concurrency: { type: 'string', default: '8' },
+          json: { type: 'boolean', default: false },
+          url: { type: 'string' },
+          token: { type: 'string' },
+        },
+      });
+      const dir = positionals[0];
+      const missing = (['producer', 'subject', 'retention-class'] as const).filter((k) => values[k] === undefined);
+      if (dir === undefined || positionals.length > 1 || missing.length > 0) {
+        io.err(`usage: artifactstore push <dir> --producer P --subject S --retention-class C${missing.length > 0 ? ` (missing --${missing.join(', --')})` : ''}`);
+        return 2;
+      }
+      await pushDirectory(io, {
+        directory: dir,
+        producer: values.producer as string,
+        subject: values.subject as string,
+        retentionClass: values['retention-class'] as string,
+        metadata: parseMetadata(values.metadata, values['metadata-json']),
+        finalize: !values['no-finalize'],
+        concurrency: parseConcurrency(values.concurrency),
+        json: values.json,
+        url: values.url,
+        token: values.token,
+      });
+      return 0;
+    }
+    case 'pull': {
+      const { values, positionals } = parseArgs({
+        args: [...rest],
+        allowPositionals: true,
+        strict: true,
+        options: { force: { type: 'boolean', default: false }, concurrency: { type: 'string', default: '8' }, url: { type: 'string' }, token: { type: 'string' } },
+      });
+      if (positionals.length !== 2) {
+        io.err('usage: artifactstore pull <package-id> <dir>');
+        return 2;
+      }
+      await pullPackage(io, { packageId: positionals[0] as string, directory: positionals[1] as string, force: values.force, concurrency: parseConcurrency(values.concurrency), url: values.url, token: values.token });
+      return 0;
+    }
+    case 'retention':
+      return retentionCommand(io, ...parseRetention(rest));
+    case 'migrate':
+      parseArgs({ args: [...rest], options: {}, strict: true });
+      return migrateCommand(io);
+    case 'replay': {
+      const { values } = parseArgs({ args: [...rest], options: { check: { type: 'boolean', default: false } }, strict: true });
+      return replayCommand(io, { check: values.check });
+    }
+    case 'audit': {
+      const { values, positionals } = parseArgs({ args: [...rest], options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
+      if (positionals.length !== 1 || positionals[0] !== 'verify') {
+        io.err('usage: artifactstore audit verify [--json]');
+        return 2;
+      }
+      return auditVerifyCommand(io, { json: values.json });
+    }
+    default:
+      io.err(`unknown command ${JSON.stringify(command)}; see artifactstore --help`);
+      return 2;
+  }
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*[\\/]/, '/'));
+const viaBin = (globalThis as { __artifactstoreBin?: boolean }).__artifactstoreBin === true;
+if (isMain || viaBin) {
+  const io = processIo();
+  runCli(process.argv.slice(2), io).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const e = err as { code?: unknown; message?: unknown };
+      io.err(`error${typeof e.code === 'string' ? ` [${e.code}]` : ''}: ${String(e.message ?? err)}`);
+      process.exitCode = 1;
+    },
+  );
+}

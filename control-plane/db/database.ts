@@ -1,0 +1,117 @@
+/**
+ * Opens the registry database: embedded PGlite (the default, a directory under the data dir) or a
+ * PostgreSQL server (`postgres://` URL). Both speak the same SQL through Kysely; this file is the only
+ * place that knows which one is in use.
+ */
+import { mkdir } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import pg from 'pg';
+import { migrationProvider } from '../../migrations/index.ts';
+import type { Schema } from './schema.ts';
+
+/** Which engine a database handle talks to. */
+export type DialectName = 'pglite' | 'postgres';
+
+/** Where the database lives. */
+export type DatabaseConfig =
+  | { readonly kind: 'pglite'; /** Directory for the data files, or undefined for in-memory. */ readonly dataDir?: string }
+  | { readonly kind: 'postgres'; readonly url: string; /** Schema to use (created if missing); default `public`. */ readonly schema?: string; readonly maxConnections?: number };
+
+/** An open database. */
+export interface Database {
+  /** The typed query builder. */
+  readonly db: Kysely<Schema>;
+  /** The engine behind it. */
+  readonly dialect: DialectName;
+  /** Applies pending migrations (openDatabase already did); returns the names applied. */
+  migrate(): Promise<readonly string[]>;
+  /** Closes every connection; safe to call twice. */
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+
+/** int8 → number, refusing values JS cannot represent exactly rather than rounding them silently. */
+function parseInt8(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${text} exceeds the safe integer range`);
+  return n;
+}
+
+/** pg's parsers, with int8 parsed to a safe JS number instead of a string. */
+const pgTypeParser = ((oid: number, format?: 'text' | 'binary'): unknown =>
+  oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, format ?? 'text') as unknown)) as typeof pg.types.getTypeParser;
+
+/** Parses a database URL or PGlite directory into a config; undefined URL means embedded PGlite. */
+export function databaseConfigFromUrl(url: string | undefined, pgliteDir: string | undefined): DatabaseConfig {
+  if (url === undefined || url === '') return pgliteDir === undefined ? { kind: 'pglite' } : { kind: 'pglite', dataDir: pgliteDir };
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
+  if (url.startsWith('pglite://')) {
+    const dir = url.slice('pglite://'.length);
+    return dir === '' || dir === 'memory' ? { kind: 'pglite' } : { kind: 'pglite', dataDir: dir };
+  }
+  throw new Error(`ARTIFACTSTORE_DATABASE_URL must start with postgres://, postgresql:// or pglite:// (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
+}
+
+/** Opens the database and brings its schema to the latest migration. */
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  const opened = config.kind === 'pglite' ? await openPglite(config.dataDir) : await openPostgres(config);
+  const schema = config.kind === 'postgres' ? config.schema : undefined;
+  const handle: Database = { ...opened, migrate: () => migrateToLatest(opened.db, schema) };
+  try {
+    await handle.migrate();
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  return handle;
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Omit<Database, 'migrate'>> {
+  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+  const parsers = { [INT8_OID]: parseInt8 };
+  const pglite = dataDir === undefined ? new PGlite({ parsers }) : new PGlite({ dataDir, parsers });
+  const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite }) });
+  return { db, dialect: 'pglite', close: onceAsync(() => db.destroy()) };
+}
+
+async function openPostgres(config: { url: string; schema?: string; maxConnections?: number }): Promise<Omit<Database, 'migrate'>> {
+  const schema = config.schema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.maxConnections ?? 10,
+    types: { getTypeParser: pgTypeParser },
+    ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
+  });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    if (schema !== undefined) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return { db, dialect: 'postgres', close: onceAsync(() => db.destroy()) };
+}
+
+/**
+ * Applies every pending migration; throws with the failing migration's name. `schema` names where
+ * Kysely's own bookkeeping tables live when it is not `public` (Kysely looks tables up across all
+ * schemas unless told, so two schemas in one database would otherwise confuse it).
+ */
+export async function migrateToLatest(db: Kysely<Schema>, schema?: string): Promise<readonly string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, { cause: error });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+function onceAsync(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
+}

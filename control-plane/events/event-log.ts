@@ -1,0 +1,183 @@
+/**
+ * The append-only event log: the source of truth from which every view is derived.
+ *
+ * Sequence allocation: `appendEvent` locks the singleton `event_head` row with an UPDATE inside the
+ * caller's transaction and holds it until that transaction ends. A second writer blocks on the row
+ * until the first commits or rolls back, so sequences are gapless (a rollback also rolls back the
+ * counter) and become visible in sequence order, which lets a consumer tail `sequence > n` without
+ * ever skipping an event. A BIGSERIAL would not: its values are handed out before commit.
+ *
+ * Nothing here updates or deletes an event, and the database refuses it too (a trigger).
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { encodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
+import { formatTimestamp, type Clock } from '../../core/time/clock.ts';
+import type { Schema } from '../db/schema.ts';
+import { computeEventHash } from './event-hash.ts';
+import { packageIdOf, type EventType } from './event-types.ts';
+
+/** An event as stored and as delivered to consumers. */
+export interface StoredEvent {
+  /** Position in the log, from 1, gapless. */
+  readonly sequence: number;
+  /** Versioned type name. */
+  readonly type: string;
+  /** Canonical timestamp (`2026-11-23T10:34:00.000Z`); never earlier than the previous event's. */
+  readonly occurredAt: string;
+  /** Package the event concerns, if any (derived from the payload). */
+  readonly packageId: string | null;
+  /** Canonical CBOR payload bytes, exactly as hashed. */
+  readonly payload: Uint8Array;
+  /** Hash of the previous event. */
+  readonly prevHash: string;
+  /** This event's chain hash. */
+  readonly hash: string;
+}
+
+/** What a writer supplies; the log assigns sequence, time and hashes. */
+export interface AppendEventInput {
+  readonly type: EventType;
+  /** Payload value, encoded here as canonical CBOR; or already-canonical bytes (e.g. a manifest). */
+  readonly payload: CborValue | { readonly canonicalBytes: Uint8Array };
+}
+
+function payloadBytes(payload: AppendEventInput['payload']): Uint8Array {
+  if (payload !== null && typeof payload === 'object' && 'canonicalBytes' in payload && payload.canonicalBytes instanceof Uint8Array) {
+    return payload.canonicalBytes;
+  }
+  return encodeCanonical(payload);
+}
+
+/**
+ * Appends one event inside `trx` and returns it. Blocks while another transaction holds the log head.
+ * The event becomes visible to readers when `trx` commits, and vanishes with it on rollback.
+ */
+export async function appendEvent(trx: Transaction<Schema>, clock: Clock, input: AppendEventInput): Promise<StoredEvent> {
+  const payload = payloadBytes(input.payload);
+  const packageId = packageIdOf(payload);
+  const head = await trx
+    .updateTable('event_head')
+    .set((eb) => ({ last_sequence: eb('last_sequence', '+', 1) }))
+    .where('id', '=', 1)
+    .returning(['last_sequence', 'last_hash', 'last_occurred_at'])
+    .executeTakeFirstOrThrow();
+  // Timestamps never go backwards along the log, even if the wall clock does.
+  const now = clock.now();
+  const occurred = head.last_occurred_at !== null && head.last_occurred_at.getTime() > now.getTime() ? head.last_occurred_at : now;
+  const event: StoredEvent = {
+    sequence: head.last_sequence,
+    type: input.type,
+    occurredAt: formatTimestamp(occurred),
+    packageId,
+    payload,
+    prevHash: head.last_hash,
+    hash: '',
+  };
+  const hash = computeEventHash(event);
+  await trx
+    .insertInto('events')
+    .values({
+      sequence: event.sequence,
+      event_type: event.type,
+      occurred_at: event.occurredAt,
+      package_id: packageId,
+      payload,
+      prev_hash: event.prevHash,
+      hash,
+    })
+    .execute();
+  await trx.updateTable('event_head').set({ last_hash: hash, last_occurred_at: event.occurredAt }).where('id', '=', 1).execute();
+  return { ...event, hash };
+}
+
+/** Options for reading a slice of the log. */
+export interface ReadEventsOptions {
+  /** Return events with sequence strictly greater than this (0 = from the start). */
+  readonly after: number;
+  /** At most this many events (default 500). */
+  readonly limit?: number;
+  /** Only events about this package. */
+  readonly packageId?: string;
+  /** Only events about packages of this tenant (events about no package are left out too). */
+  readonly tenant?: string;
+  /** Only events with sequence at most this. */
+  readonly upTo?: number;
+  /** Only events whose type starts with this (e.g. `v1.retention.`). */
+  readonly typePrefix?: string;
+}
+
+/** Reads committed events in sequence order. */
+export async function readEvents(db: Kysely<Schema>, options: ReadEventsOptions): Promise<StoredEvent[]> {
+  let query = db
+    .selectFrom('events')
+    .selectAll()
+    .where('sequence', '>', options.after)
+    .orderBy('sequence')
+    .limit(options.limit ?? 500);
+  if (options.packageId !== undefined) query = query.where('package_id', '=', options.packageId);
+  if (options.upTo !== undefined) query = query.where('sequence', '<=', options.upTo);
+  // Event type names are [a-z0-9._] only; `_` is a LIKE wildcard, escaped with PostgreSQL's default `\`.
+  if (options.typePrefix !== undefined) {
+    if (!/^[a-z0-9._]*$/.test(options.typePrefix)) throw new RangeError(`not an event type prefix: ${JSON.stringify(options.typePrefix)}`);
+    query = query.where('event_type', 'like', `${options.typePrefix.replaceAll('_', '\\_')}%`);
+  }
+  const tenant = options.tenant;
+  if (tenant !== undefined) query = query.where('package_id', 'in', (eb) => eb.selectFrom('packages').select('package_id').where('tenant', '=', tenant));
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    sequence: row.sequence,
+    type: row.event_type,
+    occurredAt: formatTimestamp(row.occurred_at),
+    packageId: row.package_id,
+    payload: new Uint8Array(row.payload),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  }));
+}
+
+/** The sequence of the newest committed event (0 when the log is empty). */
+export async function headSequence(db: Kysely<Schema>): Promise<number> {
+  const row = await db.selectFrom('event_head').select('last_sequence').where('id', '=', 1).executeTakeFirstOrThrow();
+  return row.last_sequence;
+}
+
+/** Options for tailing the log. */
+export interface TailEventsOptions {
+  /** Start after this sequence. */
+  readonly after: number;
+  /** Poll interval while caught up (default 100 ms). */
+  readonly pollMs?: number;
+  /** Stops the tail; the iterator then returns. */
+  readonly signal?: AbortSignal;
+  /** Batch size per read (default 500). */
+  readonly batch?: number;
+}
+
+/**
+ * Yields every committed event after `after`, in order, exactly once, then waits for more until the
+ * signal aborts. Safe with concurrent writers because sequences become visible in order.
+ */
+export async function* tailEvents(db: Kysely<Schema>, options: TailEventsOptions): AsyncGenerator<StoredEvent> {
+  let after = options.after;
+  const signal = options.signal;
+  while (signal?.aborted !== true) {
+    const batch = await readEvents(db, { after, limit: options.batch ?? 500 });
+    for (const event of batch) {
+      yield event;
+      after = event.sequence;
+    }
+    if (batch.length === 0) await sleep(options.pollMs ?? 100, signal);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,285 @@
+/**
+ * The projector: turns one event into changes of the materialised views. The registry calls it right
+ * after appending an event, in the same transaction; replay calls the very same function for every
+ * event in order. Every value written comes from the event (payload, sequence, occurred_at), never
+ * from the clock or the current environment, so live writes and replays produce identical rows.
+ */
+import type { ExpressionBuilder, Transaction, UpdateObject } from 'kysely';
+import { hash as blake3 } from 'blake3';
+import { decodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
+import type { Schema } from '../db/schema.ts';
+import type { StoredEvent } from './event-log.ts';
+import { asMap, isEventType, type CborMap, type EventType } from './event-types.ts';
+
+type Handler = (trx: Transaction<Schema>, event: StoredEvent, payload: CborMap) => Promise<void>;
+
+function text(map: CborMap, key: string): string {
+  const v = map[key];
+  if (typeof v !== 'string') throw new TypeError(`event field ${key} must be text`);
+  return v;
+}
+
+function nullableText(map: CborMap, key: string): string | null {
+  const v = map[key];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw new TypeError(`event field ${key} must be text or null`);
+  return v;
+}
+
+function integer(map: CborMap, key: string): number {
+  const v = map[key];
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`event field ${key} must be an integer`);
+  return v;
+}
+
+/** JSON text of a CBOR map whose values are JSON-compatible (metadata). */
+function jsonText(value: CborValue): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (v instanceof Uint8Array) throw new TypeError('metadata cannot hold byte strings');
+    return v;
+  });
+}
+
+async function touchPackage(trx: Transaction<Schema>, event: StoredEvent, packageId: string): Promise<void> {
+  await trx.updateTable('packages').set({ updated_at: event.occurredAt, last_sequence: event.sequence }).where('package_id', '=', packageId).execute();
+}
+
+function nullableInteger(map: CborMap, key: string): number | null {
+  const v = map[key];
+  if (v === null || v === undefined) return null;
+  return integer(map, key);
+}
+
+function bool(map: CborMap, key: string): boolean {
+  const v = map[key];
+  if (typeof v !== 'boolean') throw new TypeError(`event field ${key} must be a boolean`);
+  return v;
+}
+
+async function closeUpload(trx: Transaction<Schema>, event: StoredEvent, p: CborMap, status: 'completed' | 'aborted'): Promise<void> {
+  const uploadId = text(p, 'upload_id');
+  const row = await trx.updateTable('upload_sessions').set({ status, updated_at: event.occurredAt }).where('upload_id', '=', uploadId).where('status', '=', 'open').returning('upload_id').executeTakeFirst();
+  if (row === undefined) throw new Error(`event ${event.sequence}: upload ${uploadId} is not open`);
+}
+
+const handlers: Record<EventType, Handler> = {
+  /** payload: { package_id, tenant, producer, subject, retention_class, metadata } */
+  'v1.package.created': async (trx, event, p) => {
+    await trx
+      .insertInto('packages')
+      .values({
+        package_id: text(p, 'package_id'),
+        tenant: text(p, 'tenant'),
+        producer: text(p, 'producer'),
+        subject: text(p, 'subject'),
+        retention_class: text(p, 'retention_class'),
+        status: 'created',
+        metadata: jsonText(asMap(p['metadata'], 'metadata')),
+        manifest_digest: null,
+        file_count: 0,
+        total_bytes: 0,
+        created_at: event.occurredAt,
+        updated_at: event.occurredAt,
+        finalized_at: null,
+        last_sequence: event.sequence,
+      })
+      .execute();
+  },
+
+  /** payload: { package_id, retention_class, expires_at: timestamp | null } */
+  'v1.retention.default_applied': async (trx, event, p) => {
+    const packageId = text(p, 'package_id');
+    await trx
+      .insertInto('retention_state')
+      .values({
+        package_id: packageId,
+        retention_class: text(p, 'retention_class'),
+        expires_at: nullableText(p, 'expires_at'),
+        active_holds: 0,
+        deletion_eligible: false,
+        eligible_since: null,
+        updated_at: event.occurredAt,
+      })
+      .execute();
+    await touchPackage(trx, event, packageId);
+  },
+
+  /**
+   * payload: { package_id, file_id, relative_path, size, media_type, digests: { blake3, sha256 },
+   *            storage: { backend_id, storage_key }, replaces_file_id: text | null }
+   */
+  'v1.file.added': async (trx, event, p) => {
+    const packageId = text(p, 'package_id');
+    const size = integer(p, 'size');
+    const digests = asMap(p['digests'], 'digests');
+    const storage = asMap(p['storage'], 'storage');
+    const contentAddress = text(digests, 'blake3');
+    const replaces = nullableText(p, 'replaces_file_id');
+    let countDelta = 1;
+    let bytesDelta = size;
+    if (replaces !== null) {
+      const old = await trx.deleteFrom('files').where('file_id', '=', replaces).where('package_id', '=', packageId).returning('size').executeTakeFirst();
+      if (old === undefined) throw new Error(`event ${event.sequence}: replaced file ${replaces} not found`);
+      countDelta = 0;
+      bytesDelta = size - old.size;
+    }
+    await trx
+      .insertInto('files')
+      .values({
+        file_id: text(p, 'file_id'),
+        package_id: packageId,
+        relative_path: text(p, 'relative_path'),
+        size,
+        media_type: text(p, 'media_type'),
+        digest_algorithm: 'blake3',
+        digest_primary: contentAddress,
+        digest_sha256: text(digests, 'sha256'),
+        content_address: contentAddress,
+        created_at: event.occurredAt,
+        created_sequence: event.sequence,
+      })
+      .execute();
+    await trx
+      .insertInto('storage_locations')
+      .values({
+        content_address: contentAddress,
+        backend_id: text(storage, 'backend_id'),
+        storage_key: text(storage, 'storage_key'),
+        size,
+        retrieval_tier: 'hot',
+        restore_status: 'available',
+        status: 'stored',
+        stored_at: event.occurredAt,
+        verified_at: null,
+      })
+      .onConflict((oc) => oc.columns(['content_address', 'backend_id']).doNothing())
+      .execute();
+    await trx
+      .updateTable('packages')
+      .set((eb) => ({
+        status: 'uploading',
+        file_count: eb('file_count', '+', countDelta),
+        total_bytes: eb('total_bytes', '+', bytesDelta),
+        updated_at: event.occurredAt,
+        last_sequence: event.sequence,
+      }))
+      .where('package_id', '=', packageId)
+      .execute();
+  },
+
+  /** payload: the package's canonical CBOR manifest (its `package.package_id` names the package). */
+  'v1.package.finalized': async (trx, event, p) => {
+    const pkg = asMap(p['package'], 'package');
+    const packageId = text(pkg, 'package_id');
+    await trx
+      .updateTable('packages')
+      .set({
+        status: 'finalized',
+        manifest_digest: `blake3:${blake3(event.payload).toString('hex')}`,
+        // The manifest's own finalized_at, so the view and the manifest can never disagree.
+        finalized_at: text(pkg, 'finalized_at'),
+        updated_at: event.occurredAt,
+        last_sequence: event.sequence,
+      })
+      .where('package_id', '=', packageId)
+      .execute();
+  },
+
+  /**
+   * payload: { upload_id, package_id, relative_path, media_type, expected_size: int | null,
+   *            expected_sha256: text | null, expected_blake3: text | null, replace, staging_key,
+   *            backend_id, data_plane_id: text | null, expires_at }
+   */
+  'v1.upload.created': async (trx, event, p) => {
+    await trx
+      .insertInto('upload_sessions')
+      .values({
+        upload_id: text(p, 'upload_id'),
+        package_id: text(p, 'package_id'),
+        relative_path: text(p, 'relative_path'),
+        expected_size: nullableInteger(p, 'expected_size'),
+        expected_blake3: nullableText(p, 'expected_blake3'),
+        expected_sha256: nullableText(p, 'expected_sha256'),
+        media_type: text(p, 'media_type'),
+        replace: bool(p, 'replace'),
+        status: 'open',
+        staging_key: text(p, 'staging_key'),
+        data_plane_id: nullableText(p, 'data_plane_id'),
+        backend_id: text(p, 'backend_id'),
+        created_at: event.occurredAt,
+        updated_at: event.occurredAt,
+        expires_at: text(p, 'expires_at'),
+      })
+      .execute();
+  },
+
+  /** payload: { upload_id, package_id, file_id } (the file RecordFile wrote for it). */
+  'v1.upload.completed': (trx, event, p) => closeUpload(trx, event, p, 'completed'),
+
+  /** payload: { upload_id, package_id } */
+  'v1.upload.aborted': (trx, event, p) => closeUpload(trx, event, p, 'aborted'),
+
+  /** payload: { package_id, previous_expires_at, expires_at, reason, actor } */
+  'v1.retention.extended': async (trx, event, p) => {
+    const packageId = text(p, 'package_id');
+    await updateRetention(trx, event, packageId, () => ({ expires_at: text(p, 'expires_at') }));
+  },
+
+  /** payload: { package_id, hold_id, reason, actor } (applied at the event's occurred_at). */
+  'v1.retention.hold_applied': async (trx, event, p) => {
+    const packageId = text(p, 'package_id');
+    await trx
+      .insertInto('holds')
+      .values({ hold_id: text(p, 'hold_id'), package_id: packageId, reason: text(p, 'reason'), actor: text(p, 'actor'), applied_at: event.occurredAt, released_at: null, released_by: null, release_reason: null })
+      .execute();
+    await updateRetention(trx, event, packageId, (eb) => ({ active_holds: eb('active_holds', '+', 1) }));
+  },
+
+  /** payload: { package_id, hold_id, reason, actor } (released at the event's occurred_at). */
+  'v1.retention.hold_released': async (trx, event, p) => {
+    const packageId = text(p, 'package_id');
+    const holdId = text(p, 'hold_id');
+    const row = await trx
+      .updateTable('holds')
+      .set({ released_at: event.occurredAt, released_by: text(p, 'actor'), release_reason: text(p, 'reason') })
+      .where('hold_id', '=', holdId)
+      .where('package_id', '=', packageId)
+      .where('released_at', 'is', null)
+      .returning('hold_id')
+      .executeTakeFirst();
+    if (row === undefined) throw new Error(`event ${event.sequence}: hold ${holdId} is not active on ${packageId}`);
+    await updateRetention(trx, event, packageId, (eb) => ({ active_holds: eb('active_holds', '-', 1) }));
+  },
+
+  /** payload: { package_id, expires_at, as_of } (eligible since the event's occurred_at). */
+  'v1.retention.deletion_eligible': async (trx, event, p) => {
+    await updateRetention(trx, event, text(p, 'package_id'), () => ({ deletion_eligible: true, eligible_since: event.occurredAt }));
+  },
+
+  /** payload: { package_id, cause: "hold_applied" | "extended", hold_id: text | null } */
+  'v1.retention.deletion_ineligible': async (trx, event, p) => {
+    await updateRetention(trx, event, text(p, 'package_id'), () => ({ deletion_eligible: false, eligible_since: null }));
+  },
+};
+
+/** Column changes of a retention row, built from the update's expression builder. */
+type RetentionChanges = (eb: ExpressionBuilder<Schema, 'retention_state'>) => UpdateObject<Schema, 'retention_state'>;
+
+/** Applies `changes` to a package's retention row (which must exist) and touches the package. */
+async function updateRetention(trx: Transaction<Schema>, event: StoredEvent, packageId: string, changes: RetentionChanges): Promise<void> {
+  const row = await trx
+    .updateTable('retention_state')
+    .set((eb) => ({ ...changes(eb), updated_at: event.occurredAt }))
+    .where('package_id', '=', packageId)
+    .returning('package_id')
+    .executeTakeFirst();
+  if (row === undefined) throw new Error(`event ${event.sequence}: package ${packageId} has no retention state`);
+  await touchPackage(trx, event, packageId);
+}
+
+/** Applies one event to the views. Throws on an unknown type rather than silently skipping it. */
+export async function applyEvent(trx: Transaction<Schema>, event: StoredEvent): Promise<void> {
+  if (!isEventType(event.type)) throw new Error(`event ${event.sequence}: unknown event type ${event.type}`);
+  const payload = asMap(decodeCanonical(event.payload), `event ${event.sequence} payload`);
+  await handlers[event.type](trx, event, payload);
+}

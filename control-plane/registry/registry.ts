@@ -1,0 +1,346 @@
+/**
+ * The registry: the control plane's library surface. Each mutation is one database transaction that
+ * locks what it changes, checks its input against the current views, appends its events and applies
+ * them to the views with the projector (the same code replay runs). Reads are scoped by tenant: a
+ * package of another tenant is reported as not found.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import { formatTimestamp, parseTimestamp, type Clock } from '../../core/time/clock.ts';
+import { encodeManifest } from '../../core/manifest/codec.ts';
+import type { Manifest } from '../../core/manifest/manifest.ts';
+import type { Schema } from '../db/schema.ts';
+import { readEvents, type StoredEvent } from '../events/event-log.ts';
+import { createIdGenerator, type IdGenerator } from './ids.ts';
+import { listPackages, type ListPackagesFilter, type Page, type PageRequest } from './list-packages.ts';
+import { createMutate } from './mutation.ts';
+import { decodePageToken, encodePageToken, filterFingerprint, pageSize } from './page-token.ts';
+import { compareCodeUnits, toFileRecord, toPackageRecord, type FileRecord, type PackageRecord, type StorageLocationRecord } from './records.ts';
+import { RegistryError } from './registry-error.ts';
+import { inScope, type TenantScope } from './scope.ts';
+import { createRetention, type RetentionOperations } from './retention.ts';
+import { createUploadSessions, type UploadSessions } from './upload-sessions.ts';
+import { BUILTIN_RETENTION_POLICY, isRetentionClass, type RetentionPolicy } from '../config/operator-config.ts';
+import { checkDigest, checkJsonObject, checkLabel, checkMediaType, checkRelativePath, checkSize } from './validation.ts';
+
+export type { FileRecord, PackageRecord, StorageLocationRecord, UploadSessionRecord } from './records.ts';
+export type { ListPackagesFilter, Page, PageRequest } from './list-packages.ts';
+export type { CreateUploadSessionInput } from './upload-sessions.ts';
+export type { ApplyHoldInput, ExtendRetentionInput, HoldRecord, ReleaseHoldInput, RetentionRecord, SweepInput, SweepResult } from './retention.ts';
+export { ALL_TENANTS, type TenantScope } from './scope.ts';
+
+/** Input of `createPackage`. */
+export interface CreatePackageInput {
+  readonly tenant: string;
+  readonly producer: string;
+  readonly subject: string;
+  readonly retentionClass: string;
+  readonly metadata?: unknown;
+}
+
+/** Input of `addFile`: the data plane's report of bytes it has stored and verified. */
+export interface AddFileInput {
+  /** The caller's scope; the package must lie in it. */
+  readonly tenant: TenantScope;
+  readonly packageId: string;
+  readonly relativePath: string;
+  readonly size: number;
+  readonly mediaType?: string;
+  readonly blake3: string;
+  readonly sha256: string;
+  readonly backendId: string;
+  readonly storageKey: string;
+  /** Replace an existing file at the same path instead of failing with already-exists. */
+  readonly replace?: boolean;
+}
+
+/** Input of `finalizePackage`. */
+export interface FinalizePackageInput {
+  /** The caller's scope; the package must lie in it. */
+  readonly tenant: TenantScope;
+  readonly packageId: string;
+  /** Producer facts recorded in the manifest (tool, versions, source commits). */
+  readonly provenance?: unknown;
+}
+
+/** Result of finalizing. */
+export interface FinalizeResult {
+  readonly package: PackageRecord;
+  readonly manifest: Manifest;
+  /** The canonical CBOR manifest, identical to the `v1.package.finalized` event payload. */
+  readonly manifestBytes: Uint8Array;
+}
+
+/** A file named by id, or by package and relative path. */
+export type FileRef = { readonly fileId: string } | { readonly packageId: string; readonly relativePath: string };
+
+/** A file and where its bytes are stored. */
+export interface ResolvedFile {
+  readonly file: FileRecord;
+  /** Copies of the bytes, oldest first. */
+  readonly locations: StorageLocationRecord[];
+}
+
+/**
+ * The registry's operations. Every read and every change to an existing package takes the caller's
+ * tenant scope; packages outside it are `not-found`.
+ */
+export interface Registry extends UploadSessions, RetentionOperations {
+  /** Opens a new package of `input.tenant` and applies its class's default retention. */
+  createPackage(input: CreatePackageInput): Promise<PackageRecord>;
+  /** Records a stored file in an open package. */
+  addFile(input: AddFileInput): Promise<FileRecord>;
+  /** Writes the manifest and makes the package immutable. */
+  finalizePackage(input: FinalizePackageInput): Promise<FinalizeResult>;
+  /** One package. */
+  getPackage(tenant: TenantScope, packageId: string): Promise<PackageRecord>;
+  /** Packages newest first, filtered, one page at a time (default 100, at most 1000). */
+  listPackages(tenant: TenantScope, filter: ListPackagesFilter, page?: PageRequest): Promise<Page<PackageRecord>>;
+  /** The current files of a package, by relative path. */
+  listFiles(tenant: TenantScope, packageId: string): Promise<FileRecord[]>;
+  /** One page of `listFiles` (default 1000, at most 10000). */
+  listFilesPage(tenant: TenantScope, packageId: string, page: PageRequest): Promise<Page<FileRecord>>;
+  /** One current file. */
+  getFile(tenant: TenantScope, ref: FileRef): Promise<FileRecord>;
+  /** One current file and where its bytes are. */
+  resolveFile(tenant: TenantScope, ref: FileRef): Promise<ResolvedFile>;
+  /**
+   * Checks, without writing, that a file may be added at `relativePath`: the package is open and in
+   * scope, the path is valid, and it is free (or `replace` is asked). Returns the path's normal form.
+   */
+  checkWrite(tenant: TenantScope, packageId: string, relativePath: string, replace: boolean): Promise<string>;
+  /** The canonical CBOR manifest of a finalized package (the finalized event's payload). */
+  getManifestBytes(tenant: TenantScope, packageId: string): Promise<Uint8Array>;
+}
+
+/** Dependencies of the registry. */
+export interface RegistryOptions {
+  readonly db: Kysely<Schema>;
+  readonly clock: Clock;
+  readonly ids?: IdGenerator;
+  /** Called after each committed mutation with its events (e.g. to wake event tails). */
+  readonly onCommit?: (events: readonly StoredEvent[]) => void;
+  /**
+   * Default retention per class (the operator's `retention.classes`; default: the built-in values).
+   * Read only when a package is created: its computed expiry is then written into the
+   * `v1.retention.default_applied` event, so a later change never rewrites existing packages.
+   */
+  readonly retentionPolicy?: RetentionPolicy;
+}
+
+/** Creates the registry over an open, migrated database. */
+export function createRegistry(options: RegistryOptions): Registry {
+  const { db, clock } = options;
+  const ids = options.ids ?? createIdGenerator(clock);
+
+  const mutate = createMutate(db, clock, options.onCommit);
+  const policy = options.retentionPolicy ?? BUILTIN_RETENTION_POLICY;
+
+  async function lockOpenPackage(trx: Transaction<Schema>, tenant: TenantScope, packageId: string): Promise<void> {
+    const row = await trx.selectFrom('packages').select(['tenant', 'status']).where('package_id', '=', packageId).forUpdate().executeTakeFirst();
+    if (row === undefined || !inScope(tenant, row.tenant)) throw new RegistryError('not-found', `package ${packageId} not found`);
+    if (row.status !== 'created' && row.status !== 'uploading') throw new RegistryError('failed-precondition', `package ${packageId} is ${row.status} and can no longer change`);
+  }
+
+  async function loadPackage(q: Kysely<Schema>, tenant: TenantScope, packageId: string): Promise<PackageRecord> {
+    const row = await q
+      .selectFrom('packages')
+      .leftJoin('retention_state', 'retention_state.package_id', 'packages.package_id')
+      .selectAll('packages')
+      .select('retention_state.expires_at')
+      .where('packages.package_id', '=', packageId)
+      .executeTakeFirst();
+    if (row === undefined || !inScope(tenant, row.tenant)) throw new RegistryError('not-found', `package ${packageId} not found`);
+    return toPackageRecord(row);
+  }
+
+  async function loadFiles(q: Kysely<Schema>, packageId: string): Promise<FileRecord[]> {
+    const rows = await q.selectFrom('files').selectAll().where('package_id', '=', packageId).execute();
+    return rows.map(toFileRecord).sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
+  }
+
+  async function loadFile(tenant: TenantScope, ref: FileRef): Promise<FileRecord> {
+    let q = db.selectFrom('files').selectAll();
+    if ('fileId' in ref) q = q.where('file_id', '=', checkLabel('file_id', ref.fileId));
+    else q = q.where('package_id', '=', checkLabel('package_id', ref.packageId)).where('relative_path', '=', checkRelativePath(ref.relativePath));
+    const row = await q.executeTakeFirst();
+    const what = 'fileId' in ref ? `file ${ref.fileId}` : `file ${JSON.stringify(ref.relativePath)} of package ${ref.packageId}`;
+    if (row === undefined) throw new RegistryError('not-found', `${what} not found`);
+    try {
+      await loadPackage(db, tenant, row.package_id);
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'not-found') throw new RegistryError('not-found', `${what} not found`);
+      throw err;
+    }
+    return toFileRecord(row);
+  }
+
+  const uploads = createUploadSessions({ db, clock, ids, mutate, loadPackage, checkPathFree });
+  const retentionOps = createRetention({ db, clock, ids, mutate });
+
+  /** Throws unless `relativePath` (normal form) is free in the package, or `replace` is asked. */
+  async function checkPathFree(q: Kysely<Schema>, packageId: string, relativePath: string, replace: boolean): Promise<string | undefined> {
+    const existing = await q.selectFrom('files').select('file_id').where('package_id', '=', packageId).where('relative_path', '=', relativePath).executeTakeFirst();
+    if (existing !== undefined && !replace) throw new RegistryError('already-exists', `package ${packageId} already has a file at ${JSON.stringify(relativePath)}; ask to replace it`);
+    // A path cannot be both a file and a directory of the package (the manifest forbids it).
+    const ancestors = relativePath.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+    const clash = await q
+      .selectFrom('files')
+      .select('relative_path')
+      .where('package_id', '=', packageId)
+      .where((eb) => {
+        const below = eb(eb.fn('left', ['relative_path', eb.val(relativePath.length + 1)]), '=', `${relativePath}/`);
+        return ancestors.length === 0 ? below : eb.or([below, eb('relative_path', 'in', ancestors)]);
+      })
+      .executeTakeFirst();
+    if (clash !== undefined) throw new RegistryError('already-exists', `${JSON.stringify(relativePath)} clashes with file ${JSON.stringify(clash.relative_path)}: a path cannot be both a file and a directory`);
+    return existing?.file_id;
+  }
+
+  return {
+    async createPackage(input) {
+      const tenant = checkLabel('tenant', input.tenant);
+      const producer = checkLabel('producer', input.producer);
+      const subject = checkLabel('subject', input.subject, 1024);
+      const retentionClass = checkLabel('retention_class', input.retentionClass);
+      const metadata = checkJsonObject('metadata', input.metadata);
+      const packageId = ids.next('pkg');
+      if (!isRetentionClass(retentionClass)) throw new RegistryError('invalid-argument', `unknown retention class ${JSON.stringify(retentionClass)}`);
+      const retention = policy[retentionClass];
+      await mutate(async (trx, emit) => {
+        const created = await emit({ type: 'v1.package.created', payload: { package_id: packageId, tenant, producer, subject, retention_class: retentionClass, metadata } });
+        // From the creation event's own timestamp, so expires_at - created_at is exactly the class duration.
+        const expiresAt = retention.kind === 'never' ? null : formatTimestamp(new Date(parseTimestamp(created.occurredAt).getTime() + retention.ms));
+        await emit({ type: 'v1.retention.default_applied', payload: { package_id: packageId, retention_class: retentionClass, expires_at: expiresAt } });
+      });
+      return loadPackage(db, tenant, packageId);
+    },
+
+    async addFile(input) {
+      const relativePath = checkRelativePath(input.relativePath);
+      const size = checkSize('size', input.size);
+      const mediaType = checkMediaType('media_type', input.mediaType);
+      const blake3 = checkDigest('blake3', input.blake3, 'blake3');
+      const sha256 = checkDigest('sha256', input.sha256, 'sha256');
+      const backendId = checkLabel('backend_id', input.backendId);
+      const storageKey = checkLabel('storage_key', input.storageKey, 1024);
+      const fileId = ids.next('file');
+      await mutate(async (trx, emit) => {
+        await lockOpenPackage(trx, input.tenant, input.packageId);
+        const replaces = await checkPathFree(trx, input.packageId, relativePath, input.replace === true);
+        await emit({
+          type: 'v1.file.added',
+          payload: {
+            package_id: input.packageId,
+            file_id: fileId,
+            relative_path: relativePath,
+            size,
+            media_type: mediaType,
+            digests: { blake3, sha256 },
+            storage: { backend_id: backendId, storage_key: storageKey },
+            replaces_file_id: replaces ?? null,
+          },
+        });
+      });
+      const file = (await loadFiles(db, input.packageId)).find((f) => f.fileId === fileId);
+      if (file === undefined) throw new RegistryError('not-found', `file ${fileId} vanished`);
+      return file;
+    },
+
+    async finalizePackage(input) {
+      const provenance = checkJsonObject('provenance', input.provenance);
+      return mutate(async (trx, emit) => {
+        await lockOpenPackage(trx, input.tenant, input.packageId);
+        const pkg = await loadPackage(trx, input.tenant, input.packageId);
+        const files = await loadFiles(trx, input.packageId);
+        const addresses = [...new Set(files.map((f) => f.blake3))];
+        const locations =
+          addresses.length === 0
+            ? []
+            : await trx.selectFrom('storage_locations').select(['content_address', 'backend_id', 'stored_at']).where('content_address', 'in', addresses).execute();
+        const retention = await trx.selectFrom('retention_state').selectAll().where('package_id', '=', input.packageId).executeTakeFirstOrThrow();
+        const manifest: Manifest = {
+          manifest_version: 1,
+          package: {
+            package_id: pkg.packageId,
+            tenant: pkg.tenant,
+            producer: pkg.producer,
+            subject: pkg.subject,
+            retention_class: pkg.retentionClass,
+            created_at: pkg.createdAt,
+            finalized_at: formatTimestamp(clock.now()),
+            metadata: pkg.metadata,
+          },
+          files: files.map((f) => ({
+            relative_path: f.relativePath,
+            size: f.size,
+            media_type: f.mediaType,
+            digests: { blake3: f.blake3 as `blake3:${string}`, sha256: f.sha256 as `sha256:${string}` },
+          })),
+          storage_receipts: locations
+            .map((l) => ({ content_address: l.content_address as `blake3:${string}`, backend_id: l.backend_id, stored_at: formatTimestamp(l.stored_at) }))
+            .sort((a, b) => (a.content_address < b.content_address ? -1 : a.content_address > b.content_address ? 1 : a.backend_id < b.backend_id ? -1 : a.backend_id > b.backend_id ? 1 : 0)),
+          retention_summary: {
+            retention_class: retention.retention_class,
+            expires_at: retention.expires_at === null ? null : formatTimestamp(retention.expires_at),
+            holds_active: retention.active_holds,
+          },
+          provenance,
+        };
+        const manifestBytes = encodeManifest(manifest);
+        await emit({ type: 'v1.package.finalized', payload: { canonicalBytes: manifestBytes } });
+        return { package: await loadPackage(trx, input.tenant, input.packageId), manifest, manifestBytes };
+      });
+    },
+
+    getPackage: (tenant, packageId) => loadPackage(db, tenant, packageId),
+
+    listPackages: (tenant, filter, page = {}) => listPackages(db, tenant, filter, page),
+
+    async listFiles(tenant, packageId) {
+      await loadPackage(db, tenant, packageId);
+      return loadFiles(db, packageId);
+    },
+
+    async listFilesPage(tenant, packageId, page) {
+      await loadPackage(db, tenant, packageId);
+      // Paged in memory: the order is UTF-16 code units (the manifest's), which no SQL collation gives.
+      const fingerprint = filterFingerprint({ p: packageId });
+      const after = decodePageToken(page.pageToken, fingerprint);
+      const limit = pageSize(page.pageSize, 1000, 10_000);
+      const all = await loadFiles(db, packageId);
+      const rest = after === undefined ? all : all.filter((f) => compareCodeUnits(f.relativePath, after) > 0);
+      const items = rest.slice(0, limit);
+      const last = items.at(-1);
+      return { items, nextPageToken: rest.length > limit && last !== undefined ? encodePageToken(last.relativePath, fingerprint) : '' };
+    },
+
+    getFile: (tenant, ref) => loadFile(tenant, ref),
+
+    async resolveFile(tenant, ref) {
+      const file = await loadFile(tenant, ref);
+      const rows = await db.selectFrom('storage_locations').select(['backend_id', 'storage_key', 'stored_at']).where('content_address', '=', file.blake3).orderBy('stored_at').orderBy('backend_id').execute();
+      return { file, locations: rows.map((r) => ({ backendId: r.backend_id, storageKey: r.storage_key })) };
+    },
+
+    async checkWrite(tenant, packageId, relativePath, replace) {
+      const path = checkRelativePath(relativePath);
+      const pkg = await loadPackage(db, tenant, packageId);
+      if (pkg.status !== 'created' && pkg.status !== 'uploading') throw new RegistryError('failed-precondition', `package ${packageId} is ${pkg.status} and can no longer change`);
+      await checkPathFree(db, packageId, path, replace);
+      return path;
+    },
+
+    ...uploads,
+
+    ...retentionOps,
+
+    async getManifestBytes(tenant, packageId) {
+      const pkg = await loadPackage(db, tenant, packageId);
+      if (pkg.status !== 'finalized') throw new RegistryError('failed-precondition', `package ${packageId} is ${pkg.status}; it has a manifest once finalized`);
+      const row = await db.selectFrom('events').select('sequence').where('package_id', '=', packageId).where('event_type', '=', 'v1.package.finalized').executeTakeFirstOrThrow();
+      const [event] = await readEvents(db, { after: row.sequence - 1, limit: 1 });
+      if (event === undefined) throw new RegistryError('not-found', `manifest event of ${packageId} missing`);
+      return event.payload;
+    },
+  };
+}

@@ -1,0 +1,130 @@
+/**
+ * Resumable upload sessions. The control plane only records them (events `v1.upload.created`,
+ * `v1.upload.completed`, `v1.upload.aborted`, projected into `upload_sessions`); the bytes and the
+ * offset reached live on the data plane under the session's staging key.
+ */
+import type { Kysely } from 'kysely';
+import { formatTimestamp, type Clock } from '../../core/time/clock.ts';
+import type { Schema } from '../db/schema.ts';
+import type { IdGenerator } from './ids.ts';
+import type { Mutate } from './mutation.ts';
+import { toUploadSessionRecord, type PackageRecord, type UploadSessionRecord } from './records.ts';
+import { RegistryError } from './registry-error.ts';
+import type { TenantScope } from './scope.ts';
+import { checkDigest, checkLabel, checkMediaType, checkRelativePath, checkSize } from './validation.ts';
+
+/** How long an open session stays resumable. */
+export const UPLOAD_SESSION_TTL_MS = 24 * 3_600_000;
+
+/** Input of `createUploadSession`. */
+export interface CreateUploadSessionInput {
+  readonly tenant: TenantScope;
+  readonly packageId: string;
+  readonly relativePath: string;
+  readonly mediaType?: string;
+  readonly expectedSize?: number;
+  readonly expectedSha256?: string;
+  readonly expectedBlake3?: string;
+  readonly replace?: boolean;
+  /** Backend the parts and the final object go to. */
+  readonly backendId: string;
+  /** The data plane that opened it, if known. */
+  readonly dataPlaneId?: string;
+}
+
+/** Upload-session operations of the registry. */
+export interface UploadSessions {
+  /** Opens a session on an open package for a free path (or with `replace`). */
+  createUploadSession(input: CreateUploadSessionInput): Promise<UploadSessionRecord>;
+  /** One session; not-found when its package is outside the scope. */
+  getUploadSession(tenant: TenantScope, uploadId: string): Promise<UploadSessionRecord>;
+  /**
+   * Ends an open session. `completed` requires that a file was recorded at the session's path.
+   * Closing again with the same status returns the session unchanged (retries are safe); another
+   * status is failed-precondition.
+   */
+  closeUploadSession(tenant: TenantScope, uploadId: string, status: 'completed' | 'aborted'): Promise<UploadSessionRecord>;
+}
+
+/** What the upload-session operations need from the registry. */
+export interface UploadSessionDeps {
+  readonly db: Kysely<Schema>;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly mutate: Mutate;
+  readonly loadPackage: (q: Kysely<Schema>, tenant: TenantScope, packageId: string) => Promise<PackageRecord>;
+  readonly checkPathFree: (q: Kysely<Schema>, packageId: string, relativePath: string, replace: boolean) => Promise<string | undefined>;
+}
+
+/** Creates the upload-session operations. */
+export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
+  const { db, clock, ids, mutate, loadPackage, checkPathFree } = deps;
+
+  async function load(q: Kysely<Schema>, tenant: TenantScope, uploadId: string, lock = false): Promise<UploadSessionRecord> {
+    let query = q.selectFrom('upload_sessions').selectAll().where('upload_id', '=', checkLabel('upload_id', uploadId));
+    if (lock) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
+    if (row === undefined) throw new RegistryError('not-found', `upload ${uploadId} not found`);
+    try {
+      await loadPackage(q, tenant, row.package_id);
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'not-found') throw new RegistryError('not-found', `upload ${uploadId} not found`);
+      throw err;
+    }
+    return toUploadSessionRecord(row);
+  }
+
+  return {
+    async createUploadSession(input) {
+      const relativePath = checkRelativePath(input.relativePath);
+      const mediaType = checkMediaType('media_type', input.mediaType);
+      const expectedSize = input.expectedSize === undefined ? null : checkSize('expected_size', input.expectedSize);
+      const expectedSha256 = input.expectedSha256 === undefined || input.expectedSha256 === '' ? null : checkDigest('expected_sha256', input.expectedSha256, 'sha256');
+      const expectedBlake3 = input.expectedBlake3 === undefined || input.expectedBlake3 === '' ? null : checkDigest('expected_blake3', input.expectedBlake3, 'blake3');
+      const backendId = checkLabel('backend_id', input.backendId);
+      const uploadId = ids.next('upload');
+      await mutate(async (trx, emit) => {
+        const pkg = await loadPackage(trx, input.tenant, input.packageId);
+        if (pkg.status !== 'created' && pkg.status !== 'uploading') throw new RegistryError('failed-precondition', `package ${input.packageId} is ${pkg.status} and can no longer change`);
+        await checkPathFree(trx, input.packageId, relativePath, input.replace === true);
+        await emit({
+          type: 'v1.upload.created',
+          payload: {
+            upload_id: uploadId,
+            package_id: input.packageId,
+            relative_path: relativePath,
+            media_type: mediaType,
+            expected_size: expectedSize,
+            expected_sha256: expectedSha256,
+            expected_blake3: expectedBlake3,
+            replace: input.replace === true,
+            // Storage keys are lower case (data-plane/storage/keys.ts); the ULID is upper case.
+            staging_key: `uploads/${uploadId.toLowerCase()}`,
+            backend_id: backendId,
+            data_plane_id: input.dataPlaneId ?? null,
+            expires_at: formatTimestamp(new Date(clock.now().getTime() + UPLOAD_SESSION_TTL_MS)),
+          },
+        });
+      });
+      return load(db, input.tenant, uploadId);
+    },
+
+    getUploadSession: (tenant, uploadId) => load(db, tenant, uploadId),
+
+    async closeUploadSession(tenant, uploadId, status) {
+      return mutate(async (trx, emit) => {
+        const session = await load(trx, tenant, uploadId, true);
+        if (session.status === status) return session;
+        if (session.status !== 'open') throw new RegistryError('failed-precondition', `upload ${uploadId} is already ${session.status}`);
+        if (status === 'completed') {
+          const file = await trx.selectFrom('files').select('file_id').where('package_id', '=', session.packageId).where('relative_path', '=', session.relativePath).executeTakeFirst();
+          if (file === undefined) throw new RegistryError('failed-precondition', `upload ${uploadId} cannot complete: no file was recorded at ${JSON.stringify(session.relativePath)}`);
+          await emit({ type: 'v1.upload.completed', payload: { upload_id: uploadId, package_id: session.packageId, file_id: file.file_id } });
+        } else {
+          await emit({ type: 'v1.upload.aborted', payload: { upload_id: uploadId, package_id: session.packageId } });
+        }
+        return load(trx, tenant, uploadId);
+      });
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * Reading one file, independent of transport: the control plane says whether the caller may read it
+ * and where its bytes live; the bytes stream from the first copy on this data plane's backend.
+ */
+import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
+
+/** Which file: by id, or by package and path. */
+export type FileSelector = { readonly fileId: string } | { readonly packageId: string; readonly relativePath: string };
+
+/** A file the caller may read, and the key of its bytes on our backend. */
+export interface ResolvedFile {
+  readonly file: File;
+  /** Size in bytes, from the recorded digests. */
+  readonly size: number;
+  readonly storageKey: string;
+}
+
+/** Resolves `selector` through the control plane (its ConnectError when the caller may not read). */
+export async function resolveFile(deps: DataPlaneDeps, caller: Caller, selector: FileSelector, signal: AbortSignal): Promise<ResolvedFile> {
+  const answer = await deps.control.resolveRead(
+    'fileId' in selector
+      ? { clientToken: caller.token, fileId: selector.fileId }
+      : { clientToken: caller.token, packageId: selector.packageId, relativePath: selector.relativePath },
+    { signal },
+  );
+  const file = answer.file;
+  if (file?.digests === undefined) throw new Error('control plane resolved a read without a file');
+  const location = answer.locations.find((l) => l.backendId === deps.backend.id);
+  if (location === undefined) throw new DataPlaneError('backend-unavailable', `no copy of file ${file.fileId} is on a backend this data plane serves`);
+  return { file, size: Number(file.digests.size), storageKey: location.storageKey };
+}
+
+/** Streams `length` bytes from `offset` of a resolved file (the backend's range rules apply). */
+export function openFileRange(deps: DataPlaneDeps, resolved: ResolvedFile, range: { offset: number; length?: number }, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  return deps.backend.get(resolved.storageKey, range.length === undefined ? { offset: range.offset, signal } : { offset: range.offset, length: range.length, signal });
+}

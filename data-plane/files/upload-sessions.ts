@@ -1,0 +1,165 @@
+/**
+ * Resumable upload sessions, independent of transport. The control plane owns each session's record
+ * (who may use it, what file it becomes, open/completed/aborted); the bytes are parts on the backend
+ * (`upload-parts.ts`). Every call is authorized by the control plane with the caller's token.
+ *
+ * - append: the chunk must start at the current offset (else `offset-mismatch` carrying the offset);
+ *   after storing it the session is checked again, so a chunk that raced an abort or a completion is
+ *   removed rather than left behind.
+ * - complete: authorize the write, ingest the parts in order through `ingestObject` (so size and both
+ *   digests are computed and checked over the whole file), record the file, close the session as
+ *   completed, delete the parts.
+ * - abort: close the session as aborted, delete the parts.
+ */
+import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
+import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import { IngestError } from '../ingest/ingest-error.ts';
+import { ingestObject } from '../ingest/ingest-object.ts';
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
+import { deleteParts, listParts, readParts, requireContiguous, contiguousOffset, stagingPrefix, writePart } from './upload-parts.ts';
+import { authorizeWrite, recordFile, requireOwnBackend, type WriteFileRequest } from './write-file.ts';
+
+const CLEANUP_TIMEOUT_MS = 60_000;
+
+/** What a client asks for when opening a session. */
+export type CreateSessionRequest = WriteFileRequest;
+
+/** State of a session as the data plane reports it. */
+export interface SessionStatus {
+  readonly session: UploadSession;
+  /** Bytes held (0 once the session is closed and its parts deleted). */
+  readonly offset: number;
+}
+
+/** Opens a session; the control plane checks the package, path and caller. */
+export async function createSession(deps: DataPlaneDeps, caller: Caller, request: CreateSessionRequest, signal: AbortSignal): Promise<UploadSession> {
+  const { expected } = request;
+  const { session } = await deps.control.createUploadSession(
+    {
+      clientToken: caller.token,
+      packageId: request.packageId,
+      relativePath: request.relativePath,
+      mediaType: request.mediaType,
+      ...(expected.size === undefined ? {} : { expectedSize: BigInt(expected.size) }),
+      expectedSha256: expected.sha256 ?? '',
+      expectedBlake3: expected.blake3 ?? '',
+      replace: request.replace,
+    },
+    { signal },
+  );
+  if (session === undefined) throw new Error('control plane created an upload session but returned none');
+  requireOwnBackend(deps, session.backendId);
+  return session;
+}
+
+/** The session and its current offset. */
+export async function sessionStatus(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<SessionStatus> {
+  const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status !== 'open') return { session, offset: 0 };
+  const parts = await listParts(deps.backend, stagingPrefix(session.uploadId, session.stagingKey), signal);
+  return { session, offset: contiguousOffset(parts) };
+}
+
+/**
+ * A chunk of a session: bytes from `start`; `length` when declared up front (HTTP Content-Range),
+ * undefined for a stream of unknown length (gRPC); `total` when the client declared the file size.
+ */
+export interface Chunk {
+  readonly start: number;
+  readonly length: number | undefined;
+  readonly total: number | undefined;
+}
+
+/** Stores one chunk; resolves with the new offset. See the file comment. */
+export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId: string, chunk: Chunk, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<number> {
+  const session = await getOpenSession(deps, caller, uploadId, signal);
+  const expectedSize = session.expectedSize === undefined ? undefined : Number(session.expectedSize);
+  if (chunk.total !== undefined && expectedSize !== undefined && chunk.total !== expectedSize) {
+    throw new DataPlaneError('invalid-content-range', `Content-Range total ${chunk.total} differs from the session's expected size ${expectedSize}`);
+  }
+  const limit = Math.min(deps.maxUploadBytes, chunk.total ?? Number.MAX_SAFE_INTEGER, expectedSize ?? Number.MAX_SAFE_INTEGER);
+  if (chunk.start + (chunk.length ?? 0) > limit) {
+    throw limit === deps.maxUploadBytes && limit < (chunk.total ?? Infinity) && limit < (expectedSize ?? Infinity)
+      ? new DataPlaneError('payload-too-large', `uploads are limited to ${deps.maxUploadBytes} bytes`)
+      : new DataPlaneError('invalid-content-range', `the chunk ends at byte ${chunk.start + (chunk.length ?? 0)}, past the file's size ${limit}`);
+  }
+  const prefix = stagingPrefix(session.uploadId, session.stagingKey);
+  const offset = contiguousOffset(await listParts(deps.backend, prefix, signal));
+  if (chunk.start !== offset) {
+    throw new DataPlaneError('offset-mismatch', `the chunk starts at ${chunk.start} but the session holds ${offset} bytes; resume at ${offset}`, { facts: { uploadOffset: offset } });
+  }
+  const written = await writePart(deps.backend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
+  // Stored; if the session closed meanwhile, nobody will ever read or delete this part but us.
+  const after = await getSession(deps, caller, uploadId, signal);
+  if (after.status !== 'open') {
+    await removeParts(deps, prefix);
+    throw closedError(after);
+  }
+  return offset + written;
+}
+
+/** Ingests the parts as one file and records it; see the file comment. */
+export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<File> {
+  const session = await getOpenSession(deps, caller, uploadId, signal);
+  const write = await authorizeWrite(
+    deps,
+    caller,
+    { packageId: session.packageId, relativePath: session.relativePath, mediaType: session.mediaType, replace: session.replace, expected: {} },
+    signal,
+  );
+  const prefix = stagingPrefix(session.uploadId, session.stagingKey);
+  const parts = await listParts(deps.backend, prefix, signal);
+  const size = requireContiguous(parts);
+  if (session.expectedSize !== undefined && Number(session.expectedSize) !== size) {
+    throw new IngestError('size-mismatch', `the session holds ${size} bytes but ${String(session.expectedSize)} were announced`);
+  }
+  const expected = {
+    size,
+    ...(session.expectedSha256 === '' ? {} : { sha256: session.expectedSha256 }),
+    ...(session.expectedBlake3 === '' ? {} : { blake3: session.expectedBlake3 }),
+  };
+  const ingested = await ingestObject(readParts(deps.backend, parts, signal), deps, { expected, maxBytes: deps.maxUploadBytes, signal });
+  const file = await recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
+  await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'completed' }, { signal });
+  await removeParts(deps, prefix);
+  return file;
+}
+
+/** Aborts a session and deletes its parts. Aborting an aborted session succeeds. */
+export async function abortSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<void> {
+  const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status === 'open') {
+    await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'aborted' }, { signal });
+  } else if (session.status === 'completed') {
+    throw closedError(session);
+  }
+  await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey));
+}
+
+async function getSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<UploadSession> {
+  const { session } = await deps.control.getUploadSession({ clientToken: caller.token, uploadId }, { signal });
+  if (session === undefined) throw new Error('control plane returned no upload session');
+  requireOwnBackend(deps, session.backendId);
+  return session;
+}
+
+async function getOpenSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<UploadSession> {
+  const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status !== 'open') throw closedError(session);
+  return session;
+}
+
+function closedError(session: UploadSession): DataPlaneError {
+  return new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
+}
+
+// Parts of a closed session are garbage: failing to delete them must not fail the request that closed
+// it, and a client hanging up right after the close must not stop the cleanup (hence its own signal).
+async function removeParts(deps: DataPlaneDeps, prefix: string): Promise<void> {
+  try {
+    await deleteParts(deps.backend, prefix, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
+  } catch (error) {
+    deps.log(`could not delete upload parts under ${prefix}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Writing one file, independent of transport: ask the control plane whether the caller may write the
+ * path (before any byte is read), stream the bytes through `ingestObject` (stage → dual hash → verify →
+ * commit under the BLAKE3 key), then record the file. A failure before the commit leaves nothing stored.
+ *
+ * A failure of RecordFile after the commit (say the package was finalized meanwhile) leaves a verified,
+ * content-addressed object that no file references. It is not deleted here: a concurrent upload of the
+ * same bytes may have committed onto it and recorded it. Unreferenced objects are the garbage
+ * collector's to remove.
+ */
+import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
+import { ingestObject, type IngestExpectations } from '../ingest/ingest-object.ts';
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
+
+/** What a client asks to write. */
+export interface WriteFileRequest {
+  readonly packageId: string;
+  readonly relativePath: string;
+  /** Media type; empty means `application/octet-stream`. */
+  readonly mediaType: string;
+  readonly replace: boolean;
+  /** Size and digests the client claims; each is checked. */
+  readonly expected: IngestExpectations;
+}
+
+/** A write the control plane allowed: the path in its normal form. */
+export interface AuthorizedWrite extends WriteFileRequest {
+  readonly caller: Caller;
+}
+
+/** Default media type of files stored without one. */
+export const DEFAULT_MEDIA_TYPE = 'application/octet-stream';
+
+/**
+ * Asks the control plane whether `caller` may write `request` (rejecting with its ConnectError when
+ * not) and checks that the chosen backend is ours.
+ */
+export async function authorizeWrite(deps: DataPlaneDeps, caller: Caller, request: WriteFileRequest, signal: AbortSignal): Promise<AuthorizedWrite> {
+  const answer = await deps.control.authorizeWrite(
+    { clientToken: caller.token, packageId: request.packageId, relativePath: request.relativePath, replace: request.replace },
+    { signal },
+  );
+  requireOwnBackend(deps, answer.backendId);
+  return { ...request, relativePath: answer.relativePath || request.relativePath, caller };
+}
+
+/** Streams `source` into storage and records the file; see the file comment. */
+export async function writeAuthorizedFile(deps: DataPlaneDeps, write: AuthorizedWrite, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<File> {
+  const ingested = await ingestObject(source, deps, { expected: write.expected, maxBytes: deps.maxUploadBytes, signal });
+  return recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
+}
+
+/** Records verified bytes as a file of the package; returns the recorded file. */
+export async function recordFile(
+  deps: DataPlaneDeps,
+  write: AuthorizedWrite,
+  digests: { readonly blake3: { toString(): string }; readonly sha256: { toString(): string }; readonly size: number },
+  storageKey: string,
+  signal: AbortSignal,
+): Promise<File> {
+  const { file } = await deps.control.recordFile(
+    {
+      clientToken: write.caller.token,
+      packageId: write.packageId,
+      relativePath: write.relativePath,
+      mediaType: write.mediaType || DEFAULT_MEDIA_TYPE,
+      digests: { blake3: digests.blake3.toString(), sha256: digests.sha256.toString(), size: BigInt(digests.size) },
+      backendId: deps.backend.id,
+      storageKey,
+      replace: write.replace,
+    },
+    { signal },
+  );
+  if (file === undefined) throw new Error('control plane recorded a file but returned none');
+  return file;
+}
+
+/** Throws `backend-unavailable` unless `backendId` (empty: the control plane's default) is ours. */
+export function requireOwnBackend(deps: DataPlaneDeps, backendId: string): void {
+  if (backendId !== '' && backendId !== deps.backend.id) {
+    throw new DataPlaneError('backend-unavailable', `backend "${backendId}" is not served by this data plane (it serves "${deps.backend.id}")`);
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * `artifactstore.v1.DataPlaneService` over Connect, gRPC and gRPC-Web. Handlers translate transport to
+ * the file operations in `files/` and nothing more; every error leaves through `toConnectError` (the
+ * one mapping, with the stable reason in the `artifactstore-error-code` header/trailer).
+ *
+ * WriteFile (client streaming; header first, then data):
+ * - no `upload_id`, `resumable` false: a single-shot write (authorize → ingest → record) → `file`.
+ * - `upload_id` set: append the data to that session at `write_offset` (must equal its current offset,
+ *   else FAILED_PRECONDITION with the offset in `artifactstore-upload-offset`); then, unless
+ *   `resumable`, complete the session → `file`; with `resumable`, answer `upload_id` + `committed_size`.
+ * - no `upload_id`, `resumable` true: open a session from the header first, then as above from offset 0.
+ * The bytes of one stream are stored only when the stream ends normally; a stream cut short leaves
+ * the session as it was before it (resume from QueryWriteStatus).
+ *
+ * ReadFile (server streaming): `read_offset`/`read_limit` (0: to the end) in chunks of at most 1 MiB,
+ * well under grpc-js's default 4 MiB receive limit.
+ */
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import { create } from '@bufbuild/protobuf';
+import type { DataPlaneService } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
+import {
+  ReadFileResponseSchema,
+  WriteFileResponseSchema,
+  type ReadFileRequest,
+  type WriteFileHeader,
+  type WriteFileRequest,
+  type WriteFileResponse,
+} from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
+import { normalizeRelativePath } from '../../core/paths/relative-path.ts';
+import { toConnectError } from '../errors/classify-error.ts';
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
+import { openFileRange, resolveFile, type FileSelector } from '../files/read-file.ts';
+import { appendChunk, completeSession, createSession, sessionStatus } from '../files/upload-sessions.ts';
+import { authorizeWrite, writeAuthorizedFile, type WriteFileRequest as FileWrite } from '../files/write-file.ts';
+
+/** Largest data message ReadFile sends. */
+export const READ_CHUNK_BYTES = 1024 * 1024;
+
+/** Response header / trailer naming the session offset after an `offset-mismatch`. */
+export const UPLOAD_OFFSET_HEADER = 'artifactstore-upload-offset';
+
+/** The service implementation, for `router.service(DataPlaneService, …)`. */
+export function createDataPlaneService(deps: DataPlaneDeps): ServiceImpl<typeof DataPlaneService> {
+  return {
+    async writeFile(requests, context) {
+      return guard(() => writeFile(deps, callerOf(context), requests, context.signal));
+    },
+    async queryWriteStatus(request, context) {
+      return guard(async () => {
+        const { session, offset } = await sessionStatus(deps, callerOf(context), requireId(request.uploadId, 'upload_id'), context.signal);
+        const complete = session.status === 'completed';
+        if (!complete && session.status !== 'open') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
+        return { committedSize: BigInt(complete ? Number(session.expectedSize ?? 0n) : offset), complete };
+      });
+    },
+    async *readFile(request, context) {
+      let iterator: AsyncIterator<Uint8Array> | undefined;
+      try {
+        const bytes = await openRead(deps, callerOf(context), request, context.signal);
+        iterator = bytes[Symbol.asyncIterator]();
+      } catch (error) {
+        throw toConnectError(error);
+      }
+      try {
+        for (;;) {
+          let step: IteratorResult<Uint8Array>;
+          try {
+            step = await iterator.next();
+          } catch (error) {
+            throw toConnectError(error);
+          }
+          if (step.done === true) return;
+          for (let at = 0; at < step.value.byteLength; at += READ_CHUNK_BYTES) {
+            yield create(ReadFileResponseSchema, { data: step.value.subarray(at, at + READ_CHUNK_BYTES) });
+          }
+        }
+      } finally {
+        await iterator.return?.();
+      }
+    },
+  };
+}
+
+async function guard<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    const connectError = toConnectError(error);
+    if (error instanceof DataPlaneError && error.facts.uploadOffset !== undefined) connectError.metadata.set(UPLOAD_OFFSET_HEADER, String(error.facts.uploadOffset));
+    throw connectError;
+  }
+}
+
+function callerOf(context: HandlerContext): Caller {
+  const value = context.requestHeader.get('authorization') ?? '';
+  const match = /^Bearer +([\x21-\x7e]+)$/i.exec(value);
+  if (value !== '' && match === null) throw new ConnectError('authorization must be "Bearer <token>"', Code.Unauthenticated);
+  return { token: match?.[1] ?? '' };
+}
+
+async function writeFile(deps: DataPlaneDeps, caller: Caller, requests: AsyncIterable<WriteFileRequest>, signal: AbortSignal): Promise<WriteFileResponse> {
+  const iterator = requests[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done === true || first.value.kind.case !== 'header') throw new DataPlaneError('bad-request', 'the first WriteFile message must carry the header');
+  const header = first.value.kind.value;
+  const data = dataMessages(iterator);
+  if (header.uploadId === '' && !header.resumable) {
+    const write = await authorizeWrite(deps, caller, fileWriteOf(header), signal);
+    const file = await writeAuthorizedFile(deps, write, data, signal);
+    return create(WriteFileResponseSchema, { file, committedSize: file.digests?.size ?? 0n });
+  }
+  let uploadId = header.uploadId;
+  let start = Number(header.writeOffset);
+  if (uploadId === '') {
+    uploadId = (await createSession(deps, caller, fileWriteOf(header), signal)).uploadId;
+    start = 0;
+  }
+  const offset = await appendChunk(deps, caller, uploadId, { start, length: undefined, total: undefined }, data, signal);
+  if (header.resumable) return create(WriteFileResponseSchema, { uploadId, committedSize: BigInt(offset) });
+  const file = await completeSession(deps, caller, uploadId, signal);
+  return create(WriteFileResponseSchema, { file, uploadId, committedSize: BigInt(offset) });
+}
+
+async function* dataMessages(iterator: AsyncIterator<WriteFileRequest>): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const step = await iterator.next();
+    if (step.done === true) return;
+    const { kind } = step.value;
+    if (kind.case === 'data') yield kind.value;
+    else if (kind.case === 'header') throw new DataPlaneError('bad-request', 'only the first WriteFile message may carry a header');
+  }
+}
+
+function fileWriteOf(header: WriteFileHeader): FileWrite {
+  return {
+    packageId: requireId(header.packageId, 'package_id'),
+    relativePath: normalizeRelativePath(header.relativePath),
+    mediaType: header.mediaType,
+    replace: header.replace,
+    expected: {
+      ...(header.expectedSize === undefined ? {} : { size: safeNumber(header.expectedSize, 'expected_size') }),
+      ...(header.expectedSha256 === '' ? {} : { sha256: header.expectedSha256 }),
+      ...(header.expectedBlake3 === '' ? {} : { blake3: header.expectedBlake3 }),
+    },
+  };
+}
+
+async function openRead(deps: DataPlaneDeps, caller: Caller, request: ReadFileRequest, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  const selector: FileSelector =
+    request.fileId !== ''
+      ? { fileId: requireId(request.fileId, 'file_id') }
+      : { packageId: requireId(request.packageId, 'package_id'), relativePath: normalizeRelativePath(request.relativePath) };
+  const resolved = await resolveFile(deps, caller, selector, signal);
+  const offset = safeNumber(request.readOffset, 'read_offset');
+  if (offset > resolved.size) throw new DataPlaneError('range-not-satisfiable', `read_offset ${offset} is past the end of the ${resolved.size}-byte file`, { facts: { size: resolved.size } });
+  const limit = safeNumber(request.readLimit, 'read_limit');
+  return openFileRange(deps, resolved, limit === 0 ? { offset } : { offset, length: limit }, signal);
+}
+
+function requireId(value: string, name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(value)) throw new DataPlaneError('bad-request', `${name} is missing or malformed`);
+  return value;
+}
+
+function safeNumber(value: bigint, name: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new DataPlaneError('bad-request', `${name} is too large`);
+  return Number(value);
+}

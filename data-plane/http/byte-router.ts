@@ -1,0 +1,74 @@
+/**
+ * The plain-HTTP side of a data plane: dispatches the byte routes (see `file-routes.ts` and
+ * `upload-routes.ts`) and answers every failure as a problem document. Mounted as the `fallback` of the
+ * Connect adapter, so RPC paths never reach it.
+ */
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
+import { getFile, putFile } from './file-routes.ts';
+import { bearerToken } from './headers.ts';
+import { clientGoneSignal, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
+import { sendProblem } from './problem.ts';
+import { booleanParam, matchByteRoute, ROUTE_METHODS, type ByteRoute } from './route-match.ts';
+import { completeUpload, deleteUpload, headUpload, patchUpload, postUpload } from './upload-routes.ts';
+
+/** Options of {@link createByteRouter}. */
+export interface ByteRouterOptions {
+  /** Base URL written into upload-session URLs. */
+  readonly baseUrl: string;
+}
+
+/** A request handler for both protocol versions. */
+export type ByteRouter = (req: HttpRequest, res: HttpResponse) => void;
+
+/** Creates the handler. */
+export function createByteRouter(deps: DataPlaneDeps, options: ByteRouterOptions): ByteRouter {
+  return (req, res) => {
+    const signal = clientGoneSignal(res);
+    dispatch(deps, options, req, res, signal).catch((error: unknown) => sendProblem(req, res, error, deps.log));
+  };
+}
+
+async function dispatch(deps: DataPlaneDeps, options: ByteRouterOptions, req: HttpRequest, res: HttpResponse, signal: AbortSignal): Promise<void> {
+  const method = req.method ?? 'GET';
+  const { route, query } = matchByteRoute(req.url ?? '/');
+  if (route === undefined) throw new DataPlaneError('route-not-found', `no route for ${method} ${(req.url ?? '').split('?')[0]?.slice(0, 200) ?? ''}`);
+  const allowed = ROUTE_METHODS[route.name];
+  if (!allowed.includes(method)) throw new DataPlaneError('method-not-allowed', `${method} is not allowed here`, { facts: { allow: allowed } });
+  if (route.name === 'health') return health(deps, res, signal);
+  const caller: Caller = { token: bearerToken(req) };
+  return handle(deps, options, caller, route, method, query, req, res, signal);
+}
+
+async function handle(
+  deps: DataPlaneDeps,
+  options: ByteRouterOptions,
+  caller: Caller,
+  route: Exclude<ByteRoute, { name: 'health' }>,
+  method: string,
+  query: URLSearchParams,
+  req: HttpRequest,
+  res: HttpResponse,
+  signal: AbortSignal,
+): Promise<void> {
+  switch (route.name) {
+    case 'package-file':
+      if (method === 'PUT') return putFile(deps, caller, { packageId: route.packageId, relativePath: route.relativePath, replace: booleanParam(query, 'replace') }, req, res, signal);
+      return getFile(deps, caller, { packageId: route.packageId, relativePath: route.relativePath }, req, res, signal);
+    case 'file-download':
+      return getFile(deps, caller, { fileId: route.fileId }, req, res, signal);
+    case 'uploads':
+      return postUpload(deps, caller, options.baseUrl, req, res, signal);
+    case 'upload':
+      if (method === 'PATCH') return patchUpload(deps, caller, route.uploadId, req, res, signal);
+      if (method === 'HEAD') return headUpload(deps, caller, route.uploadId, res, signal);
+      return deleteUpload(deps, caller, route.uploadId, res, signal);
+    case 'upload-complete':
+      return completeUpload(deps, caller, route.uploadId, res, signal);
+  }
+}
+
+async function health(deps: DataPlaneDeps, res: HttpResponse, signal: AbortSignal): Promise<void> {
+  const storage = await deps.backend.health({ signal });
+  respondJson(res, storage.ok ? 200 : 503, { status: storage.ok ? 'ok' : 'unhealthy', backend: { id: deps.backend.id, ok: storage.ok, detail: storage.detail } });
+}

@@ -1,0 +1,141 @@
+/**
+ * The few response and request operations the byte routes use, written once for both `node:http` and
+ * the `node:http2` compatibility API (one port serves both, see `core/net/h2c-listener.ts`).
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+
+/** A request of either protocol version. */
+export type HttpRequest = IncomingMessage | Http2ServerRequest;
+/** A response of either protocol version. */
+export type HttpResponse = ServerResponse | Http2ServerResponse;
+
+// The two response classes have the same methods with differently spelled overloads; calls go
+// through this one view so the union needs no casts elsewhere.
+function h1(res: HttpResponse): ServerResponse {
+  return res as ServerResponse;
+}
+
+/** True when `res` belongs to an HTTP/2 stream. */
+export function isHttp2(res: HttpResponse): res is Http2ServerResponse {
+  return 'stream' in res;
+}
+
+/** One request header as a string (the first, when repeated); undefined when absent. */
+export function header(req: HttpRequest, name: string): string | undefined {
+  const value = req.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Sends a complete response. */
+export function respond(res: HttpResponse, status: number, headers: OutgoingHttpHeaders, body?: string | Uint8Array): void {
+  const all: OutgoingHttpHeaders = { ...headers };
+  if (body !== undefined) all['content-length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  h1(res).writeHead(status, all);
+  if (body === undefined) h1(res).end();
+  else h1(res).end(body);
+}
+
+/** Sends status and headers of a response whose body follows (see `pump`). */
+export function startResponse(res: HttpResponse, status: number, headers: OutgoingHttpHeaders): void {
+  h1(res).writeHead(status, headers);
+}
+
+/** Sends a JSON response. */
+export function respondJson(res: HttpResponse, status: number, value: unknown, headers: OutgoingHttpHeaders = {}): void {
+  respond(res, status, { ...headers, 'content-type': 'application/json', 'cache-control': 'no-store' }, JSON.stringify(value));
+}
+
+/**
+ * An AbortSignal that fires when the client goes away before the response is complete (connection or
+ * stream closed), so backend reads and writes stop with it.
+ */
+export function clientGoneSignal(res: HttpResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!h1(res).writableFinished) controller.abort(new DataPlaneError('incomplete-body', 'client closed the connection'));
+  });
+  return controller.signal;
+}
+
+/** Tells a client that waits with `Expect: 100-continue` to send the body. Call only once authorized. */
+export function acceptBody(req: HttpRequest, res: HttpResponse): void {
+  if (header(req, 'expect')?.toLowerCase() === '100-continue') h1(res).writeContinue();
+}
+
+/**
+ * The request body as chunks, at most `maxBytes` in all (`payload-too-large` beyond). A connection that
+ * ends before the body does (the client hung up) becomes `incomplete-body`.
+ */
+export async function* requestBody(req: HttpRequest, maxBytes: number): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  const iterator = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    let step: IteratorResult<Buffer>;
+    try {
+      step = await iterator.next();
+    } catch (error) {
+      throw new DataPlaneError('incomplete-body', 'the request body ended early (the client closed the connection)', { cause: error });
+    }
+    if (step.done === true) return;
+    received += step.value.byteLength;
+    if (received > maxBytes) {
+      await iterator.return?.();
+      throw new DataPlaneError('payload-too-large', `the body exceeds the limit of ${maxBytes} bytes`);
+    }
+    yield step.value;
+  }
+}
+
+/** Reads a small body whole (JSON requests), refusing more than `maxBytes`. */
+export async function readSmallBody(req: HttpRequest, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of requestBody(req, maxBytes)) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Streams `source` into the response with backpressure (waits for `drain`), then ends it. When the
+ * client goes away the loop stops, which returns the source iterator and releases the backend read.
+ */
+export async function pump(source: AsyncIterable<Uint8Array>, res: HttpResponse, signal: AbortSignal): Promise<void> {
+  const out = h1(res);
+  for await (const chunk of source) {
+    if (signal.aborted) throw signal.reason;
+    if (!out.write(chunk)) await drained(out, signal);
+  }
+  await new Promise<void>((resolve) => out.end(resolve));
+}
+
+function drained(out: ServerResponse, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      out.off('drain', done);
+      out.off('close', done);
+      signal.removeEventListener('abort', done);
+      if (signal.aborted) reject(signal.reason as Error);
+      else resolve();
+    };
+    out.once('drain', done);
+    out.once('close', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Ends a response whose headers are already sent, so the client sees a failed transfer, not a short body. */
+export function breakResponse(res: HttpResponse): void {
+  if (isHttp2(res)) {
+    if (!res.stream.destroyed) res.stream.close(h2.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    res.destroy();
+  }
+}
+
+/** True when the request announced a body (Content-Length > 0 or chunked / HTTP/2 without END_STREAM). */
+export function hasPendingBody(req: HttpRequest): boolean {
+  if (req.readableEnded || req.complete) return false;
+  const length = header(req, 'content-length');
+  if (length !== undefined) return length !== '0';
+  return header(req, 'transfer-encoding') !== undefined || req.httpVersionMajor === 2;
+}

@@ -1,0 +1,103 @@
+/**
+ * Ingest one byte stream: stage it on a backend while both digests are computed in the same pass,
+ * check the size and whatever digests the client said to expect, and only then commit it under its
+ * BLAKE3 content key. Any failure (bad digest, wrong size, too large, abort, storage or worker error)
+ * cancels the staged write, so nothing unverified is ever visible. A commit onto an existing object
+ * counts as success (same key, same bytes) with `created: false`.
+ */
+import { Digest, type DualDigest } from '../../core/identity/digest.ts';
+import { createDualHasher, type HashSessionSource } from '../../core/identity/dual-hasher.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import { throwIfAborted } from '../storage/errors.ts';
+import { contentKey } from '../storage/keys.ts';
+import { IngestError } from './ingest-error.ts';
+
+/** What the client claims about the bytes; each given value is checked, none is trusted. */
+export interface IngestExpectations {
+  readonly size?: number;
+  /** `blake3:<hex>` */
+  readonly blake3?: string;
+  /** `sha256:<hex>` */
+  readonly sha256?: string;
+}
+
+/** Options of {@link ingestObject}. */
+export interface IngestOptions {
+  readonly expected?: IngestExpectations;
+  /** Refuse streams longer than this many bytes (checked while streaming). */
+  readonly maxBytes?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Where the verified bytes now live. */
+export interface IngestResult {
+  readonly digests: DualDigest;
+  readonly backendId: string;
+  /** The content key (`blake3/<hh>/<hh>/<hex>`). */
+  readonly storageKey: string;
+  /** False when identical content was already stored. */
+  readonly created: boolean;
+}
+
+/** The parts ingest needs. */
+export interface IngestDependencies {
+  readonly backend: StorageBackend;
+  readonly hashPool: HashSessionSource;
+}
+
+function parseExpected(expected: IngestExpectations | undefined): { size?: number; blake3?: Digest; sha256?: Digest } {
+  if (expected === undefined) return {};
+  const out: { size?: number; blake3?: Digest; sha256?: Digest } = {};
+  if (expected.size !== undefined) {
+    if (!Number.isSafeInteger(expected.size) || expected.size < 0) throw new IngestError('invalid-expectation', 'expected size must be a non-negative integer');
+    out.size = expected.size;
+  }
+  for (const algorithm of ['blake3', 'sha256'] as const) {
+    const text = expected[algorithm];
+    if (text === undefined) continue;
+    let digest: Digest;
+    try {
+      digest = Digest.parse(text);
+    } catch (err) {
+      throw new IngestError('invalid-expectation', `expected ${algorithm}: ${(err as Error).message}`);
+    }
+    if (digest.algorithm !== algorithm) throw new IngestError('invalid-expectation', `expected ${algorithm} digest, got ${digest.algorithm}`);
+    out[algorithm] = digest;
+  }
+  return out;
+}
+
+/** Streams `source` into `deps.backend`; see the file comment for the guarantees. */
+export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, deps: IngestDependencies, options: IngestOptions = {}): Promise<IngestResult> {
+  const expected = parseExpected(options.expected);
+  const limit = Math.min(options.maxBytes ?? Number.MAX_SAFE_INTEGER, expected.size ?? Number.MAX_SAFE_INTEGER);
+  const { signal } = options;
+  throwIfAborted(signal);
+  const writer = await deps.backend.createWriter(signal === undefined ? {} : { signal });
+  const hasher = createDualHasher(deps.hashPool);
+  try {
+    let total = 0;
+    for await (const chunk of source) {
+      throwIfAborted(signal);
+      total += chunk.byteLength;
+      if (total > limit) {
+        throw expected.size !== undefined && limit === expected.size
+          ? new IngestError('size-mismatch', `received more than the expected ${expected.size} bytes`)
+          : new IngestError('too-large', `stream exceeds the limit of ${options.maxBytes} bytes`);
+      }
+      // Both consumers copy or persist the chunk before resolving, so the source may reuse it after.
+      await Promise.all([hasher.update(chunk), writer.write(chunk)]);
+    }
+    const digests = await hasher.digest();
+    if (expected.size !== undefined && digests.size !== expected.size) throw new IngestError('size-mismatch', `received ${digests.size} bytes, expected ${expected.size}`);
+    if (expected.blake3 !== undefined && !expected.blake3.equals(digests.blake3)) throw new IngestError('digest-mismatch', `blake3 of the received bytes is ${digests.blake3.toString()}, expected ${expected.blake3.toString()}`);
+    if (expected.sha256 !== undefined && !expected.sha256.equals(digests.sha256)) throw new IngestError('digest-mismatch', `sha256 of the received bytes is ${digests.sha256.toString()}, expected ${expected.sha256.toString()}`);
+    if (writer.size !== digests.size) throw new IngestError('size-mismatch', `storage accepted ${writer.size} bytes but ${digests.size} were hashed`);
+    const storageKey = contentKey(digests.blake3);
+    const { created } = await writer.commit(storageKey, signal === undefined ? {} : { signal });
+    return { digests, backendId: deps.backend.id, storageKey, created };
+  } finally {
+    hasher.abort();
+    await writer.cancel();
+  }
+}

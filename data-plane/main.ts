@@ -1,0 +1,129 @@
+/**
+ * Runs a data plane configured by the environment and command-line flags (what
+ * `artifactstore data-plane` calls). Configuration is parsed once, here, into `DataPlaneEnvConfig`;
+ * every error names the variable or flag that is wrong.
+ *
+ * | flag / variable | default |
+ * |---|---|
+ * | `--control-plane URL` / `ARTIFACTSTORE_CONTROL_PLANE_URL` | `http://127.0.0.1:8000` |
+ * | `--listen HOST:PORT` / `ARTIFACTSTORE_DATA_PLANE_LISTEN` | `127.0.0.1:8001` |
+ * | `--advertise-url URL` / `ARTIFACTSTORE_DATA_PLANE_ADVERTISE_URL` | `http://<listen>` |
+ * | `ARTIFACTSTORE_INTERNAL_TOKEN` | contents of `<data dir>/internal-token` |
+ * | `ARTIFACTSTORE_DATA_DIR` | `./var` |
+ * | `ARTIFACTSTORE_STORAGE_ROOT` | `<data dir>/objects` (created if missing) |
+ * | `ARTIFACTSTORE_MAX_UPLOAD_BYTES` | 64 GiB |
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLocalBackend } from './storage/local/local-backend.ts';
+import { DEFAULT_MAX_UPLOAD_BYTES, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
+
+/** Backend id of the local directory a data plane started from the environment uses. */
+export const LOCAL_BACKEND_ID = 'local';
+
+/** The parsed configuration. */
+export interface DataPlaneEnvConfig {
+  readonly controlPlaneUrl: string;
+  readonly host: string;
+  readonly port: number;
+  readonly advertiseUrl: string | undefined;
+  /** The token itself, or the file to read it from. */
+  readonly internalToken: { readonly value: string } | { readonly file: string };
+  readonly storageRoot: string;
+  readonly maxUploadBytes: number;
+}
+
+/** A configuration problem, naming the variable or flag at fault. */
+export class DataPlaneConfigError extends Error {
+  override readonly name = 'DataPlaneConfigError';
+}
+
+/** Parses `env` and `args` (throws DataPlaneConfigError naming the bad key). */
+export function parseDataPlaneConfig(env: NodeJS.ProcessEnv, args: readonly string[]): DataPlaneEnvConfig {
+  let values: { 'control-plane'?: string | undefined; listen?: string | undefined; 'advertise-url'?: string | undefined };
+  try {
+    ({ values } = parseArgs({ args: [...args], options: { 'control-plane': { type: 'string' }, listen: { type: 'string' }, 'advertise-url': { type: 'string' } }, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new DataPlaneConfigError(`data-plane: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const pick = (flag: string | undefined, name: string, fallback: string): [string, string] => {
+    if (flag !== undefined) return [flag, `--${name}`];
+    const key = ENV_OF_FLAG[name] ?? '';
+    const value = env[key];
+    return value === undefined || value === '' ? [fallback, key] : [value, key];
+  };
+  const [controlPlaneUrl, controlKey] = pick(values['control-plane'], 'control-plane', 'http://127.0.0.1:8000');
+  requireHttpUrl(controlPlaneUrl, controlKey);
+  const [listen, listenKey] = pick(values.listen, 'listen', '127.0.0.1:8001');
+  const { host, port } = parseListen(listen, listenKey);
+  const advertise = values['advertise-url'] ?? (env['ARTIFACTSTORE_DATA_PLANE_ADVERTISE_URL'] || undefined);
+  if (advertise !== undefined) requireHttpUrl(advertise, values['advertise-url'] !== undefined ? '--advertise-url' : 'ARTIFACTSTORE_DATA_PLANE_ADVERTISE_URL');
+  const dataDir = resolve(env['ARTIFACTSTORE_DATA_DIR'] || 'var');
+  const token = env['ARTIFACTSTORE_INTERNAL_TOKEN'];
+  const storageRoot = resolve(env['ARTIFACTSTORE_STORAGE_ROOT'] || join(dataDir, 'objects'));
+  const maxText = env['ARTIFACTSTORE_MAX_UPLOAD_BYTES'];
+  let maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES;
+  if (maxText !== undefined && maxText !== '') {
+    if (!/^[1-9]\d{0,15}$/.test(maxText) || !Number.isSafeInteger(Number(maxText))) throw new DataPlaneConfigError(`ARTIFACTSTORE_MAX_UPLOAD_BYTES must be a positive integer number of bytes, got ${JSON.stringify(maxText)}`);
+    maxUploadBytes = Number(maxText);
+  }
+  return {
+    controlPlaneUrl: controlPlaneUrl.replace(/\/+$/, ''),
+    host,
+    port,
+    advertiseUrl: advertise?.replace(/\/+$/, ''),
+    internalToken: token !== undefined && token !== '' ? { value: token } : { file: join(dataDir, 'internal-token') },
+    storageRoot,
+    maxUploadBytes,
+  };
+}
+
+const ENV_OF_FLAG: Record<string, string> = { 'control-plane': 'ARTIFACTSTORE_CONTROL_PLANE_URL', listen: 'ARTIFACTSTORE_DATA_PLANE_LISTEN' };
+
+/** Parses the configuration, prepares the storage root and starts the data plane. */
+export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly string[], log: (line: string) => void): Promise<RunningDataPlane> {
+  const config = parseDataPlaneConfig(env, args);
+  const internalToken = 'value' in config.internalToken ? config.internalToken.value : await readTokenFile(config.internalToken.file);
+  await mkdir(config.storageRoot, { recursive: true });
+  const backend = createLocalBackend({ id: LOCAL_BACKEND_ID, root: config.storageRoot });
+  return startDataPlane({
+    host: config.host,
+    port: config.port,
+    ...(config.advertiseUrl === undefined ? {} : { advertiseUrl: config.advertiseUrl }),
+    controlPlaneUrl: config.controlPlaneUrl,
+    internalToken,
+    backend,
+    maxUploadBytes: config.maxUploadBytes,
+    log,
+  });
+}
+
+async function readTokenFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new DataPlaneConfigError(`ARTIFACTSTORE_INTERNAL_TOKEN is not set and ${file} cannot be read (start the control plane first, or set the variable)`);
+  }
+  const token = text.trim();
+  if (token === '') throw new DataPlaneConfigError(`${file} is empty; set ARTIFACTSTORE_INTERNAL_TOKEN`);
+  return token;
+}
+
+function requireHttpUrl(value: string, key: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new DataPlaneConfigError(`${key} must be an http:// URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new DataPlaneConfigError(`${key} must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+}
+
+function parseListen(value: string, key: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65535) throw new DataPlaneConfigError(`${key} must be HOST:PORT (e.g. 127.0.0.1:8001 or [::1]:8001), got ${JSON.stringify(value)}`);
+  return { host: match[1] ?? match[2] ?? '', port };
+}

@@ -1,0 +1,198 @@
+/**
+ * StorageBackend on a local directory: `<root>/<key>` holds each object, `<root>/.staging/` the
+ * uncommitted writes (see `../keys.ts` for the drawing). Staging inside the root keeps staged files on
+ * the same filesystem as the objects, which the commit's link(2) requires.
+ */
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { access, lstat, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
+import { StorageError, throwIfAborted } from '../errors.ts';
+import { isValidKeySegment, MAX_KEY_LENGTH } from '../keys.ts';
+import { resolveRange, validateRangeOptions } from '../range.ts';
+import { hasErrno, translateFsError } from './fs-errors.ts';
+import { createLocalLayout, type LocalLayout } from './local-layout.ts';
+import { createLocalWriter } from './local-writer.ts';
+
+/** Configuration of a local filesystem backend. */
+export interface LocalBackendOptions {
+  /** Stable name of this backend instance, reported as `StorageBackend.id`. */
+  readonly id: string;
+  /**
+   * Directory holding the store. It must exist: the backend never creates it, so an unmounted volume
+   * shows up as `unavailable` instead of objects quietly landing on the wrong disk.
+   */
+  readonly root: string;
+}
+
+// O_NOFOLLOW: a symlink where an object should be fails with ELOOP (→ `integrity`) instead of being
+// read. O_NONBLOCK: a FIFO planted in the store must not hang the open; regular files ignore the flag.
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Creates a backend storing objects as files under `options.root`. */
+export function createLocalBackend(options: LocalBackendOptions): StorageBackend {
+  const layout = createLocalLayout(options.root);
+
+  /** Not-found when the root exists (the object is just absent), `unavailable` when the root is gone. */
+  const absent = async (error: unknown, key: string): Promise<StorageError> => {
+    await layout.requireRoot();
+    return new StorageError('not-found', `no object stored under ${JSON.stringify(key)}`, { cause: error });
+  };
+
+  return {
+    id: options.id,
+
+    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, writerOptions),
+
+    async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+      const path = layout.objectPath(key);
+      validateRangeOptions(getOptions);
+      const { signal } = getOptions;
+      throwIfAborted(signal);
+      const action = `read ${JSON.stringify(key)}`;
+      let handle: FileHandle;
+      try {
+        handle = await open(path, READ_FLAGS);
+      } catch (error) {
+        if (hasErrno(error, 'ENOENT', 'ENOTDIR')) throw await absent(error, key);
+        throw translateFsError(error, action);
+      }
+      try {
+        await layout.assertInsideRoot(dirname(path));
+        const info = await handle.stat();
+        if (info.isDirectory()) throw await absent(undefined, key);
+        if (!info.isFile()) throw new StorageError('integrity', `local storage: ${JSON.stringify(key)} is a special file`);
+        const { start, end } = resolveRange(info.size, getOptions);
+        if (start === end) {
+          await handle.close();
+          return emptyStream();
+        }
+        // `end` of createReadStream is inclusive. The stream closes the handle when it ends or is destroyed.
+        const stream = handle.createReadStream({ start, end: end - 1, ...(signal === undefined ? {} : { signal }) });
+        return relay(stream, end - start, action);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw translateFsError(error, action);
+      }
+    },
+
+    async head(key: string, headOptions: SignalOptions = {}): Promise<StorageObjectInfo | undefined> {
+      const path = layout.objectPath(key);
+      throwIfAborted(headOptions.signal);
+      let info: Stats;
+      try {
+        // Check the parent first: lstat would follow a symlinked directory above the object.
+        await layout.assertInsideRoot(dirname(path));
+        info = await lstat(path);
+      } catch (error) {
+        if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) throw translateFsError(error, `inspect ${JSON.stringify(key)}`);
+        await layout.requireRoot();
+        return undefined;
+      }
+      if (info.isDirectory()) return undefined;
+      if (!info.isFile()) throw new StorageError('integrity', `local storage: ${JSON.stringify(key)} is a symbolic link or special file`);
+      return { size: info.size };
+    },
+
+    async delete(key: string, deleteOptions: SignalOptions = {}): Promise<void> {
+      const path = layout.objectPath(key);
+      throwIfAborted(deleteOptions.signal);
+      try {
+        await layout.assertInsideRoot(dirname(path));
+        // unlink never follows a final symlink: a planted link is removed, its target left alone.
+        await unlink(path);
+      } catch (error) {
+        if (hasErrno(error, 'ENOENT', 'ENOTDIR')) {
+          await layout.requireRoot();
+          return;
+        }
+        // unlink(2) of a directory (EISDIR on Linux): the key is only a prefix, so there is no object to delete.
+        if (hasErrno(error, 'EISDIR')) return;
+        throw translateFsError(error, `delete ${JSON.stringify(key)}`);
+      }
+      // Empty fan-out directories would otherwise pile up as the garbage collector deletes.
+      await layout.pruneParents(path);
+    },
+
+    list(prefix: string, listOptions: SignalOptions = {}): AsyncIterable<string> {
+      return listKeys(layout, prefix, listOptions.signal);
+    },
+
+    async health(healthOptions: SignalOptions = {}): Promise<StorageHealth> {
+      throwIfAborted(healthOptions.signal);
+      try {
+        await layout.requireRoot();
+      } catch (error) {
+        return { ok: false, detail: StorageError.from(error).message };
+      }
+      try {
+        await access(layout.root, constants.R_OK | constants.W_OK | constants.X_OK);
+      } catch {
+        return { ok: false, detail: 'local storage: root directory is not readable and writable' };
+      }
+      try {
+        const fs = await statfs(layout.root);
+        const capacity = { totalBytes: fs.blocks * fs.bsize, freeBytes: fs.bavail * fs.bsize };
+        return { ok: true, detail: 'local storage: root directory is readable and writable', capacity };
+      } catch {
+        return { ok: false, detail: 'local storage: cannot measure filesystem capacity' };
+      }
+    },
+  };
+}
+
+async function* listKeys(layout: LocalLayout, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  const start = prefix === '' ? layout.root : layout.objectPath(prefix);
+  throwIfAborted(signal);
+  await layout.requireRoot();
+  try {
+    // A symlinked prefix directory would make the walk list a tree outside the root.
+    await layout.assertInsideRoot(start);
+  } catch (error) {
+    if (hasErrno(error, 'ENOENT', 'ENOTDIR')) return;
+    throw translateFsError(error, `list ${JSON.stringify(prefix)}`);
+  }
+  yield* walk(start, prefix, signal);
+}
+
+async function* walk(directory: string, keyPrefix: string, signal: AbortSignal | undefined): AsyncGenerator<string> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(directory, { withFileTypes: true });
+  } catch (error) {
+    // Pruned by a concurrent delete, or the prefix names an object rather than a directory.
+    if (hasErrno(error, 'ENOENT', 'ENOTDIR')) return;
+    throw translateFsError(error, `list ${JSON.stringify(keyPrefix)}`);
+  }
+  for (const entry of entries) {
+    throwIfAborted(signal);
+    // `.staging`, `lost+found`, editor litter: not keys, so not listed.
+    if (!isValidKeySegment(entry.name)) continue;
+    const key = keyPrefix === '' ? entry.name : `${keyPrefix}/${entry.name}`;
+    if (key.length > MAX_KEY_LENGTH) continue;
+    if (entry.isFile()) yield key;
+    else if (entry.isDirectory()) yield* walk(join(directory, entry.name), key, signal);
+    // Symlinks and special files are not objects this backend wrote; skipping them keeps the walk inside the root.
+  }
+}
+
+/** Relays a file stream, translating its errors and checking it delivered every byte of the range. */
+async function* relay(stream: Readable, expected: number, action: string): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      received += chunk.byteLength;
+      yield chunk;
+    }
+  } catch (error) {
+    throw translateFsError(error, action);
+  } finally {
+    stream.destroy();
+  }
+  // Objects are immutable; a short read means the file was truncated underneath us.
+  if (received !== expected) throw new StorageError('integrity', `local storage: ${action}: object is shorter than its recorded size`);
+}
+
+// An async generator is the simplest empty AsyncIterable.
+async function* emptyStream(): AsyncGenerator<Uint8Array> {}

@@ -1,0 +1,176 @@
+/**
+ * Where keys live under a local root, and the path checks that keep every operation inside it.
+ *
+ * `validateKey` already rules out '..', absolute keys and odd characters; the checks here are defence
+ * in depth against what a key cannot express: symbolic links planted inside the root. Node has no
+ * `openat`/`O_NOFOLLOW` for directories, so these checks are best effort against a concurrent attacker
+ * with write access to the root, but they stop an operator's stray symlink from sending reads or writes
+ * elsewhere.
+ */
+import { randomUUID } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, realpath, rmdir, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { StorageError } from '../errors.ts';
+import { validateKey } from '../keys.ts';
+import { hasErrno, translateFsError } from './fs-errors.ts';
+
+/** Name of the staging directory under the root; keys cannot start with '.', so it never clashes. */
+export const STAGING_DIRECTORY = '.staging';
+
+/** A freshly created staging file, open for writing. */
+export interface StagedFile {
+  /** Absolute path of the staging file. */
+  readonly path: string;
+  /** Handle open for writing. */
+  readonly handle: FileHandle;
+}
+
+/** Path arithmetic and safety checks for one local root. */
+export interface LocalLayout {
+  /** The root, resolved to an absolute path. */
+  readonly root: string;
+  /** Absolute path of `<root>/.staging`. */
+  readonly stagingDirectory: string;
+  /** `<root>/<key>` after validating `key` and checking the joined path stays under the root. */
+  objectPath(key: string): string;
+  /** Throws `unavailable` unless the root exists and is a directory. */
+  requireRoot(): Promise<void>;
+  /** Throws `integrity` when `directory` (resolved through symlinks) is not the root or below it. */
+  assertInsideRoot(directory: string): Promise<void>;
+  /**
+   * Creates the directories above `key` one level at a time, refusing to pass through anything that is
+   * not a real directory: a regular file means `key` nests with a stored key (`invalid-key`), a symlink
+   * or other entry is `integrity`. Returns the directories it created, shallowest first.
+   */
+  ensureParents(key: string): Promise<string[]>;
+  /** Removes now-empty directories above `path`, up to (not including) the root. Best effort. */
+  pruneParents(path: string): Promise<void>;
+  /** Creates a new, uniquely named staging file, read-only on disk (see below) but open for writing. */
+  createStagedFile(): Promise<StagedFile>;
+}
+
+/** Creates the layout for `root` (resolved against the working directory when relative). */
+export function createLocalLayout(root: string): LocalLayout {
+  const absoluteRoot = resolve(root);
+  const rootPrefix = absoluteRoot.endsWith(sep) ? absoluteRoot : absoluteRoot + sep;
+  const stagingDirectory = join(absoluteRoot, STAGING_DIRECTORY);
+  let realRoot: string | undefined;
+  let stagingReady: Promise<void> | undefined;
+
+  const requireRoot = async (): Promise<void> => {
+    let info: Stats;
+    try {
+      info = await stat(absoluteRoot);
+    } catch (error) {
+      if (hasErrno(error, 'ENOENT', 'ENOTDIR')) throw new StorageError('unavailable', 'local storage: root directory does not exist', { cause: error });
+      throw translateFsError(error, 'check root directory');
+    }
+    if (!info.isDirectory()) throw new StorageError('unavailable', 'local storage: root is not a directory');
+  };
+
+  const resolveRealRoot = async (): Promise<string> => {
+    if (realRoot === undefined) {
+      await requireRoot();
+      realRoot = await realpath(absoluteRoot).catch((error: unknown) => {
+        throw translateFsError(error, 'resolve root directory');
+      });
+    }
+    return realRoot;
+  };
+
+  const ensureStaging = async (): Promise<void> => {
+    try {
+      await mkdir(stagingDirectory);
+    } catch (error) {
+      if (hasErrno(error, 'ENOENT')) await requireRoot();
+      if (!hasErrno(error, 'EEXIST')) throw translateFsError(error, 'create staging directory');
+      const info = await lstat(stagingDirectory);
+      if (!info.isDirectory()) throw new StorageError('integrity', 'local storage: staging path is not a directory');
+    }
+  };
+
+  return {
+    root: absoluteRoot,
+    stagingDirectory,
+
+    objectPath(key) {
+      const path = join(absoluteRoot, ...validateKey(key).split('/'));
+      // Unreachable after validateKey; kept so a future loosening of the key grammar cannot escape the root.
+      if (!path.startsWith(rootPrefix)) throw new StorageError('invalid-key', 'storage key resolves outside the root');
+      return path;
+    },
+
+    requireRoot,
+
+    async assertInsideRoot(directory) {
+      const base = await resolveRealRoot();
+      const real = await realpath(directory);
+      if (real !== base && !real.startsWith(base.endsWith(sep) ? base : base + sep)) {
+        throw new StorageError('integrity', 'local storage: path leaves the root through a symbolic link');
+      }
+    },
+
+    async ensureParents(key) {
+      const segments = validateKey(key).split('/').slice(0, -1);
+      const created: string[] = [];
+      let directory = absoluteRoot;
+      for (const segment of segments) {
+        directory = join(directory, segment);
+        try {
+          await mkdir(directory);
+          created.push(directory);
+          continue;
+        } catch (error) {
+          // ENOENT: either the root is missing (say so) or a concurrent delete pruned a parent we had
+          // just checked; the raw error lets the committer retry the walk.
+          if (hasErrno(error, 'ENOENT')) await requireRoot();
+          if (!hasErrno(error, 'EEXIST')) throw error;
+        }
+        // mkdir does not follow a symlink in the last component, so EEXIST may be a link: lstat decides.
+        const info = await lstat(directory);
+        if (info.isDirectory()) continue;
+        if (info.isFile()) throw new StorageError('invalid-key', `storage key ${JSON.stringify(key)} nests under a stored key`);
+        throw new StorageError('integrity', 'local storage: a path component is a symbolic link or special file');
+      }
+      return created;
+    },
+
+    async pruneParents(path) {
+      for (let directory = dirname(path); directory.startsWith(rootPrefix); directory = dirname(directory)) {
+        try {
+          await rmdir(directory);
+        } catch (error) {
+          // Gone already (a concurrent delete pruned it): its parent may be empty now, keep climbing.
+          if (hasErrno(error, 'ENOENT')) continue;
+          // Not empty, or anything else: stop. Leftover empty directories cost nothing but an inode.
+          return;
+        }
+      }
+    },
+
+    async createStagedFile() {
+      const path = join(stagingDirectory, randomUUID());
+      for (let attempt = 0; ; attempt++) {
+        stagingReady ??= ensureStaging().catch((error: unknown) => {
+          stagingReady = undefined;
+          throw error;
+        });
+        await stagingReady;
+        try {
+          // Mode 0444: committed objects are immutable, and a read-only file guards against an operator's
+          // accidental overwrite. POSIX still returns a writable descriptor to the creating open.
+          const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
+          return { path, handle };
+        } catch (error) {
+          // Someone removed .staging since we last made sure of it: make it again, once.
+          if (attempt === 0 && hasErrno(error, 'ENOENT')) {
+            stagingReady = undefined;
+            continue;
+          }
+          throw translateFsError(error, 'create staging file');
+        }
+      }
+    },
+  };
+}

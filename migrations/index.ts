@@ -1,0 +1,19 @@
+/**
+ * The ordered list of migrations. Imported statically (not read from a folder at run time) so the
+ * set of migrations is fixed by the code that ships; names sort in apply order.
+ */
+import type { Migration, MigrationProvider } from 'kysely/migration';
+import * as m0001 from './0001-initial.ts';
+import * as m0002 from './0002-upload-backend.ts';
+import * as m0003 from './0003-retention-sweep-index.ts';
+
+const migrations: Record<string, Migration> = {
+  '0001-initial': m0001,
+  '0002-upload-backend': m0002,
+  '0003-retention-sweep-index': m0003,
+};
+
+/** Provides the migrations above to Kysely's Migrator. */
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(migrations),
+};

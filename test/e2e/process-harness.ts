@@ -1,0 +1,105 @@
+/**
+ * Starts the real service as `artifactstore start` (two child processes: control plane and data
+ * plane) on free loopback ports in a fresh data directory, waits until a data plane has registered,
+ * and stops it by PID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/** A running service. */
+export interface ServiceUnderTest {
+  readonly controlUrl: string;
+  readonly dataUrl: string;
+  readonly dataDir: string;
+  /** The admin token the control plane generated on first start. */
+  readonly token: string;
+  /** Environment for CLI child processes talking to this service. */
+  readonly env: NodeJS.ProcessEnv;
+  /** Everything the processes printed so far. */
+  output(): string;
+  /** Stops both processes and removes the data directory, unless `keepDataDir` (then the caller removes it). */
+  stop(options?: { keepDataDir?: boolean }): Promise<void>;
+}
+
+/** A port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Runs the CLI as a child process; resolves with its exit code and output. A command still running
+ * after `timeoutMs` is killed and rejected with what it printed, so a hang names its command.
+ */
+export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`artifactstore ${args.join(' ')} still running after ${timeoutMs} ms; killed.\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const ms = performance.now() - started;
+      if (ms > 20_000) process.stderr.write(`slow CLI call (${Math.round(ms)} ms): artifactstore ${args.join(' ')}\n`);
+      resolve({ code: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+/** Starts the service and waits until it can take uploads. */
+export async function startService(extraEnv: NodeJS.ProcessEnv = {}): Promise<ServiceUnderTest> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'as-e2e-'));
+  const [cp, dp] = [await freePort(), await freePort()];
+  const controlUrl = `http://127.0.0.1:${cp}`;
+  const env: NodeJS.ProcessEnv = { ...process.env, ARTIFACTSTORE_DATA_DIR: dataDir, ARTIFACTSTORE_URL: controlUrl, ...extraEnv };
+  delete env['ARTIFACTSTORE_DATABASE_URL'];
+  delete env['ARTIFACTSTORE_TOKEN'];
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (options: { keepDataDir?: boolean } = {}): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+    if (options.keepDataDir !== true) await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const deadline = performance.now() + 90_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`service exited early:\n${output}`);
+      if (performance.now() > deadline) throw new Error(`service not ready in time:\n${output}`);
+      const health = await fetch(`${controlUrl}/healthz`).then((r) => (r.ok ? (r.json() as Promise<{ data_planes?: unknown[] }>) : undefined), () => undefined);
+      if (health !== undefined && Array.isArray(health.data_planes) && health.data_planes.length > 0) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const token = (await readFile(join(dataDir, 'dev-token'), 'utf8')).trim();
+    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

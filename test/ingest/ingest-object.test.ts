@@ -1,0 +1,122 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hash as blake3 } from 'blake3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
+import { ingestObject } from '../../data-plane/ingest/ingest-object.ts';
+import type { StorageBackend } from '../../data-plane/storage/backend.ts';
+import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
+import { createMemoryBackend } from '../../data-plane/storage/memory/memory-backend.ts';
+
+let pool: HashPool;
+beforeAll(() => {
+  pool = createHashPool({ size: 2 });
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+function* chunks(bytes: Uint8Array, size = 65_536): Generator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(bytes.length, i + size));
+}
+
+function addresses(bytes: Uint8Array): { blake3: string; sha256: string } {
+  return { blake3: `blake3:${blake3(bytes).toString('hex')}`, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
+}
+
+async function readAll(backend: StorageBackend, key: string): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of await backend.get(key)) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+interface Fixture {
+  backend: StorageBackend;
+  /** Every committed key plus any staged leftovers. */
+  contents(): Promise<{ keys: string[]; staged: number }>;
+}
+
+const fixtures: Record<'memory' | 'local', () => Promise<Fixture & { cleanup(): Promise<void> }>> = {
+  memory: () => {
+    const backend = createMemoryBackend({ id: 'mem' });
+    return Promise.resolve({ backend, contents: () => Promise.resolve({ keys: backend.storedKeys(), staged: backend.stagedCount() }), cleanup: () => Promise.resolve() });
+  },
+  local: async () => {
+    const root = await mkdtemp(join(tmpdir(), 'as-ingest-'));
+    const backend = createLocalBackend({ id: 'local', root });
+    return {
+      backend,
+      contents: async () => {
+        const keys: string[] = [];
+        for await (const k of backend.list('blake3')) keys.push(k);
+        const staged = await readdir(join(root, '.staging')).then((e) => e.length, () => 0);
+        return { keys: keys.sort(), staged };
+      },
+      cleanup: () => rm(root, { recursive: true, force: true }),
+    };
+  },
+};
+
+for (const [name, make] of Object.entries(fixtures)) {
+  describe(`ingestObject [${name}]`, () => {
+    let fx: Awaited<ReturnType<typeof make>>;
+    beforeAll(async () => {
+      fx = await make();
+    });
+    afterAll(async () => {
+      await fx.cleanup();
+    });
+    afterEach(async () => {
+      expect((await fx.contents()).staged, 'no staged leftovers').toBe(0);
+    });
+
+    it('stores verified bytes under the BLAKE3 key and reports both digests', async () => {
+      const bytes = randomBytes(3 * 1024 * 1024 + 17);
+      const want = addresses(bytes);
+      const result = await ingestObject(chunks(bytes), { backend: fx.backend, hashPool: pool }, { expected: { size: bytes.length, ...want } });
+      expect(result.digests.blake3.toString()).toBe(want.blake3);
+      expect(result.digests.sha256.toString()).toBe(want.sha256);
+      expect(result.digests.size).toBe(bytes.length);
+      expect(result.created).toBe(true);
+      expect(result.storageKey).toBe(`blake3/${want.blake3.slice(7, 9)}/${want.blake3.slice(9, 11)}/${want.blake3.slice(7)}`);
+      expect((await readAll(fx.backend, result.storageKey)).equals(bytes)).toBe(true);
+      const again = await ingestObject(chunks(bytes, 1000), { backend: fx.backend, hashPool: pool });
+      expect(again.created).toBe(false);
+      await fx.backend.delete(result.storageKey);
+    });
+
+    it('stores an empty stream', async () => {
+      const result = await ingestObject(chunks(new Uint8Array(0)), { backend: fx.backend, hashPool: pool });
+      expect(result.digests.blake3.toString()).toBe('blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262');
+      await fx.backend.delete(result.storageKey);
+    });
+
+    it('rejects a digest or size mismatch, a too-large stream and an abort, storing nothing', async () => {
+      const bytes = randomBytes(200_000);
+      const want = addresses(bytes);
+      const other = addresses(randomBytes(10));
+      const deps = { backend: fx.backend, hashPool: pool };
+      await expect(ingestObject(chunks(bytes), deps, { expected: { sha256: other.sha256 } })).rejects.toMatchObject({ code: 'digest-mismatch' });
+      await expect(ingestObject(chunks(bytes), deps, { expected: { blake3: other.blake3 } })).rejects.toMatchObject({ code: 'digest-mismatch' });
+      await expect(ingestObject(chunks(bytes), deps, { expected: { size: bytes.length - 1 } })).rejects.toMatchObject({ code: 'size-mismatch' });
+      await expect(ingestObject(chunks(bytes), deps, { expected: { size: bytes.length + 1 } })).rejects.toMatchObject({ code: 'size-mismatch' });
+      await expect(ingestObject(chunks(bytes), deps, { maxBytes: 1000 })).rejects.toMatchObject({ code: 'too-large' });
+      await expect(ingestObject(chunks(bytes), deps, { expected: { sha256: want.blake3 } })).rejects.toMatchObject({ code: 'invalid-expectation' });
+      const controller = new AbortController();
+      async function* stalling(): AsyncGenerator<Uint8Array> {
+        yield await Promise.resolve(bytes.subarray(0, 1000));
+        controller.abort();
+        yield bytes.subarray(1000);
+      }
+      await expect(ingestObject(stalling(), deps, { signal: controller.signal })).rejects.toMatchObject({ code: 'aborted' });
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        yield await Promise.resolve(bytes.subarray(0, 1000));
+        throw new Error('client went away');
+      }
+      await expect(ingestObject(failing(), deps)).rejects.toThrow('client went away');
+      expect((await fx.contents()).keys).toEqual([]);
+    });
+  });
+}

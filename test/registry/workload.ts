@@ -1,0 +1,51 @@
+/**
+ * A scripted registry workload shared by the replay and audit tests: three packages across two
+ * tenants, files added, one replaced, two packages finalized and one left open with two upload
+ * sessions (one completed, one aborted).
+ */
+import { createHash } from 'node:crypto';
+import { hash as blake3 } from 'blake3';
+import type { ManualClock } from '../../core/time/clock.ts';
+import type { Registry } from '../../control-plane/registry/registry.ts';
+
+/** Dual digests of `text`, as the data plane would report them. */
+export function digestsOf(text: string): { blake3: string; sha256: string; size: number } {
+  const bytes = Buffer.from(text, 'utf8');
+  return { blake3: `blake3:${blake3(bytes).toString('hex')}`, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length };
+}
+
+/** Adds a file whose content is `text`. */
+export async function addTextFile(registry: Registry, tenant: string, packageId: string, relativePath: string, text: string, replace = false): Promise<void> {
+  const d = digestsOf(text);
+  await registry.addFile({ tenant, packageId, relativePath, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7, 9)}/${d.blake3.slice(9, 11)}/${d.blake3.slice(7)}`, replace });
+}
+
+/** Runs the workload; returns the package ids it created. */
+export async function runWorkload(registry: Registry, clock: ManualClock): Promise<string[]> {
+  const a = await registry.createPackage({ tenant: 'ci', producer: 'jenkins', subject: 'build-101', retentionClass: 'raw-evidence', metadata: { branch: 'main', run: 101, flaky: false, ratio: 0.25 } });
+  clock.advance(1000);
+  await addTextFile(registry, 'ci', a.packageId, 'logs/build.log', 'compiling...\nok\n');
+  await addTextFile(registry, 'ci', a.packageId, 'reports/junit.xml', '<testsuite tests="3"/>');
+  await addTextFile(registry, 'ci', a.packageId, 'reports/junit.xml', '<testsuite tests="4"/>', true);
+  clock.advance(1000);
+  await registry.finalizePackage({ tenant: 'ci', packageId: a.packageId, provenance: { tool: 'jenkins', commits: ['abc123'] } });
+
+  const b = await registry.createPackage({ tenant: 'assess', producer: 'guide-board', subject: 'cmis-server', retentionClass: 'permanent-record' });
+  await addTextFile(registry, 'assess', b.packageId, 'scorecard.json', '{"score":97}');
+  await addTextFile(registry, 'assess', b.packageId, 'same-bytes.json', '{"score":97}');
+  await addTextFile(registry, 'assess', b.packageId, 'ünïcödé/report.html', '<html></html>');
+  clock.advance(60_000);
+  await registry.finalizePackage({ tenant: 'assess', packageId: b.packageId });
+
+  const c = await registry.createPackage({ tenant: 'ci', producer: 'jenkins', subject: 'build-102', retentionClass: 'transient', metadata: { nested: { list: [1, 2, { x: null }] } } });
+  await addTextFile(registry, 'ci', c.packageId, 'empty.txt', '');
+
+  // Upload sessions: one completed after its file was recorded, one aborted.
+  const done = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/big.bin', expectedSize: 5, expectedSha256: digestsOf('12345').sha256, backendId: 'local', dataPlaneId: 'dp-1' });
+  await addTextFile(registry, 'ci', c.packageId, 'chunked/big.bin', '12345');
+  clock.advance(500);
+  await registry.closeUploadSession('ci', done.uploadId, 'completed');
+  const dropped = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/dropped.bin', mediaType: 'Application/X-Thing', backendId: 'local' });
+  await registry.closeUploadSession('ci', dropped.uploadId, 'aborted');
+  return [a.packageId, b.packageId, c.packageId];
+}

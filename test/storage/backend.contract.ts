@@ -1,0 +1,558 @@
+/**
+ * The StorageBackend contract suite: every backend's test file calls `describeStorageBackend` and so runs
+ * exactly these tests. A behaviour promised in `data-plane/storage/backend.ts` belongs here, not in one
+ * backend's own tests.
+ *
+ * Every test starts from a fresh, empty backend. Afterwards the suite deletes each key the test committed
+ * (tracked by wrapping the backend) and then requires the harness's raw view of the medium to be empty:
+ * a staged write that was never cancelled, a temp file an abort forgot, or an object committed behind
+ * the tracker's back fails the test that left it.
+ */
+import { createHash } from 'node:crypto';
+import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
+import { Digest } from '../../core/identity/digest.ts';
+import type { CommitResult, GetOptions, StorageBackend, StorageWriter } from '../../data-plane/storage/backend.ts';
+import { contentKey } from '../../data-plane/storage/keys.ts';
+import { collect, drain, expectStorageError } from './helpers.ts';
+
+/** What a backend's test file hands the suite for one test. */
+export interface StorageBackendHarness {
+  /** A backend holding nothing yet. */
+  readonly backend: StorageBackend;
+  /**
+   * Everything the medium physically holds, in any form the harness likes (paths, keys, staging
+   * entries): committed objects, staged files, directories. Must be empty when the backend is empty.
+   */
+  leftovers(): Promise<string[]>;
+  /** Releases the medium (removes the temp directory, …). Runs after the leftover check. */
+  cleanup(): Promise<void>;
+}
+
+/** Builds a fresh harness; called once per test. */
+export type StorageBackendFactory = () => Promise<StorageBackendHarness>;
+
+/** Where the contract lets backends differ; each backend states its answers, and the suite checks them. */
+export interface StorageBackendCapabilities {
+  /** Whether `health()` reports the medium's capacity. */
+  readonly reportsCapacity: boolean;
+  /**
+   * Whether `a` and `a/b` can both be stored. `rejected`: committing either while the other exists
+   * fails with `invalid-key` (a filesystem cannot hold a file and a directory under one name).
+   */
+  readonly nestedKeys: 'rejected' | 'allowed';
+}
+
+/** Keys every method must reject with `invalid-key`. */
+const INVALID_KEYS: Readonly<Record<string, string>> = {
+  empty: '',
+  'parent segment': '../x',
+  'parent escape': 'a/../../b',
+  absolute: '/etc/passwd',
+  NUL: 'a\u0000b',
+  'control character': 'a\nb',
+  'upper case': 'A/B',
+  backslash: 'a\\b',
+  'dot segment': 'a/./b',
+  'hidden segment': '.staging/x',
+  'empty segment': 'a//b',
+  'trailing slash': 'a/',
+  space: 'a b',
+  'non-ASCII': 'caf\u00e9',
+  'overlong segment': 'x'.repeat(256),
+};
+
+const MiB = 1024 * 1024;
+
+/** Registers the StorageBackend contract tests for one backend. */
+export function describeStorageBackend(name: string, factory: StorageBackendFactory, capabilities: StorageBackendCapabilities): void {
+  describe(`StorageBackend contract: ${name}`, () => {
+    let harness: StorageBackendHarness;
+    let backend: StorageBackend;
+    let committed: Set<string>;
+
+    beforeEach(async () => {
+      harness = await factory();
+      committed = new Set();
+      backend = trackCommits(harness.backend, committed);
+    });
+
+    afterEach(async () => {
+      try {
+        for (const key of committed) await harness.backend.delete(key);
+        expect(await harness.leftovers(), 'the test left objects or staged writes behind').toEqual([]);
+      } finally {
+        await harness.cleanup();
+      }
+    });
+
+    it('has a non-empty id', () => {
+      expect(typeof backend.id).toBe('string');
+      expect(backend.id.length).toBeGreaterThan(0);
+    });
+
+    it('stores an object and reads it back', async () => {
+      const data = pseudoRandomBytes(10_000, 1);
+      const writer = await backend.createWriter();
+      try {
+        await writer.write(data.subarray(0, 3));
+        await writer.write(data.subarray(3));
+        expect(writer.size).toBe(data.byteLength);
+        expect(await writer.commit('basic/object')).toEqual({ created: true });
+      } finally {
+        await writer.cancel();
+      }
+      expect(sha256Hex(await read(backend, 'basic/object'))).toBe(sha256Hex(data));
+      expect(await backend.head('basic/object')).toEqual({ size: data.byteLength });
+    });
+
+    it('stores a zero-byte object', async () => {
+      expect(await put(backend, 'basic/empty', new Uint8Array(0))).toEqual({ created: true });
+      expect((await read(backend, 'basic/empty')).byteLength).toBe(0);
+      expect(await backend.head('basic/empty')).toEqual({ size: 0 });
+      expect((await read(backend, 'basic/empty', { offset: 0, length: 5 })).byteLength).toBe(0);
+      await expectStorageError(backend.get('basic/empty', { offset: 1 }), 'invalid-range');
+    });
+
+    it('stores 5 MiB written in uneven chunks and streams it back in bounded chunks', async () => {
+      const data = pseudoRandomBytes(5 * MiB + 17, 2);
+      await put(backend, contentKeyOf(data), data, [1, 4093, 65_537, 1_000_003, 7, 250_000]);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of await backend.get(contentKeyOf(data))) chunks.push(chunk);
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(Math.max(...chunks.map((chunk) => chunk.byteLength))).toBeLessThanOrEqual(MiB);
+      const joined = Buffer.concat(chunks);
+      expect(joined.byteLength).toBe(data.byteLength);
+      expect(sha256Hex(joined)).toBe(sha256Hex(data));
+    });
+
+    it('lets a reader stop early', async () => {
+      const data = pseudoRandomBytes(MiB, 3);
+      await put(backend, 'basic/large', data);
+      for await (const chunk of await backend.get('basic/large')) {
+        expect(chunk.byteLength).toBeGreaterThan(0);
+        break;
+      }
+      expect(sha256Hex(await read(backend, 'basic/large'))).toBe(sha256Hex(data));
+    });
+
+    it('keeps no reference to written chunks, and hands out chunks callers may modify', async () => {
+      const data = pseudoRandomBytes(1000, 4);
+      const chunk = data.slice();
+      const writer = await backend.createWriter();
+      try {
+        await writer.write(chunk);
+        chunk.fill(0);
+        await writer.commit('basic/copied');
+      } finally {
+        await writer.cancel();
+      }
+      for await (const received of await backend.get('basic/copied')) received.fill(0xff);
+      expect(sha256Hex(await read(backend, 'basic/copied'))).toBe(sha256Hex(data));
+    });
+
+    describe('ranged reads', () => {
+      const size = 200_000;
+      const data = pseudoRandomBytes(size, 5);
+      const key = 'range/object';
+
+      beforeEach(async () => {
+        await put(backend, key, data, [65_536, 1, 134_463]);
+      });
+
+      it.each([
+        ['the start', { offset: 0, length: 10 }, 0, 10],
+        ['the middle, across chunk boundaries', { offset: 70_000, length: 100_000 }, 70_000, 170_000],
+        ['the end', { offset: size - 10 }, size - 10, size],
+        ['a length past the end (truncated)', { offset: size - 10, length: 1000 }, size - 10, size],
+        ['offset only', { offset: 123_456 }, 123_456, size],
+        ['length only', { length: 99 }, 0, 99],
+        ['a zero length', { offset: 5, length: 0 }, 5, 5],
+        ['offset == size (empty)', { offset: size }, size, size],
+        ['offset == size with a length (empty)', { offset: size, length: 10 }, size, size],
+      ] satisfies [string, GetOptions, number, number][])('reads %s', async (_label, options, start, end) => {
+        const bytes = await read(backend, key, options);
+        expect(bytes.byteLength).toBe(end - start);
+        expect(sha256Hex(bytes)).toBe(sha256Hex(data.subarray(start, end)));
+      });
+
+      it('rejects an offset past the end with invalid-range', async () => {
+        await expectStorageError(backend.get(key, { offset: size + 1 }), 'invalid-range');
+        await expectStorageError(backend.get(key, { offset: size + 1, length: 0 }), 'invalid-range');
+      });
+
+      it.each([
+        ['a negative offset', { offset: -1 }],
+        ['a fractional offset', { offset: 1.5 }],
+        ['a negative length', { length: -1 }],
+        ['a NaN length', { length: Number.NaN }],
+        ['an infinite length', { length: Number.POSITIVE_INFINITY }],
+      ] satisfies [string, GetOptions][])('rejects %s with invalid-range', async (_label, options) => {
+        await expectStorageError(backend.get(key, options), 'invalid-range');
+      });
+
+      it('reports a missing object as not-found whatever the range', async () => {
+        await expectStorageError(backend.get('range/missing', { offset: 10 ** 9 }), 'not-found');
+      });
+    });
+
+    describe('head, get and delete of absent keys', () => {
+      it('head resolves undefined and get rejects not-found for a missing key', async () => {
+        expect(await backend.head('absent/key')).toBeUndefined();
+        await expectStorageError(backend.get('absent/key'), 'not-found');
+      });
+
+      it('treats a key that is only a prefix of stored keys as absent', async () => {
+        await put(backend, 'absent/dir/object', pseudoRandomBytes(10, 6));
+        expect(await backend.head('absent/dir')).toBeUndefined();
+        await expectStorageError(backend.get('absent/dir'), 'not-found');
+        await backend.delete('absent/dir');
+        expect(await backend.head('absent/dir/object')).toEqual({ size: 10 });
+      });
+
+      it('deletes idempotently', async () => {
+        await put(backend, 'delete/me', pseudoRandomBytes(100, 7));
+        await backend.delete('delete/me');
+        expect(await backend.head('delete/me')).toBeUndefined();
+        await expectStorageError(backend.get('delete/me'), 'not-found');
+        await backend.delete('delete/me');
+        await backend.delete('delete/never/stored');
+      });
+
+      it('can store a key again after deleting it', async () => {
+        await put(backend, 'delete/again', pseudoRandomBytes(10, 8));
+        await backend.delete('delete/again');
+        expect(await put(backend, 'delete/again', pseudoRandomBytes(20, 9))).toEqual({ created: true });
+        expect(await backend.head('delete/again')).toEqual({ size: 20 });
+      });
+    });
+
+    describe('commit', () => {
+      it('treats an existing object as success with created=false and never replaces it', async () => {
+        const first = pseudoRandomBytes(1000, 10);
+        expect(await put(backend, 'commit/twice', first)).toEqual({ created: true });
+        // Different bytes on purpose: the backend must keep the first object, not compare or replace.
+        expect(await put(backend, 'commit/twice', pseudoRandomBytes(2000, 11))).toEqual({ created: false });
+        expect(sha256Hex(await read(backend, 'commit/twice'))).toBe(sha256Hex(first));
+      });
+
+      it('lets concurrent writers of the same content commit the same key: all succeed, one creates', async () => {
+        const data = pseudoRandomBytes(300_000, 12);
+        const key = contentKeyOf(data);
+        const writers = await Promise.all(Array.from({ length: 8 }, () => backend.createWriter()));
+        try {
+          // Interleave the writers' chunks so every one is mid-stream while the others write.
+          for (let offset = 0; offset < data.byteLength; offset += 50_000) {
+            await Promise.all(writers.map((writer) => writer.write(data.subarray(offset, offset + 50_000))));
+          }
+          const results = await Promise.all(writers.map((writer) => writer.commit(key)));
+          expect(results.filter((result) => result.created)).toHaveLength(1);
+        } finally {
+          await Promise.all(writers.map((writer) => writer.cancel()));
+        }
+        expect(await collect(backend.list(key.split('/')[0] ?? ''))).toEqual([key]);
+        expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(data));
+      });
+
+      it('keeps concurrent writers of different keys independent', async () => {
+        const inputs = Array.from({ length: 6 }, (_, index) => pseudoRandomBytes(10_000 + index, 20 + index));
+        const results = await Promise.all(inputs.map((data) => put(backend, contentKeyOf(data), data, [999])));
+        expect(results.every((result) => result.created)).toBe(true);
+        for (const data of inputs) expect(sha256Hex(await read(backend, contentKeyOf(data)))).toBe(sha256Hex(data));
+      });
+
+      it('makes nothing visible before commit', async () => {
+        const writer = await backend.createWriter();
+        try {
+          await writer.write(pseudoRandomBytes(5000, 13));
+          expect(await backend.head('visible/later')).toBeUndefined();
+          await expectStorageError(backend.get('visible/later'), 'not-found');
+          expect(await collect(backend.list(''))).toEqual([]);
+          await writer.commit('visible/later');
+        } finally {
+          await writer.cancel();
+        }
+        expect(await backend.head('visible/later')).toEqual({ size: 5000 });
+        expect(await collect(backend.list(''))).toEqual(['visible/later']);
+      });
+
+      it('leaves nothing behind when cancelled before commit', async () => {
+        const writer = await backend.createWriter();
+        await writer.write(pseudoRandomBytes(5000, 14));
+        await writer.cancel();
+        expect(await harness.leftovers()).toEqual([]);
+        expect(await collect(backend.list(''))).toEqual([]);
+      });
+
+      it('accepts cancel twice, and cancel after commit', async () => {
+        const cancelled = await backend.createWriter();
+        await cancelled.write(pseudoRandomBytes(10, 15));
+        await cancelled.cancel();
+        await cancelled.cancel();
+
+        const writer = await backend.createWriter();
+        await writer.write(pseudoRandomBytes(10, 16));
+        await writer.commit('cancel/after-commit');
+        await writer.cancel();
+        await writer.cancel();
+        expect(await backend.head('cancel/after-commit')).toEqual({ size: 10 });
+      });
+
+      it('refuses write and commit after cancel with failed-precondition', async () => {
+        const writer = await backend.createWriter();
+        await writer.write(pseudoRandomBytes(10, 17));
+        await writer.cancel();
+        await expectStorageError(writer.commit('cancel/then-commit'), 'failed-precondition');
+        await expectStorageError(writer.write(pseudoRandomBytes(10, 17)), 'failed-precondition');
+        expect(await backend.head('cancel/then-commit')).toBeUndefined();
+      });
+
+      it('refuses write and a second commit after commit with failed-precondition', async () => {
+        const writer = await backend.createWriter();
+        await writer.write(pseudoRandomBytes(10, 18));
+        await writer.commit('commit/once');
+        await expectStorageError(writer.write(pseudoRandomBytes(10, 18)), 'failed-precondition');
+        await expectStorageError(writer.commit('commit/elsewhere'), 'failed-precondition');
+        expect(await backend.head('commit/once')).toEqual({ size: 10 });
+        expect(await backend.head('commit/elsewhere')).toBeUndefined();
+      });
+
+      it('keeps the writer open after a commit with a malformed key', async () => {
+        const data = pseudoRandomBytes(100, 19);
+        const writer = await backend.createWriter();
+        try {
+          await writer.write(data);
+          await expectStorageError(writer.commit('../escape'), 'invalid-key');
+          await writer.commit('commit/second-try');
+        } finally {
+          await writer.cancel();
+        }
+        expect(sha256Hex(await read(backend, 'commit/second-try'))).toBe(sha256Hex(data));
+      });
+
+      if (capabilities.nestedKeys === 'rejected') {
+        it('rejects keys nesting with stored keys with invalid-key and keeps the writer open', async () => {
+          await put(backend, 'nest/a/b', pseudoRandomBytes(10, 30));
+          const writer = await backend.createWriter();
+          try {
+            await writer.write(pseudoRandomBytes(10, 31));
+            await expectStorageError(writer.commit('nest/a'), 'invalid-key');
+            await expectStorageError(writer.commit('nest/a/b/c'), 'invalid-key');
+            await backend.delete('nest/a/b');
+            expect(await writer.commit('nest/a')).toEqual({ created: true });
+          } finally {
+            await writer.cancel();
+          }
+          expect(await backend.head('nest/a')).toEqual({ size: 10 });
+        });
+      } else {
+        it('stores keys nesting with stored keys', async () => {
+          await put(backend, 'nest/a/b', pseudoRandomBytes(10, 30));
+          expect(await put(backend, 'nest/a', pseudoRandomBytes(11, 31))).toEqual({ created: true });
+          expect(await backend.head('nest/a')).toEqual({ size: 11 });
+          expect(await backend.head('nest/a/b')).toEqual({ size: 10 });
+        });
+      }
+    });
+
+    describe('cancellation', () => {
+      it('removes staged bytes when the writer signal fires, and the error sticks', async () => {
+        const controller = new AbortController();
+        const writer = await backend.createWriter({ signal: controller.signal });
+        await writer.write(pseudoRandomBytes(100_000, 40));
+        controller.abort();
+        const first = await expectStorageError(writer.write(pseudoRandomBytes(10, 41)), 'aborted');
+        const second = await expectStorageError(writer.commit('abort/writer'), 'aborted');
+        expect(second).toBe(first);
+        // No cancel yet: the abort alone must have cleaned up.
+        expect(await harness.leftovers()).toEqual([]);
+        await writer.cancel();
+        await expectStorageError(backend.get('abort/writer'), 'not-found');
+      });
+
+      it('fails the writer when the commit signal has fired, leaving nothing', async () => {
+        const writer = await backend.createWriter();
+        try {
+          await writer.write(pseudoRandomBytes(100, 42));
+          const error = await expectStorageError(writer.commit('abort/commit', { signal: AbortSignal.abort() }), 'aborted');
+          expect(await expectStorageError(writer.write(pseudoRandomBytes(1, 43)), 'aborted')).toBe(error);
+          expect(await backend.head('abort/commit')).toBeUndefined();
+          expect(await harness.leftovers()).toEqual([]);
+        } finally {
+          await writer.cancel();
+        }
+      });
+
+      it('rejects every call whose signal has already fired with aborted, without effect', async () => {
+        const fired = AbortSignal.abort();
+        await put(backend, 'abort/kept', pseudoRandomBytes(10, 44));
+        await expectStorageError(backend.createWriter({ signal: fired }), 'aborted');
+        await expectStorageError(backend.get('abort/kept', { signal: fired }), 'aborted');
+        await expectStorageError(backend.head('abort/kept', { signal: fired }), 'aborted');
+        await expectStorageError(backend.delete('abort/kept', { signal: fired }), 'aborted');
+        await expectStorageError(collect(backend.list('', { signal: fired })), 'aborted');
+        await expectStorageError(backend.health({ signal: fired }), 'aborted');
+        expect(await backend.head('abort/kept')).toEqual({ size: 10 });
+      });
+
+      it('rejects a streaming read with aborted when its signal fires', async () => {
+        await put(backend, 'abort/read', pseudoRandomBytes(MiB, 45));
+        const controller = new AbortController();
+        const iterator = (await backend.get('abort/read', { signal: controller.signal }))[Symbol.asyncIterator]();
+        expect((await iterator.next()).done).toBe(false);
+        controller.abort();
+        await expectStorageError(drain(iterator), 'aborted');
+      });
+    });
+
+    describe('key validation', () => {
+      it.each(Object.entries(INVALID_KEYS))('rejects a key with %s on every method', async (_label, key) => {
+        await expectStorageError(backend.get(key), 'invalid-key');
+        await expectStorageError(backend.head(key), 'invalid-key');
+        await expectStorageError(backend.delete(key), 'invalid-key');
+        // The empty prefix is the one non-key list accepts: it means "everything".
+        if (key !== '') await expectStorageError(collect(backend.list(key)), 'invalid-key');
+        const writer = await backend.createWriter();
+        try {
+          await writer.write(pseudoRandomBytes(10, 50));
+          await expectStorageError(writer.commit(key), 'invalid-key');
+        } finally {
+          await writer.cancel();
+        }
+      });
+
+      it('accepts lower-case keys of any depth', async () => {
+        const keys = ['k', 'k0/a-b/c_d/e.f', 'k1/x..y', contentKeyOf(pseudoRandomBytes(1, 51))];
+        for (const key of keys) await put(backend, key, pseudoRandomBytes(1, 52));
+        expect((await collect(backend.list(''))).sort()).toEqual([...keys].sort());
+      });
+    });
+
+    describe('list', () => {
+      it('yields the keys strictly below a prefix', async () => {
+        const keys = ['list/a/1', 'list/a/2', 'list/b/1', 'list/c', 'other/x'];
+        for (const key of keys) await put(backend, key, pseudoRandomBytes(3, 60));
+        expect((await collect(backend.list(''))).sort()).toEqual([...keys].sort());
+        expect((await collect(backend.list('list'))).sort()).toEqual(['list/a/1', 'list/a/2', 'list/b/1', 'list/c']);
+        expect((await collect(backend.list('list/a'))).sort()).toEqual(['list/a/1', 'list/a/2']);
+        expect(await collect(backend.list('list/c'))).toEqual([]);
+        expect(await collect(backend.list('lis'))).toEqual([]);
+        expect(await collect(backend.list('missing'))).toEqual([]);
+      });
+
+      it('lists content keys under their algorithm', async () => {
+        const data = pseudoRandomBytes(10, 61);
+        await put(backend, contentKeyOf(data), data);
+        expect(await collect(backend.list('sha256'))).toEqual([contentKeyOf(data)]);
+      });
+
+      it('does not list staged writes', async () => {
+        const writer = await backend.createWriter();
+        try {
+          await writer.write(pseudoRandomBytes(10, 62));
+          expect(await collect(backend.list(''))).toEqual([]);
+        } finally {
+          await writer.cancel();
+        }
+      });
+    });
+
+    it('reports health', async () => {
+      const health = await backend.health();
+      expect(health.ok).toBe(true);
+      expect(health.detail.length).toBeGreaterThan(0);
+      if (capabilities.reportsCapacity) {
+        assert(health.capacity !== undefined, 'capacity expected');
+        expect(health.capacity.totalBytes).toBeGreaterThan(0);
+        expect(health.capacity.freeBytes).toBeGreaterThanOrEqual(0);
+        expect(health.capacity.freeBytes).toBeLessThanOrEqual(health.capacity.totalBytes);
+      } else {
+        expect(health.capacity).toBeUndefined();
+      }
+    });
+
+    it('the leftover check sees staged writes and untracked objects (the suite can fail)', async () => {
+      const writer = await backend.createWriter();
+      await writer.write(pseudoRandomBytes(10, 70));
+      expect(await harness.leftovers()).not.toEqual([]);
+      await writer.cancel();
+      expect(await harness.leftovers()).toEqual([]);
+
+      // Committed through the raw backend, so the tracker will not delete it for us.
+      await put(harness.backend, 'leftover/untracked', pseudoRandomBytes(10, 71));
+      expect(await harness.leftovers()).not.toEqual([]);
+      await harness.backend.delete('leftover/untracked');
+    });
+  });
+}
+
+/** Wraps `backend` so every successful commit records its key in `committed`. */
+function trackCommits(backend: StorageBackend, committed: Set<string>): StorageBackend {
+  const track = (writer: StorageWriter): StorageWriter => ({
+    get size() {
+      return writer.size;
+    },
+    write: (chunk) => writer.write(chunk),
+    commit: async (key, options) => {
+      const result = await writer.commit(key, options);
+      committed.add(key);
+      return result;
+    },
+    cancel: () => writer.cancel(),
+  });
+  return {
+    id: backend.id,
+    createWriter: async (options) => track(await backend.createWriter(options)),
+    get: (key, options) => backend.get(key, options),
+    head: (key, options) => backend.head(key, options),
+    delete: (key, options) => backend.delete(key, options),
+    list: (prefix, options) => backend.list(prefix, options),
+    health: (options) => backend.health(options),
+  };
+}
+
+/** Stores `data` under `key`, written in chunks cycling through `chunkSizes`. */
+async function put(backend: StorageBackend, key: string, data: Uint8Array, chunkSizes: readonly number[] = [data.byteLength || 1]): Promise<CommitResult> {
+  const writer = await backend.createWriter();
+  try {
+    let offset = 0;
+    for (let index = 0; offset < data.byteLength; index++) {
+      const size = chunkSizes[index % chunkSizes.length] ?? 1;
+      await writer.write(data.subarray(offset, offset + size));
+      offset += size;
+    }
+    expect(writer.size).toBe(data.byteLength);
+    return await writer.commit(key);
+  } finally {
+    await writer.cancel();
+  }
+}
+
+async function read(backend: StorageBackend, key: string, options?: GetOptions): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of await backend.get(key, options)) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+/** Deterministic bytes (xorshift32), so a failure reproduces exactly. */
+function pseudoRandomBytes(size: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let state = (seed * 2_654_435_761) >>> 0 || 1;
+  for (let index = 0; index < size; index++) {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+function contentKeyOf(data: Uint8Array): string {
+  return contentKey(Digest.fromHex('sha256', sha256Hex(data)));
+}
+
+/** SHA-256 of `data` in hex: compares megabytes without megabyte-sized diffs in failure output. */
+function sha256Hex(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
