@@ -34,13 +34,13 @@ export class TransferError extends Error {
   }
 }
 
-async function readBody(res: IncomingMessage): Promise<string> {
+export async function readBody(res: IncomingMessage): Promise<string> {
   const parts: Buffer[] = [];
   for await (const chunk of res) parts.push(chunk as Buffer);
   return Buffer.concat(parts).toString('utf8');
 }
 
-async function failure(res: IncomingMessage, what: string): Promise<TransferError> {
+export async function failure(res: IncomingMessage, what: string): Promise<TransferError> {
   const text = await readBody(res);
   let code = `http-${res.statusCode ?? 0}`;
   let detail = text.slice(0, 500);

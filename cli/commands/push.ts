@@ -1,7 +1,8 @@
 /**
  * `artifactstore push <dir>`: registers a directory as one package. Creates the package, uploads every
- * file to a data plane over HTTP (several at a time), checks each stored SHA-256 against the bytes
- * read, and finalizes. Prints the package id (or, with --json, id, manifest digest, counts, expiry).
+ * file to a data plane over HTTP (several requests at a time: large files one by one, streamed; small
+ * files in batches, one tar request and one control-plane transaction each), checks each stored
+ * SHA-256 against the bytes read, and finalizes. Prints the package id (or, with --json, id, manifest digest, counts, expiry).
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { JsonObject } from '@bufbuild/protobuf';
@@ -10,7 +11,8 @@ import { discoverDataPlane, uploadFile } from '../client/byte-transfer.ts';
 import { openConnection } from '../client/connection.ts';
 import { mediaTypeFor } from '../client/media-types.ts';
 import { runPool } from '../client/run-pool.ts';
-import { walkDirectory } from '../client/walk-directory.ts';
+import { walkDirectory, type LocalFile } from '../client/walk-directory.ts';
+import { uploadBatch } from '../client/batch-upload.ts';
 
 /** Options of push. */
 export interface PushOptions {
@@ -36,6 +38,42 @@ export interface PushSummary {
   readonly status: string;
 }
 
+/** Files up to this size travel in batches (one tar request, one transaction per batch). */
+export const BATCH_FILE_BYTES = 1024 * 1024;
+/** Most files per batch. */
+export const BATCH_MAX_FILES = 250;
+/** Most bytes per batch. */
+export const BATCH_MAX_BYTES = 16 * 1024 * 1024;
+
+/** One request of a push: a large file on its own, or a batch of small ones. */
+export type UploadWork = { readonly kind: 'single'; readonly file: LocalFile } | { readonly kind: 'batch'; readonly files: readonly LocalFile[] };
+
+/**
+ * Splits the files into requests: each file over `BATCH_FILE_BYTES` alone (streamed), the rest in
+ * batches of at most `BATCH_MAX_FILES` files and `BATCH_MAX_BYTES` bytes, in path order.
+ */
+export function planUploads(files: readonly LocalFile[]): UploadWork[] {
+  const work: UploadWork[] = [];
+  let batch: LocalFile[] = [];
+  let batchBytes = 0;
+  const flush = (): void => {
+    if (batch.length > 0) work.push({ kind: 'batch', files: batch });
+    batch = [];
+    batchBytes = 0;
+  };
+  for (const file of files) {
+    if (file.size > BATCH_FILE_BYTES) {
+      work.push({ kind: 'single', file });
+      continue;
+    }
+    if (batch.length >= BATCH_MAX_FILES || batchBytes + file.size > BATCH_MAX_BYTES) flush();
+    batch.push(file);
+    batchBytes += file.size;
+  }
+  flush();
+  return work;
+}
+
 /** Pushes a directory; returns the summary (also printed). */
 export async function pushDirectory(io: CommandIo, options: PushOptions): Promise<PushSummary> {
   const files = await walkDirectory(options.directory);
@@ -48,11 +86,20 @@ export async function pushDirectory(io: CommandIo, options: PushOptions): Promis
   const dataPlane = await discoverDataPlane(conn.url, packageId, headers);
   let done = 0;
   let bytes = 0;
-  await runPool(files, options.concurrency, async (file) => {
-    await uploadFile(dataPlane, packageId, file.relativePath, file.absolutePath, file.size, { headers, mediaType: mediaTypeFor(file.relativePath) });
-    done += 1;
-    bytes += file.size;
+  const report = (count: number, size: number): void => {
+    done += count;
+    bytes += size;
     io.progress(`uploaded ${done}/${files.length} files, ${bytes} bytes`);
+  };
+  await runPool(planUploads(files), options.concurrency, async (work) => {
+    if (work.kind === 'single') {
+      const file = work.file;
+      await uploadFile(dataPlane, packageId, file.relativePath, file.absolutePath, file.size, { headers, mediaType: mediaTypeFor(file.relativePath) });
+      report(1, file.size);
+    } else {
+      await uploadBatch(dataPlane, packageId, work.files.map((f) => ({ relativePath: f.relativePath, absolutePath: f.absolutePath, mediaType: mediaTypeFor(f.relativePath) })), { headers });
+      report(work.files.length, work.files.reduce((sum, f) => sum + f.size, 0));
+    }
   });
   let pkg = created;
   let manifestDigest: string | null = null;

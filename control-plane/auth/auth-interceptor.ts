@@ -45,6 +45,7 @@ const controlAccess: Record<MethodNames<typeof ControlService>, Access> = {
   heartbeat: 'internal',
   authorizeWrite: 'internal',
   recordFile: 'internal',
+  recordFiles: 'internal',
   resolveRead: 'internal',
   createUploadSession: 'internal',
   getUploadSession: 'internal',

@@ -10,6 +10,7 @@ import { decodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
 import type { Schema } from '../db/schema.ts';
 import type { StoredEvent } from './event-log.ts';
 import { asMap, isEventType, type CborMap, type EventType } from './event-types.ts';
+import { fileAdded, insertFiles, type FileAdded } from './project-files.ts';
 
 type Handler = (trx: Transaction<Schema>, event: StoredEvent, payload: CborMap) => Promise<void>;
 
@@ -109,51 +110,16 @@ const handlers: Record<EventType, Handler> = {
    *            storage: { backend_id, storage_key }, replaces_file_id: text | null }
    */
   'v1.file.added': async (trx, event, p) => {
-    const packageId = text(p, 'package_id');
-    const size = integer(p, 'size');
-    const digests = asMap(p['digests'], 'digests');
-    const storage = asMap(p['storage'], 'storage');
-    const contentAddress = text(digests, 'blake3');
-    const replaces = nullableText(p, 'replaces_file_id');
+    const added = fileAdded(event, p);
     let countDelta = 1;
-    let bytesDelta = size;
-    if (replaces !== null) {
-      const old = await trx.deleteFrom('files').where('file_id', '=', replaces).where('package_id', '=', packageId).returning('size').executeTakeFirst();
-      if (old === undefined) throw new Error(`event ${event.sequence}: replaced file ${replaces} not found`);
+    let bytesDelta = added.file.size;
+    if (added.replaces !== null) {
+      const old = await trx.deleteFrom('files').where('file_id', '=', added.replaces).where('package_id', '=', added.packageId).returning('size').executeTakeFirst();
+      if (old === undefined) throw new Error(`event ${event.sequence}: replaced file ${added.replaces} not found`);
       countDelta = 0;
-      bytesDelta = size - old.size;
+      bytesDelta = added.file.size - old.size;
     }
-    await trx
-      .insertInto('files')
-      .values({
-        file_id: text(p, 'file_id'),
-        package_id: packageId,
-        relative_path: text(p, 'relative_path'),
-        size,
-        media_type: text(p, 'media_type'),
-        digest_algorithm: 'blake3',
-        digest_primary: contentAddress,
-        digest_sha256: text(digests, 'sha256'),
-        content_address: contentAddress,
-        created_at: event.occurredAt,
-        created_sequence: event.sequence,
-      })
-      .execute();
-    await trx
-      .insertInto('storage_locations')
-      .values({
-        content_address: contentAddress,
-        backend_id: text(storage, 'backend_id'),
-        storage_key: text(storage, 'storage_key'),
-        size,
-        retrieval_tier: 'hot',
-        restore_status: 'available',
-        status: 'stored',
-        stored_at: event.occurredAt,
-        verified_at: null,
-      })
-      .onConflict((oc) => oc.columns(['content_address', 'backend_id']).doNothing())
-      .execute();
+    await insertFiles(trx, [added]);
     await trx
       .updateTable('packages')
       .set((eb) => ({
@@ -163,7 +129,7 @@ const handlers: Record<EventType, Handler> = {
         updated_at: event.occurredAt,
         last_sequence: event.sequence,
       }))
-      .where('package_id', '=', packageId)
+      .where('package_id', '=', added.packageId)
       .execute();
   },
 
@@ -282,4 +248,60 @@ export async function applyEvent(trx: Transaction<Schema>, event: StoredEvent): 
   if (!isEventType(event.type)) throw new Error(`event ${event.sequence}: unknown event type ${event.type}`);
   const payload = asMap(decodeCanonical(event.payload), `event ${event.sequence} payload`);
   await handlers[event.type](trx, event, payload);
+}
+
+/**
+ * Applies `events` in order, leaving exactly the rows `applyEvent` one by one would. A run of
+ * consecutive `v1.file.added` events of one package that replace nothing (a batch upload) is applied
+ * with multi-row inserts and one package update; everything else goes through `applyEvent`.
+ */
+export async function applyEvents(trx: Transaction<Schema>, events: readonly StoredEvent[]): Promise<void> {
+  let run: FileAdded[] = [];
+  let last: StoredEvent | undefined;
+  const flush = async (): Promise<void> => {
+    const first = run[0];
+    if (first === undefined || last === undefined) return;
+    if (run.length === 1) await handlers['v1.file.added'](trx, last, first.payload);
+    else await addFileRun(trx, run, last);
+    run = [];
+  };
+  for (const event of events) {
+    if (event.type === 'v1.file.added') {
+      const payload = asMap(decodeCanonical(event.payload), `event ${event.sequence} payload`);
+      const added = fileAdded(event, payload);
+      if (added.replaces === null && (run[0] === undefined || run[0].packageId === added.packageId)) {
+        run.push(added);
+        last = event;
+        continue;
+      }
+      await flush();
+      if (added.replaces === null) {
+        run.push(added);
+        last = event;
+        continue;
+      }
+    } else {
+      await flush();
+    }
+    await applyEvent(trx, event);
+  }
+  await flush();
+}
+
+/** Applies a run of file additions of one package that replace nothing; `last` is the run's last event. */
+async function addFileRun(trx: Transaction<Schema>, run: readonly FileAdded[], last: StoredEvent): Promise<void> {
+  const packageId = run[0]?.packageId ?? '';
+  await insertFiles(trx, run);
+  const bytes = run.reduce((sum, added) => sum + added.file.size, 0);
+  await trx
+    .updateTable('packages')
+    .set((eb) => ({
+      status: 'uploading',
+      file_count: eb('file_count', '+', run.length),
+      total_bytes: eb('total_bytes', '+', bytes),
+      updated_at: last.occurredAt,
+      last_sequence: last.sequence,
+    }))
+    .where('package_id', '=', packageId)
+    .execute();
 }

@@ -6,7 +6,7 @@
 import { sql, type Kysely } from 'kysely';
 import { VIEW_TABLES, type Schema } from '../db/schema.ts';
 import { readEvents } from './event-log.ts';
-import { applyEvent } from './projector.ts';
+import { applyEvents } from './projector.ts';
 
 /** Progress report for long replays. */
 export type ReplayProgress = (applied: number, head: number) => void;
@@ -31,10 +31,11 @@ export async function replay(db: Kysely<Schema>, options: { onProgress?: ReplayP
       if (batch.length === 0) break;
       for (const event of batch) {
         if (event.sequence !== after + 1) throw new Error(`event log has a gap before sequence ${event.sequence}`);
-        await applyEvent(trx, event);
         after = event.sequence;
-        applied += 1;
       }
+      // The live writer's batch path too: runs of file additions go in with multi-row inserts.
+      await applyEvents(trx, batch);
+      applied += batch.length;
       options.onProgress?.(applied, head.last_sequence);
     }
     if (after !== head.last_sequence) throw new Error(`event log ends at ${after} but its head says ${head.last_sequence}`);

@@ -31,6 +31,7 @@ export interface HttpRoutesDeps {
 /** A byte route: path pattern and the methods the data plane serves on it. */
 const BYTE_ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly string[] }[] = [
   { pattern: /^\/packages\/[^/]+\/files\/.+$/, methods: ['PUT', 'GET', 'HEAD'] },
+  { pattern: /^\/packages\/[^/]+\/files$/, methods: ['POST'] },
   { pattern: /^\/uploads\/?$/, methods: ['POST'] },
   { pattern: /^\/uploads\/[^/]+\/?$/, methods: ['PATCH', 'HEAD', 'DELETE'] },
   { pattern: /^\/uploads\/[^/]+\/complete$/, methods: ['POST'] },

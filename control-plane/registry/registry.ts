@@ -4,7 +4,7 @@
  * them to the views with the projector (the same code replay runs). Reads are scoped by tenant: a
  * package of another tenant is reported as not found.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { formatTimestamp, parseTimestamp, type Clock } from '../../core/time/clock.ts';
 import { encodeManifest } from '../../core/manifest/codec.ts';
 import type { Manifest } from '../../core/manifest/manifest.ts';
@@ -20,6 +20,7 @@ import { inScope, type TenantScope } from './scope.ts';
 import { createRetention, type RetentionOperations } from './retention.ts';
 import { createUploadSessions, type UploadSessions } from './upload-sessions.ts';
 import { BUILTIN_RETENTION_POLICY, isRetentionClass, type RetentionPolicy } from '../config/operator-config.ts';
+import { checkPathsFree } from './paths-free.ts';
 import { checkDigest, checkJsonObject, checkLabel, checkMediaType, checkRelativePath, checkSize } from './validation.ts';
 
 export type { FileRecord, PackageRecord, StorageLocationRecord, UploadSessionRecord } from './records.ts';
@@ -52,6 +53,12 @@ export interface AddFileInput {
   /** Replace an existing file at the same path instead of failing with already-exists. */
   readonly replace?: boolean;
 }
+
+/** One entry of `addFiles`: a file of the batch's package. */
+export type AddFileEntry = Omit<AddFileInput, 'tenant' | 'packageId'>;
+
+/** Most files `addFiles` records in one transaction. */
+export const MAX_FILES_PER_BATCH = 1000;
 
 /** Input of `finalizePackage`. */
 export interface FinalizePackageInput {
@@ -89,6 +96,11 @@ export interface Registry extends UploadSessions, RetentionOperations {
   createPackage(input: CreatePackageInput): Promise<PackageRecord>;
   /** Records a stored file in an open package. */
   addFile(input: AddFileInput): Promise<FileRecord>;
+  /**
+   * Records several stored files of one open package in one transaction (at most
+   * `MAX_FILES_PER_BATCH`): all or, when one entry is refused (the error names it), none.
+   */
+  addFiles(tenant: TenantScope, packageId: string, inputs: readonly AddFileEntry[]): Promise<FileRecord[]>;
   /** Writes the manifest and makes the package immutable. */
   finalizePackage(input: FinalizePackageInput): Promise<FinalizeResult>;
   /** One package. */
@@ -125,6 +137,8 @@ export interface RegistryOptions {
    * `v1.retention.default_applied` event, so a later change never rewrites existing packages.
    */
   readonly retentionPolicy?: RetentionPolicy;
+  /** One mutation at a time, yielding to the event loop between them (set for embedded PGlite). */
+  readonly exclusiveMutations?: boolean;
 }
 
 /** Creates the registry over an open, migrated database. */
@@ -132,7 +146,7 @@ export function createRegistry(options: RegistryOptions): Registry {
   const { db, clock } = options;
   const ids = options.ids ?? createIdGenerator(clock);
 
-  const mutate = createMutate(db, clock, options.onCommit);
+  const mutate = createMutate(db, clock, { onCommit: options.onCommit, exclusive: options.exclusiveMutations });
   const policy = options.retentionPolicy ?? BUILTIN_RETENTION_POLICY;
 
   async function lockOpenPackage(trx: Transaction<Schema>, tenant: TenantScope, packageId: string): Promise<void> {
@@ -188,12 +202,81 @@ export function createRegistry(options: RegistryOptions): Registry {
       .select('relative_path')
       .where('package_id', '=', packageId)
       .where((eb) => {
-        const below = eb(eb.fn('left', ['relative_path', eb.val(relativePath.length + 1)]), '=', `${relativePath}/`);
+        // Paths below `relativePath/`: a byte-ordered range ('0' follows '/'), answered by an index (0004).
+        const below = eb.and([
+          eb(sql`relative_path COLLATE "C"`, '>=', sql`${`${relativePath}/`} COLLATE "C"`),
+          eb(sql`relative_path COLLATE "C"`, '<', sql`${`${relativePath}0`} COLLATE "C"`),
+        ]);
         return ancestors.length === 0 ? below : eb.or([below, eb('relative_path', 'in', ancestors)]);
       })
       .executeTakeFirst();
     if (clash !== undefined) throw new RegistryError('already-exists', `${JSON.stringify(relativePath)} clashes with file ${JSON.stringify(clash.relative_path)}: a path cannot be both a file and a directory`);
     return existing?.file_id;
+  }
+
+  /**
+   * Records `inputs` in the open package, in order, in one transaction: all of them or (on the first
+   * bad entry, named in the error) none. A path may appear once per batch.
+   */
+  async function addFiles(tenant: TenantScope, packageId: string, inputs: readonly AddFileEntry[]): Promise<FileRecord[]> {
+    if (inputs.length === 0) return [];
+    if (inputs.length > MAX_FILES_PER_BATCH) throw new RegistryError('invalid-argument', `at most ${MAX_FILES_PER_BATCH} files per batch, got ${inputs.length}`);
+    const checked = inputs.map((input, index) => {
+      try {
+        return {
+          relativePath: checkRelativePath(input.relativePath),
+          size: checkSize('size', input.size),
+          mediaType: checkMediaType('media_type', input.mediaType),
+          blake3: checkDigest('blake3', input.blake3, 'blake3'),
+          sha256: checkDigest('sha256', input.sha256, 'sha256'),
+          backendId: checkLabel('backend_id', input.backendId),
+          storageKey: checkLabel('storage_key', input.storageKey, 1024),
+          replace: input.replace === true,
+          fileId: ids.next('file'),
+        };
+      } catch (err) {
+        throw inputs.length === 1 || !(err instanceof RegistryError) ? err : new RegistryError(err.code, `file ${index} (${JSON.stringify(input.relativePath)}): ${err.message}`);
+      }
+    });
+    const seen = new Set<string>();
+    for (const entry of checked) {
+      if (seen.has(entry.relativePath)) throw new RegistryError('invalid-argument', `${JSON.stringify(entry.relativePath)} appears twice in one batch`);
+      seen.add(entry.relativePath);
+    }
+    // The rows are read back inside the transaction: on a single-connection database (PGlite) a read
+    // after it would queue behind every transaction waiting for the connection.
+    const rows = await mutate(async (trx, _emit, emitAll) => {
+      await lockOpenPackage(trx, tenant, packageId);
+      const replaced = checked.length === 1 ? new Map<string, string>() : await checkPathsFree(trx, packageId, checked);
+      if (checked.length === 1 && checked[0] !== undefined) {
+        const id = await checkPathFree(trx, packageId, checked[0].relativePath, checked[0].replace);
+        if (id !== undefined) replaced.set(checked[0].relativePath, id);
+      }
+      await emitAll(
+        checked.map((entry) => ({
+          type: 'v1.file.added' as const,
+          payload: {
+            package_id: packageId,
+            file_id: entry.fileId,
+            relative_path: entry.relativePath,
+            size: entry.size,
+            media_type: entry.mediaType,
+            digests: { blake3: entry.blake3, sha256: entry.sha256 },
+            storage: { backend_id: entry.backendId, storage_key: entry.storageKey },
+            replaces_file_id: replaced.get(entry.relativePath) ?? null,
+          },
+        })),
+      );
+      const found: Selectable<Schema['files']>[] = [];
+      for (let i = 0; i < checked.length; i += 500) found.push(...(await trx.selectFrom('files').selectAll().where('file_id', 'in', checked.slice(i, i + 500).map((e) => e.fileId)).execute()));
+      return found;
+    });
+    const byId = new Map(rows.map((row) => [row.file_id, toFileRecord(row)]));
+    return checked.map((entry) => {
+      const file = byId.get(entry.fileId);
+      if (file === undefined) throw new RegistryError('not-found', `file ${entry.fileId} vanished`);
+      return file;
+    });
   }
 
   return {
@@ -216,35 +299,12 @@ export function createRegistry(options: RegistryOptions): Registry {
     },
 
     async addFile(input) {
-      const relativePath = checkRelativePath(input.relativePath);
-      const size = checkSize('size', input.size);
-      const mediaType = checkMediaType('media_type', input.mediaType);
-      const blake3 = checkDigest('blake3', input.blake3, 'blake3');
-      const sha256 = checkDigest('sha256', input.sha256, 'sha256');
-      const backendId = checkLabel('backend_id', input.backendId);
-      const storageKey = checkLabel('storage_key', input.storageKey, 1024);
-      const fileId = ids.next('file');
-      await mutate(async (trx, emit) => {
-        await lockOpenPackage(trx, input.tenant, input.packageId);
-        const replaces = await checkPathFree(trx, input.packageId, relativePath, input.replace === true);
-        await emit({
-          type: 'v1.file.added',
-          payload: {
-            package_id: input.packageId,
-            file_id: fileId,
-            relative_path: relativePath,
-            size,
-            media_type: mediaType,
-            digests: { blake3, sha256 },
-            storage: { backend_id: backendId, storage_key: storageKey },
-            replaces_file_id: replaces ?? null,
-          },
-        });
-      });
-      const file = (await loadFiles(db, input.packageId)).find((f) => f.fileId === fileId);
-      if (file === undefined) throw new RegistryError('not-found', `file ${fileId} vanished`);
+      const [file] = await addFiles(input.tenant, input.packageId, [input]);
+      if (file === undefined) throw new RegistryError('not-found', `the file added at ${JSON.stringify(input.relativePath)} vanished`);
       return file;
     },
+
+    addFiles: (tenant, packageId, inputs) => addFiles(tenant, packageId, inputs),
 
     async finalizePackage(input) {
       const provenance = checkJsonObject('provenance', input.provenance);

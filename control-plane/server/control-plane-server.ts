@@ -111,7 +111,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     const { db } = database;
     const feed = createEventFeed({ db, pollMs: options.eventPollMs ?? 250, log });
     const retention = options.retention ?? DEFAULT_OPERATOR_CONFIG.retention;
-    const registry = createRegistry({ db, clock, retentionPolicy: retention.classes, onCommit: (events) => feed.notify(events[events.length - 1]?.sequence ?? 0) });
+    const registry = createRegistry({ db, clock, retentionPolicy: retention.classes, exclusiveMutations: database.dialect === 'pglite', onCommit: (events) => feed.notify(events[events.length - 1]?.sequence ?? 0) });
     const dataPlanes = createDataPlaneTable({ clock, ttlMs: options.dataPlaneTtlMs ?? 15_000 });
     const databaseOk = async (): Promise<boolean> => {
       try {

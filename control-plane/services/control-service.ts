@@ -87,6 +87,26 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
       return { file: fileToProto(file) };
     },
 
+    async recordFiles(req, ctx) {
+      const caller = writer(req.clientToken);
+      const entries = req.entries.map((entry, index) => {
+        const digests = entry.digests;
+        if (digests === undefined) throw new RegistryError('invalid-argument', `entries[${index}]: digests are required`);
+        return {
+          relativePath: entry.relativePath,
+          size: safeNumber(`entries[${index}].digests.size`, digests.size),
+          mediaType: entry.mediaType,
+          blake3: digests.blake3,
+          sha256: digests.sha256,
+          backendId: entry.backendId === '' ? callingPlane(ctx).backendId : entry.backendId,
+          storageKey: entry.storageKey,
+          replace: entry.replace,
+        };
+      });
+      const files = await registry.addFiles(caller.scope, req.packageId, entries);
+      return { files: files.map(fileToProto) };
+    },
+
     async resolveRead(req) {
       const caller = reader(req.clientToken);
       if (req.fileId !== '' && (req.packageId !== '' || req.relativePath !== '')) throw new RegistryError('invalid-argument', 'give either file_id, or package_id and relative_path');

@@ -57,6 +57,8 @@ const DATA_PLANE: Record<DataPlaneErrorCode, Row> = {
   conflict: { status: 409, connectCode: Code.Aborted, title: 'Concurrent write' },
   'backend-unavailable': { status: 503, connectCode: Code.Unavailable, title: 'Storage backend not served here' },
   'upload-corrupt': { status: 500, connectCode: Code.DataLoss, title: 'Upload parts are inconsistent' },
+  'invalid-archive': { status: 400, connectCode: Code.InvalidArgument, title: 'Invalid batch archive' },
+  'too-many-files': { status: 413, connectCode: Code.ResourceExhausted, title: 'Too many files in one batch' },
 };
 
 const INGEST: Record<IngestErrorCode, Row> = {

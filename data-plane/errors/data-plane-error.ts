@@ -32,6 +32,10 @@ export const DATA_PLANE_ERROR_CODES = [
   'backend-unavailable',
   /** The upload session's stored parts are not contiguous or were changed underneath it. */
   'upload-corrupt',
+  /** A batch upload's archive is malformed or holds an entry that is not a regular file or directory. */
+  'invalid-archive',
+  /** A batch upload holds more files than one batch may. */
+  'too-many-files',
 ] as const;
 
 /** Stable reason for a data-plane failure. */

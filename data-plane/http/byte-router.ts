@@ -5,6 +5,7 @@
  */
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
+import { postBatch } from './batch-route.ts';
 import { getFile, putFile } from './file-routes.ts';
 import { bearerToken } from './headers.ts';
 import { clientGoneSignal, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
@@ -55,6 +56,8 @@ async function handle(
     case 'package-file':
       if (method === 'PUT') return putFile(deps, caller, { packageId: route.packageId, relativePath: route.relativePath, replace: booleanParam(query, 'replace') }, req, res, signal);
       return getFile(deps, caller, { packageId: route.packageId, relativePath: route.relativePath }, req, res, signal);
+    case 'package-files':
+      return postBatch(deps, caller, { packageId: route.packageId, replace: booleanParam(query, 'replace') }, req, res, signal);
     case 'file-download':
       return getFile(deps, caller, { fileId: route.fileId }, req, res, signal);
     case 'uploads':

@@ -10,6 +10,7 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 /** A matched byte route and its decoded parameters. */
 export type ByteRoute =
   | { readonly name: 'package-file'; readonly packageId: string; readonly relativePath: string }
+  | { readonly name: 'package-files'; readonly packageId: string }
   | { readonly name: 'file-download'; readonly fileId: string }
   | { readonly name: 'uploads' }
   | { readonly name: 'upload'; readonly uploadId: string }
@@ -19,6 +20,7 @@ export type ByteRoute =
 /** Methods each route answers (for 405 and `Allow`). */
 export const ROUTE_METHODS: Record<ByteRoute['name'], readonly string[]> = {
   'package-file': ['GET', 'HEAD', 'PUT'],
+  'package-files': ['POST'],
   'file-download': ['GET', 'HEAD'],
   uploads: ['POST'],
   upload: ['HEAD', 'PATCH', 'DELETE'],
@@ -46,6 +48,7 @@ export function matchByteRoute(rawUrl: string): RequestTarget {
   const [first, second, third] = raw;
   const n = raw.length;
   if (first === 'healthz' && n === 1) return { route: { name: 'health' }, query };
+  if (first === 'packages' && third === 'files' && n === 3 && second !== undefined) return { route: { name: 'package-files', packageId: idSegment(second, 'package id') }, query };
   if (first === 'packages' && third === 'files' && n >= 4 && second !== undefined) {
     return { route: { name: 'package-file', packageId: idSegment(second, 'package id'), relativePath: relativePathOf(raw.slice(3)) }, query };
   }

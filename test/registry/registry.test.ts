@@ -45,6 +45,41 @@ describeEachDialect('registry', (get) => {
     await expect(r.addFile({ tenant: 't1', packageId, relativePath: 'd', size: 1, blake3: digestsOf('').sha256, sha256: digestsOf('').sha256, backendId: 'local', storageKey: 'k' })).rejects.toMatchObject({ code: 'invalid-argument' });
   });
 
+  it('records a batch in one transaction: all or none, with the same path rules as one file at a time', async () => {
+    const r = registry();
+    const { packageId } = await r.createPackage({ tenant: 't1', producer: 'ci', subject: 's', retentionClass: 'transient' });
+    const entry = (relativePath: string, text: string, replace = false) => {
+      const d = digestsOf(text);
+      return { relativePath, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}`, replace };
+    };
+    await addTextFile(r, 't1', packageId, 'taken.txt', 'old');
+    await addTextFile(r, 't1', packageId, 'dir/inner.txt', 'inner');
+    const before = await readEvents(get().db, { after: 0, limit: 10_000 });
+    const refusals: [string, ReturnType<typeof entry>[], string][] = [
+      ['a taken path', [entry('new-1.txt', '1'), entry('taken.txt', 'x')], 'already-exists'],
+      ['a directory of a stored file', [entry('new-1.txt', '1'), entry('dir', 'x')], 'already-exists'],
+      ['a path below a stored file', [entry('taken.txt/below', 'x'), entry('new-1.txt', '1')], 'already-exists'],
+      ['a file and its directory in one batch', [entry('x/y', '1'), entry('x', '2')], 'already-exists'],
+      ['one path twice', [entry('twice', '1'), entry('twice', '2')], 'invalid-argument'],
+      ['an invalid path', [entry('fine', '1'), entry('../escape', '2')], 'invalid-argument'],
+    ];
+    for (const [what, batch, code] of refusals) await expect(r.addFiles('t1', packageId, batch), what).rejects.toMatchObject({ code });
+    await expect(r.addFiles('t1', packageId, [entry('fine', '1'), entry('../escape', '2')])).rejects.toThrow(/file 1 \("\.\.\/escape"\)/);
+    await expect(r.addFiles('t2', packageId, [entry('a', '1'), entry('b', '2')])).rejects.toMatchObject({ code: 'not-found' });
+    expect(await readEvents(get().db, { after: 0, limit: 10_000 })).toEqual(before);
+
+    const files = await r.addFiles('t1', packageId, [entry('b/2.txt', 'two'), entry('a/1.txt', 'one'), entry('taken.txt', 'new', true), entry('c/same-as-1.txt', 'one')]);
+    expect(files.map((f) => f.relativePath)).toEqual(['b/2.txt', 'a/1.txt', 'taken.txt', 'c/same-as-1.txt']);
+    const pkg = await r.getPackage('t1', packageId);
+    expect(pkg.fileCount).toBe(5);
+    expect(pkg.totalBytes).toBe(['new', 'inner', 'two', 'one', 'one'].reduce((n, t) => n + Buffer.byteLength(t), 0));
+    const events = await readEvents(get().db, { after: before.at(-1)?.sequence ?? 0, limit: 10_000 });
+    expect(events.map((e) => e.type)).toEqual(['v1.file.added', 'v1.file.added', 'v1.file.added', 'v1.file.added']);
+    expect(events.map((e) => e.sequence)).toEqual([0, 1, 2, 3].map((i) => (before.at(-1)?.sequence ?? 0) + 1 + i));
+    expect(new Set(events.map((e) => e.occurredAt)).size).toBe(1);
+    expect((await r.listFiles('t1', packageId)).find((f) => f.relativePath === 'taken.txt')?.blake3).toBe(digestsOf('new').blake3);
+  });
+
   it('finalizes into an immutable package whose manifest is the finalized event payload', async () => {
     const r = registry();
     const { packageId } = await r.createPackage({ tenant: 't1', producer: 'ci', subject: 'build 7', retentionClass: 'release-evidence', metadata: { run: 7 } });

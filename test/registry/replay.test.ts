@@ -13,7 +13,7 @@ describeEachDialect('replay', (get) => {
     await runWorkload(registry, clock);
     const live = await dumpViews(db);
     expect(live['packages']).toHaveLength(3);
-    expect(live['files']).toHaveLength(7);
+    expect(live['files']).toHaveLength(11);
     expect(live['upload_sessions']).toHaveLength(2);
 
     // Empty every view, then rebuild from the log alone.

@@ -1,6 +1,6 @@
 /**
  * A scripted registry workload shared by the replay and audit tests: three packages across two
- * tenants, files added, one replaced, two packages finalized and one left open with two upload
+ * tenants, files added one by one and in a batch, two replaced, two packages finalized and one left open with two upload
  * sessions (one completed, one aborted).
  */
 import { createHash } from 'node:crypto';
@@ -39,6 +39,12 @@ export async function runWorkload(registry: Registry, clock: ManualClock): Promi
 
   const c = await registry.createPackage({ tenant: 'ci', producer: 'jenkins', subject: 'build-102', retentionClass: 'transient', metadata: { nested: { list: [1, 2, { x: null }] } } });
   await addTextFile(registry, 'ci', c.packageId, 'empty.txt', '');
+  // A batch (the bulk path of the log and the projector): new paths, repeated content, one replace.
+  const batch = ['batch/a.txt', 'batch/b.txt', 'batch/c.txt', 'batch/dup-of-a.txt', 'empty.txt'].map((relativePath, i) => {
+    const d = digestsOf(relativePath === 'batch/dup-of-a.txt' ? 'batch 0' : `batch ${i}`);
+    return { relativePath, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}`, replace: relativePath === 'empty.txt' };
+  });
+  await registry.addFiles('ci', c.packageId, batch);
 
   // Upload sessions: one completed after its file was recorded, one aborted.
   const done = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/big.bin', expectedSize: 5, expectedSha256: digestsOf('12345').sha256, backendId: 'local', dataPlaneId: 'dp-1' });

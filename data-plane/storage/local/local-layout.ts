@@ -113,6 +113,12 @@ export function createLocalLayout(root: string): LocalLayout {
 
     async ensureParents(key) {
       const segments = validateKey(key).split('/').slice(0, -1);
+      // Fast path (most commits): the deepest parent is a directory and none of the parents is a
+      // symlink, i.e. its real path is exactly the root's real path plus the segments. Two calls
+      // instead of a mkdir and an lstat per level; anything else takes the careful walk below.
+      const deepest = join(absoluteRoot, ...segments);
+      const [info, real] = await Promise.all([lstat(deepest).catch(() => undefined), realpath(deepest).catch(() => undefined)]);
+      if (info?.isDirectory() === true && real !== undefined && real === join(await resolveRealRoot(), ...segments)) return [];
       const created: string[] = [];
       let directory = absoluteRoot;
       for (const segment of segments) {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifactstore/internal/v1/control_service.proto.
  */
 export const file_artifactstore_internal_v1_control_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSLSAQoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCCI6ChJSZWNvcmRGaWxlUmVzcG9uc2USJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZSJmChJSZXNvbHZlUmVhZFJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEg8KB2ZpbGVfaWQYAiABKAkSEgoKcGFja2FnZV9pZBgDIAEoCRIVCg1yZWxhdGl2ZV9wYXRoGAQgASgJIjoKD1N0b3JhZ2VMb2NhdGlvbhISCgpiYWNrZW5kX2lkGAEgASgJEhMKC3N0b3JhZ2Vfa2V5GAIgASgJInoKE1Jlc29sdmVSZWFkUmVzcG9uc2USJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZRI9Cglsb2NhdGlvbnMYAiADKAsyKi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlN0b3JhZ2VMb2NhdGlvbiKLAgoNVXBsb2FkU2Vzc2lvbhIRCgl1cGxvYWRfaWQYASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIVCg1yZWxhdGl2ZV9wYXRoGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSGgoNZXhwZWN0ZWRfc2l6ZRgFIAEoBEgAiAEBEhcKD2V4cGVjdGVkX3NoYTI1NhgGIAEoCRIXCg9leHBlY3RlZF9ibGFrZTMYByABKAkSDwoHcmVwbGFjZRgIIAEoCBIOCgZzdGF0dXMYCSABKAkSEwoLc3RhZ2luZ19rZXkYCiABKAkSEgoKYmFja2VuZF9pZBgLIAEoCUIQCg5fZXhwZWN0ZWRfc2l6ZSLiAQoaQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEhoKDWV4cGVjdGVkX3NpemUYBSABKARIAIgBARIXCg9leHBlY3RlZF9zaGEyNTYYBiABKAkSFwoPZXhwZWN0ZWRfYmxha2UzGAcgASgJEg8KB3JlcGxhY2UYCCABKAhCEAoOX2V4cGVjdGVkX3NpemUiWAobQ3JlYXRlVXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iQgoXR2V0VXBsb2FkU2Vzc2lvblJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCSJVChhHZXRVcGxvYWRTZXNzaW9uUmVzcG9uc2USOQoHc2Vzc2lvbhgBIAEoCzIoLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuVXBsb2FkU2Vzc2lvbiJUChlDbG9zZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkSDgoGc3RhdHVzGAMgASgJIlcKGkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24y0AcKDkNvbnRyb2xTZXJ2aWNlEn4KEVJlZ2lzdGVyRGF0YVBsYW5lEjMuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QaNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlZ2lzdGVyRGF0YVBsYW5lUmVzcG9uc2USZgoJSGVhcnRiZWF0EisuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5IZWFydGJlYXRSZXF1ZXN0GiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5IZWFydGJlYXRSZXNwb25zZRJ1Cg5BdXRob3JpemVXcml0ZRIwLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXF1ZXN0GjEuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5BdXRob3JpemVXcml0ZVJlc3BvbnNlEmkKClJlY29yZEZpbGUSLC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVSZXF1ZXN0Gi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package]);
+  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSLSAQoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCCI6ChJSZWNvcmRGaWxlUmVzcG9uc2USJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZSKnAQoQUmVjb3JkRmlsZXNFbnRyeRIVCg1yZWxhdGl2ZV9wYXRoGAEgASgJEhIKCm1lZGlhX3R5cGUYAiABKAkSLgoHZGlnZXN0cxgDIAEoCzIdLmFydGlmYWN0c3RvcmUudjEuRmlsZURpZ2VzdHMSEgoKYmFja2VuZF9pZBgEIAEoCRITCgtzdG9yYWdlX2tleRgFIAEoCRIPCgdyZXBsYWNlGAYgASgIInwKElJlY29yZEZpbGVzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRI8CgdlbnRyaWVzGAMgAygLMisuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc0VudHJ5IjwKE1JlY29yZEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUiZgoSUmVzb2x2ZVJlYWRSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIPCgdmaWxlX2lkGAIgASgJEhIKCnBhY2thZ2VfaWQYAyABKAkSFQoNcmVsYXRpdmVfcGF0aBgEIAEoCSI6Cg9TdG9yYWdlTG9jYXRpb24SEgoKYmFja2VuZF9pZBgBIAEoCRITCgtzdG9yYWdlX2tleRgCIAEoCSJ6ChNSZXNvbHZlUmVhZFJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUSPQoJbG9jYXRpb25zGAIgAygLMiouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5TdG9yYWdlTG9jYXRpb24iiwIKDVVwbG9hZFNlc3Npb24SEQoJdXBsb2FkX2lkGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEhoKDWV4cGVjdGVkX3NpemUYBSABKARIAIgBARIXCg9leHBlY3RlZF9zaGEyNTYYBiABKAkSFwoPZXhwZWN0ZWRfYmxha2UzGAcgASgJEg8KB3JlcGxhY2UYCCABKAgSDgoGc3RhdHVzGAkgASgJEhMKC3N0YWdpbmdfa2V5GAogASgJEhIKCmJhY2tlbmRfaWQYCyABKAlCEAoOX2V4cGVjdGVkX3NpemUi4gEKGkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIaCg1leHBlY3RlZF9zaXplGAUgASgESACIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAYgASgJEhcKD2V4cGVjdGVkX2JsYWtlMxgHIAEoCRIPCgdyZXBsYWNlGAggASgIQhAKDl9leHBlY3RlZF9zaXplIlgKG0NyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIkIKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiVQoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iVAoZQ2xvc2VVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCSJXChpDbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uMr4ICg5Db250cm9sU2VydmljZRJ+ChFSZWdpc3RlckRhdGFQbGFuZRIzLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlc3BvbnNlEmYKCUhlYXJ0YmVhdBIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVxdWVzdBosLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVzcG9uc2USdQoOQXV0aG9yaXplV3JpdGUSMC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVxdWVzdBoxLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXNwb25zZRJpCgpSZWNvcmRGaWxlEiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVxdWVzdBotLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlc3BvbnNlEmwKC1JlY29yZEZpbGVzEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1JlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVzUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package]);
 
 /**
  * Request of ControlService.RegisterDataPlane.
@@ -283,6 +283,118 @@ export const RecordFileResponseSchema: GenMessage<RecordFileResponse> = /*@__PUR
   messageDesc(file_artifactstore_internal_v1_control_service, 7);
 
 /**
+ * One file of a RecordFiles batch.
+ *
+ * @generated from message artifactstore.internal.v1.RecordFilesEntry
+ */
+export type RecordFilesEntry = Message<"artifactstore.internal.v1.RecordFilesEntry"> & {
+  /**
+   * Path inside the package.
+   *
+   * @generated from field: string relative_path = 1;
+   */
+  relativePath: string;
+
+  /**
+   * Media type.
+   *
+   * @generated from field: string media_type = 2;
+   */
+  mediaType: string;
+
+  /**
+   * Digests and size the data plane computed.
+   *
+   * @generated from field: artifactstore.v1.FileDigests digests = 3;
+   */
+  digests?: FileDigests | undefined;
+
+  /**
+   * Backend holding the bytes.
+   *
+   * @generated from field: string backend_id = 4;
+   */
+  backendId: string;
+
+  /**
+   * Key of the bytes on that backend.
+   *
+   * @generated from field: string storage_key = 5;
+   */
+  storageKey: string;
+
+  /**
+   * Replace an existing file at the same path.
+   *
+   * @generated from field: bool replace = 6;
+   */
+  replace: boolean;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.RecordFilesEntry.
+ * Use `create(RecordFilesEntrySchema)` to create a new message.
+ */
+export const RecordFilesEntrySchema: GenMessage<RecordFilesEntry> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 8);
+
+/**
+ * Request of ControlService.RecordFiles.
+ *
+ * @generated from message artifactstore.internal.v1.RecordFilesRequest
+ */
+export type RecordFilesRequest = Message<"artifactstore.internal.v1.RecordFilesRequest"> & {
+  /**
+   * The client's bearer token.
+   *
+   * @generated from field: string client_token = 1;
+   */
+  clientToken: string;
+
+  /**
+   * The open package all entries belong to.
+   *
+   * @generated from field: string package_id = 2;
+   */
+  packageId: string;
+
+  /**
+   * The files, recorded in this order.
+   *
+   * @generated from field: repeated artifactstore.internal.v1.RecordFilesEntry entries = 3;
+   */
+  entries: RecordFilesEntry[];
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.RecordFilesRequest.
+ * Use `create(RecordFilesRequestSchema)` to create a new message.
+ */
+export const RecordFilesRequestSchema: GenMessage<RecordFilesRequest> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 9);
+
+/**
+ * Response of ControlService.RecordFiles.
+ *
+ * @generated from message artifactstore.internal.v1.RecordFilesResponse
+ */
+export type RecordFilesResponse = Message<"artifactstore.internal.v1.RecordFilesResponse"> & {
+  /**
+   * The recorded files, in request order.
+   *
+   * @generated from field: repeated artifactstore.v1.File files = 1;
+   */
+  files: File[];
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.RecordFilesResponse.
+ * Use `create(RecordFilesResponseSchema)` to create a new message.
+ */
+export const RecordFilesResponseSchema: GenMessage<RecordFilesResponse> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 10);
+
+/**
  * Request of ControlService.ResolveRead: either file_id, or package_id and relative_path.
  *
  * @generated from message artifactstore.internal.v1.ResolveReadRequest
@@ -322,7 +434,7 @@ export type ResolveReadRequest = Message<"artifactstore.internal.v1.ResolveReadR
  * Use `create(ResolveReadRequestSchema)` to create a new message.
  */
 export const ResolveReadRequestSchema: GenMessage<ResolveReadRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 8);
+  messageDesc(file_artifactstore_internal_v1_control_service, 11);
 
 /**
  * Where one copy of a file's bytes lives.
@@ -350,7 +462,7 @@ export type StorageLocation = Message<"artifactstore.internal.v1.StorageLocation
  * Use `create(StorageLocationSchema)` to create a new message.
  */
 export const StorageLocationSchema: GenMessage<StorageLocation> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 9);
+  messageDesc(file_artifactstore_internal_v1_control_service, 12);
 
 /**
  * Response of ControlService.ResolveRead.
@@ -378,7 +490,7 @@ export type ResolveReadResponse = Message<"artifactstore.internal.v1.ResolveRead
  * Use `create(ResolveReadResponseSchema)` to create a new message.
  */
 export const ResolveReadResponseSchema: GenMessage<ResolveReadResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 10);
+  messageDesc(file_artifactstore_internal_v1_control_service, 13);
 
 /**
  * An open or ended upload session.
@@ -469,7 +581,7 @@ export type UploadSession = Message<"artifactstore.internal.v1.UploadSession"> &
  * Use `create(UploadSessionSchema)` to create a new message.
  */
 export const UploadSessionSchema: GenMessage<UploadSession> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 11);
+  messageDesc(file_artifactstore_internal_v1_control_service, 14);
 
 /**
  * Request of ControlService.CreateUploadSession.
@@ -539,7 +651,7 @@ export type CreateUploadSessionRequest = Message<"artifactstore.internal.v1.Crea
  * Use `create(CreateUploadSessionRequestSchema)` to create a new message.
  */
 export const CreateUploadSessionRequestSchema: GenMessage<CreateUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 12);
+  messageDesc(file_artifactstore_internal_v1_control_service, 15);
 
 /**
  * Response of ControlService.CreateUploadSession.
@@ -560,7 +672,7 @@ export type CreateUploadSessionResponse = Message<"artifactstore.internal.v1.Cre
  * Use `create(CreateUploadSessionResponseSchema)` to create a new message.
  */
 export const CreateUploadSessionResponseSchema: GenMessage<CreateUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 13);
+  messageDesc(file_artifactstore_internal_v1_control_service, 16);
 
 /**
  * Request of ControlService.GetUploadSession.
@@ -588,7 +700,7 @@ export type GetUploadSessionRequest = Message<"artifactstore.internal.v1.GetUplo
  * Use `create(GetUploadSessionRequestSchema)` to create a new message.
  */
 export const GetUploadSessionRequestSchema: GenMessage<GetUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 14);
+  messageDesc(file_artifactstore_internal_v1_control_service, 17);
 
 /**
  * Response of ControlService.GetUploadSession.
@@ -609,7 +721,7 @@ export type GetUploadSessionResponse = Message<"artifactstore.internal.v1.GetUpl
  * Use `create(GetUploadSessionResponseSchema)` to create a new message.
  */
 export const GetUploadSessionResponseSchema: GenMessage<GetUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 15);
+  messageDesc(file_artifactstore_internal_v1_control_service, 18);
 
 /**
  * Request of ControlService.CloseUploadSession.
@@ -644,7 +756,7 @@ export type CloseUploadSessionRequest = Message<"artifactstore.internal.v1.Close
  * Use `create(CloseUploadSessionRequestSchema)` to create a new message.
  */
 export const CloseUploadSessionRequestSchema: GenMessage<CloseUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 16);
+  messageDesc(file_artifactstore_internal_v1_control_service, 19);
 
 /**
  * Response of ControlService.CloseUploadSession.
@@ -665,7 +777,7 @@ export type CloseUploadSessionResponse = Message<"artifactstore.internal.v1.Clos
  * Use `create(CloseUploadSessionResponseSchema)` to create a new message.
  */
 export const CloseUploadSessionResponseSchema: GenMessage<CloseUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 17);
+  messageDesc(file_artifactstore_internal_v1_control_service, 20);
 
 /**
  * What data planes ask of the control plane. Not part of the public API: calls
@@ -716,6 +828,17 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof RecordFileRequestSchema;
     output: typeof RecordFileResponseSchema;
+  },
+  /**
+   * Records several files of one open package in one transaction: all of them or, when one entry is
+   * refused (the error names it), none. At most 1000 entries; a path may appear once.
+   *
+   * @generated from rpc artifactstore.internal.v1.ControlService.RecordFiles
+   */
+  recordFiles: {
+    methodKind: "unary";
+    input: typeof RecordFilesRequestSchema;
+    output: typeof RecordFilesResponseSchema;
   },
   /**
    * Finds a file the client may read and where its bytes are stored.

@@ -1,0 +1,83 @@
+/**
+ * The batch form of the registry's path check: may every path of a batch be added to the package?
+ * A path is refused when a file already has it (unless `replace`), when it is a directory of a file
+ * (a file's path starts with `<path>/`), or when one of its directories is a file; paths of the batch
+ * count as files too. A handful of set queries instead of three per path. Messages match the one-path
+ * check in `registry.ts`.
+ */
+import { sql, type Kysely } from 'kysely';
+import type { Schema } from '../db/schema.ts';
+import { RegistryError } from './registry-error.ts';
+
+/** Paths per query: keeps parameter lists and OR chains modest. */
+const CHUNK = 200;
+
+/** One path to check, in normal form. */
+export interface PathToAdd {
+  readonly relativePath: string;
+  readonly replace: boolean;
+}
+
+function ancestorsOf(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+function clash(path: string, other: string): RegistryError {
+  return new RegistryError('already-exists', `${JSON.stringify(path)} clashes with file ${JSON.stringify(other)}: a path cannot be both a file and a directory`);
+}
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+/**
+ * Throws the first refusal, or returns, for each path that replaces a file, the replaced file's id.
+ * Paths must be distinct (the caller checks).
+ */
+export async function checkPathsFree(q: Kysely<Schema>, packageId: string, entries: readonly PathToAdd[]): Promise<Map<string, string>> {
+  const paths = entries.map((e) => e.relativePath);
+  const batch = new Set(paths);
+  const replaced = new Map<string, string>();
+  // Taken paths.
+  for (const slice of chunks(paths)) {
+    const rows = await q.selectFrom('files').select(['file_id', 'relative_path']).where('package_id', '=', packageId).where('relative_path', 'in', slice).execute();
+    for (const row of rows) replaced.set(row.relative_path, row.file_id);
+  }
+  for (const entry of entries) {
+    if (replaced.has(entry.relativePath) && !entry.replace) {
+      throw new RegistryError('already-exists', `package ${packageId} already has a file at ${JSON.stringify(entry.relativePath)}; ask to replace it`);
+    }
+  }
+  // A directory of a path is a file of the batch or of the package.
+  const ancestorOf = new Map<string, string>();
+  for (const path of paths) {
+    for (const ancestor of ancestorsOf(path)) {
+      if (batch.has(ancestor)) throw clash(ancestor, path);
+      if (!ancestorOf.has(ancestor)) ancestorOf.set(ancestor, path);
+    }
+  }
+  for (const slice of chunks([...ancestorOf.keys()])) {
+    const row = await q.selectFrom('files').select('relative_path').where('package_id', '=', packageId).where('relative_path', 'in', slice).executeTakeFirst();
+    if (row !== undefined) throw clash(ancestorOf.get(row.relative_path) ?? row.relative_path, row.relative_path);
+  }
+  // A path is a directory of a file of the package: a byte-ordered range each ('0' follows '/').
+  for (const slice of chunks(paths)) {
+    const row = await q
+      .selectFrom('files')
+      .select('relative_path')
+      .where('package_id', '=', packageId)
+      .where((eb) =>
+        eb.or(
+          slice.map((path) =>
+            eb.and([eb(sql`relative_path COLLATE "C"`, '>=', sql`${`${path}/`} COLLATE "C"`), eb(sql`relative_path COLLATE "C"`, '<', sql`${`${path}0`} COLLATE "C"`)]),
+          ),
+        ),
+      )
+      .executeTakeFirst();
+    if (row !== undefined) throw clash(slice.find((path) => row.relative_path.startsWith(`${path}/`)) ?? row.relative_path, row.relative_path);
+  }
+  return replaced;
+}
