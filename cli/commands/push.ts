@@ -17,6 +17,8 @@ import { uploadBatch } from '../client/batch-upload.ts';
 /** Options of push. */
 export interface PushOptions {
   readonly directory: string;
+  /** The files to push, already listed (e.g. with exclusions applied); default: every file below `directory`. */
+  readonly files?: readonly LocalFile[] | undefined;
   readonly producer: string;
   readonly subject: string;
   readonly retentionClass: string;
@@ -76,7 +78,7 @@ export function planUploads(files: readonly LocalFile[]): UploadWork[] {
 
 /** Pushes a directory; returns the summary (also printed). */
 export async function pushDirectory(io: CommandIo, options: PushOptions): Promise<PushSummary> {
-  const files = await walkDirectory(options.directory);
+  const files = options.files ?? (await walkDirectory(options.directory));
   const conn = await openConnection({ url: options.url, token: options.token, env: io.env });
   const { package: created } = await conn.registry.createPackage({ producer: options.producer, subject: options.subject, retentionClass: options.retentionClass, metadata: options.metadata });
   if (created === undefined) throw new Error('CreatePackage returned no package');

@@ -164,9 +164,14 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
   function fill(chunk: Uint8Array, offset: number): number {
     while (offset < chunk.byteLength) {
       if (sessions === undefined) {
-        staging ??= Buffer.allocUnsafe(inlineBytes);
         const n = chunk.byteLength - offset;
         if (filled + n <= inlineBytes) {
+          // Grown as needed (not `inlineBytes` up front): most inline streams are a few KiB.
+          if (staging === undefined || filled + n > staging.byteLength) {
+            const grown = Buffer.allocUnsafe(Math.min(inlineBytes, Math.max(filled + n, 2 * (staging?.byteLength ?? 0), 16 * 1024)));
+            if (staging !== undefined) grown.set(staging.subarray(0, filled));
+            staging = grown;
+          }
           staging.set(chunk.subarray(offset), filled);
           filled += n;
           size += n;
