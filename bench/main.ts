@@ -13,11 +13,12 @@ import type { BenchCase, BenchRun, BenchSuite, BenchTarget } from './bench-case.
 import { hashTuningSuite } from './hash-tuning.bench.ts';
 import { hashSuite } from './hash.bench.ts';
 import { pushSuite } from './push.bench.ts';
+import { s3Suite } from './s3.bench.ts';
 import { transferSuite } from './transfer.bench.ts';
 import { watchSuite } from './watch.bench.ts';
 import { formatTable, type TableColumn } from './table.ts';
 
-const SUITES: readonly BenchSuite[] = [hashSuite, hashTuningSuite, transferSuite, pushSuite, watchSuite];
+const SUITES: readonly BenchSuite[] = [hashSuite, hashTuningSuite, transferSuite, pushSuite, watchSuite, s3Suite];
 
 const DEFAULT_SIZE = '1GiB';
 const DEFAULT_REPEAT = 3;

@@ -33,6 +33,8 @@ export interface ServiceOptions {
   readonly database: 'pglite' | 'postgres';
   /** Start a data plane too (default true). */
   readonly dataPlane?: boolean;
+  /** Extra environment of both processes (e.g. ARTIFACTSTORE_CONFIG selecting a storage backend). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A running service. */
@@ -177,7 +179,7 @@ export async function startBenchService(options: ServiceOptions): Promise<BenchS
   try {
     const dataDir = await mkdtemp(join(tmpdir(), `as-bench-${options.label}-`));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const env: NodeJS.ProcessEnv = { ...cleanEnv(), ARTIFACTSTORE_DATA_DIR: dataDir };
+    const env: NodeJS.ProcessEnv = { ...cleanEnv(), ...options.env, ARTIFACTSTORE_DATA_DIR: dataDir };
     if (options.database === 'postgres') {
       const database = await createThrowawayDatabase();
       cleanups.push(() => database.drop());

@@ -10,7 +10,10 @@ import { controlPlaneCommand, dataPlaneCommand } from './commands/serve-commands
 import { startCommand } from './commands/start.ts';
 import { pushDirectory } from './commands/push.ts';
 import { pullPackage } from './commands/pull.ts';
+import { guideBoardCommand, GUIDE_BOARD_HELP } from './commands/guide-board.ts';
+import { copyEventsCommand, COPY_EVENTS_HELP } from './commands/copy-events.ts';
 import { retentionCommand, type RetentionCommand, type RetentionConnectionOptions } from './commands/retention.ts';
+import { storageCommand, STORAGE_HELP } from './commands/storage.ts';
 
 const HELP = `artifactstore — preserves build and assessment evidence
 
@@ -25,6 +28,9 @@ Commands:
   push <dir> --producer P --subject S --retention-class C [options]
                           Register a directory as one package and finalize it; prints the package id.
   pull <package-id> <dir> Download every file of a package, verifying both digests.
+  guide-board ingest <run-dir> [options]
+                          Register a guide-board assessment run as one package (idempotent on
+                          the run id); prints the package id (see guide-board --help).
   retention extend|hold|release|sweep|history|show ...
                           Extend a package's expiry, place or release holds, run the eligibility
                           sweep, print the retention history or state (see retention --help).
@@ -33,6 +39,11 @@ Commands:
   replay [--check]        Rebuild every view table from the event log (after verifying the chain).
                           --check also reports whether the views differed from the log.
   audit verify [--json]   Recompute the event hash chain; exit 1 naming the first bad sequence.
+  storage verify [--backend ID]
+                          Re-read every stored copy, recompute both digests, record failures.
+  copy-events --from DB_URL [--to DB_URL]
+                          Copy the event log to another database (PGlite -> PostgreSQL) and
+                          rebuild the views there.
 
 Environment:
   ARTIFACTSTORE_DATA_DIR       Data directory (default ./var); embedded PGlite lives in <dir>/pglite.
@@ -54,7 +65,7 @@ const COMMAND_HELP: Record<string, string> = {
   pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force.',
   'control-plane': 'Usage: artifactstore control-plane\n\nRuns the control plane until SIGINT/SIGTERM. Configured by environment (see docs/OPERATOR.md).',
   'data-plane':
-    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001. Storage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects).',
+    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001, --advertise-url http://<listen> (the URL clients are redirected to).\nStorage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects).',
   retention: `Usage: artifactstore retention <subcommand> [--json] [--url URL] [--token TOKEN]
 
   extend <package-id> (--until TIME | --by DURATION) --reason TEXT
@@ -86,6 +97,9 @@ Rules:
     once. Eligible means "may be deleted": nothing deletes bytes yet.
   - Every change is an event in the log; 'history' shows them; replay rebuilds the same state.
   - Another tenant's package is "not found".`,
+  'guide-board': GUIDE_BOARD_HELP,
+  'copy-events': COPY_EVENTS_HELP,
+  storage: STORAGE_HELP,
   version: 'Usage: artifactstore version\n\nPrints the artifact-store version.',
   migrate: 'Usage: artifactstore migrate\n\nApplies pending migrations to the configured database (see artifactstore --help for the environment).',
   replay:
@@ -237,6 +251,8 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
       return controlPlaneCommand(io);
     case 'data-plane':
       return dataPlaneCommand(io, rest);
+    case 'storage':
+      return storageCommand(io, rest);
     case 'push': {
       const { values, positionals } = parseArgs({
         args: [...rest],
@@ -289,6 +305,10 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
       await pullPackage(io, { packageId: positionals[0] as string, directory: positionals[1] as string, force: values.force, concurrency: parseConcurrency(values.concurrency), url: values.url, token: values.token });
       return 0;
     }
+    case 'guide-board':
+      return guideBoardCommand(io, rest);
+    case 'copy-events':
+      return copyEventsCommand(io, rest);
     case 'retention':
       return retentionCommand(io, ...parseRetention(rest));
     case 'migrate':

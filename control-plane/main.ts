@@ -55,6 +55,7 @@ export async function runControlPlaneFromEnv(env: NodeJS.ProcessEnv, log: (line:
   const config = await loadOperatorConfig(env);
   return startControlPlane({
     retention: config.retention,
+    storage: config.storage,
     host: listen.host,
     port: listen.port,
     dataDir,

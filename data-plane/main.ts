@@ -10,17 +10,19 @@
  * | `--advertise-url URL` / `ARTIFACTSTORE_DATA_PLANE_ADVERTISE_URL` | `http://<listen>` |
  * | `ARTIFACTSTORE_INTERNAL_TOKEN` | contents of `<data dir>/internal-token` |
  * | `ARTIFACTSTORE_DATA_DIR` | `./var` |
- * | `ARTIFACTSTORE_STORAGE_ROOT` | `<data dir>/objects` (created if missing) |
+ * | `ARTIFACTSTORE_STORAGE_ROOT` | `<data dir>/objects` (created if missing): the root of a local backend without `root` |
+ * | `ARTIFACTSTORE_CONFIG` | operator TOML; its `[storage]` table configures the backends (docs/storage-backends.md) |
  * | `ARTIFACTSTORE_MAX_UPLOAD_BYTES` | 64 GiB |
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLocalBackend } from './storage/local/local-backend.ts';
+import { openBackends } from './storage/config/open-backends.ts';
+import { DEFAULT_LOCAL_BACKEND_ID, loadStorageConfig } from './storage/config/storage-config.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
 
 /** Backend id of the local directory a data plane started from the environment uses. */
-export const LOCAL_BACKEND_ID = 'local';
+export const LOCAL_BACKEND_ID = DEFAULT_LOCAL_BACKEND_ID;
 
 /** The parsed configuration. */
 export interface DataPlaneEnvConfig {
@@ -85,15 +87,17 @@ const ENV_OF_FLAG: Record<string, string> = { 'control-plane': 'ARTIFACTSTORE_CO
 export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly string[], log: (line: string) => void): Promise<RunningDataPlane> {
   const config = parseDataPlaneConfig(env, args);
   const internalToken = 'value' in config.internalToken ? config.internalToken.value : await readTokenFile(config.internalToken.file);
-  await mkdir(config.storageRoot, { recursive: true });
-  const backend = createLocalBackend({ id: LOCAL_BACKEND_ID, root: config.storageRoot });
+  // Every configured backend is opened (S3 buckets and credentials checked) before the data plane
+  // registers: a bad [storage] table stops the start with a message naming the key.
+  const storage = await openBackends(await loadStorageConfig(env), { env, defaultLocalRoot: config.storageRoot });
   return startDataPlane({
     host: config.host,
     port: config.port,
     ...(config.advertiseUrl === undefined ? {} : { advertiseUrl: config.advertiseUrl }),
     controlPlaneUrl: config.controlPlaneUrl,
     internalToken,
-    backend,
+    backend: storage.defaultBackend,
+    backends: storage.all,
     maxUploadBytes: config.maxUploadBytes,
     log,
   });

@@ -1,37 +1,73 @@
 /**
  * Lists every file of a directory to push, refusing to skip anything silently: a symlink that
- * leaves the directory, a special file (FIFO, socket, device) or an unreadable entry is an error
- * naming the path, unless the caller excluded it.
+ * leaves the directory, a dangling symlink, a special file (FIFO, socket, device), an unreadable file
+ * or directory is an error naming the path, unless the caller excluded it. All problems are
+ * collected before failing, so one run names every entry to fix or exclude.
  */
-import { lstat, opendir, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, opendir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
+import { CodedError } from '../../core/errors/coded-error.ts';
 
 /** One regular file to push. */
 export interface LocalFile {
   /** Path inside the directory, `/`-separated. */
   readonly relativePath: string;
-  /** Where to read it. */
+  /** Where to read it (for a symlink inside the directory: its target). */
   readonly absolutePath: string;
   /** Size when listed. */
   readonly size: number;
 }
 
+/** Stable codes of walk failures. */
+export type WalkErrorCode = 'not-a-directory' | 'unpushable-entries';
+
 /** Raised when entries cannot be pushed; lists every problem found. */
-export class WalkError extends Error {
+export class WalkError extends CodedError<WalkErrorCode> {
   override readonly name = 'WalkError';
-  /** One line per problem. */
+  /** One line per problem: `<relative path>: <what is wrong>`. */
   readonly problems: readonly string[];
-  constructor(problems: readonly string[]) {
-    super(`cannot push ${problems.length} entr${problems.length === 1 ? 'y' : 'ies'}:\n  ${problems.join('\n  ')}`);
+  constructor(code: WalkErrorCode, problems: readonly string[]) {
+    super(code, code === 'not-a-directory' ? problems.join('; ') : `cannot push ${problems.length} entr${problems.length === 1 ? 'y' : 'ies'} (nothing was uploaded):\n  ${problems.join('\n  ')}`);
     this.problems = problems;
   }
 }
 
-/** Lists the files below `root`, sorted by relative path; `exclude` returns true for paths to leave out. */
-export async function walkDirectory(root: string, exclude: (relativePath: string) => boolean = () => false): Promise<LocalFile[]> {
-  const top = await realpath(root);
-  if (!(await stat(top)).isDirectory()) throw new WalkError([`${root}: not a directory`]);
+/** What a walk found. */
+export interface WalkResult {
+  /** Files to push, sorted by relative path (UTF-16 code units). */
+  readonly files: LocalFile[];
+  /** Relative paths the exclude predicate removed (a directory stands for everything below it), sorted. */
+  readonly excluded: string[];
+}
+
+function errnoCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? String(err);
+}
+
+async function readable(path: string): Promise<string | undefined> {
+  try {
+    await access(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    return errnoCode(err);
+  }
+}
+
+/**
+ * Walks `root`; `exclude` returns true for relative paths to leave out (checked for directories
+ * before entering them). Throws `WalkError` listing every problem, or returns files and exclusions.
+ */
+export async function walkDirectoryDetailed(root: string, exclude: (relativePath: string) => boolean = () => false): Promise<WalkResult> {
+  let top: string;
+  try {
+    top = await realpath(root);
+  } catch (err) {
+    throw new WalkError('not-a-directory', [`${root}: cannot open (${errnoCode(err)})`]);
+  }
+  if (!(await stat(top)).isDirectory()) throw new WalkError('not-a-directory', [`${root}: not a directory`]);
   const files: LocalFile[] = [];
+  const excluded: string[] = [];
   const problems: string[] = [];
   const inside = (p: string): boolean => p === top || p.startsWith(top + sep);
 
@@ -40,31 +76,52 @@ export async function walkDirectory(root: string, exclude: (relativePath: string
     try {
       handle = await opendir(dir);
     } catch (err) {
-      problems.push(`${relative(top, dir) || '.'}: cannot read directory (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      problems.push(`${relative(top, dir).split(sep).join('/') || '.'}: cannot read directory (${errnoCode(err)})`);
       return;
     }
     for await (const entry of handle) {
       const abs = join(dir, entry.name);
       const rel = relative(top, abs).split(sep).join('/');
-      if (exclude(rel)) continue;
-      const info = await lstat(abs);
+      if (exclude(rel)) {
+        excluded.push(rel);
+        continue;
+      }
+      let info;
+      try {
+        info = await lstat(abs);
+      } catch (err) {
+        problems.push(`${rel}: cannot stat (${errnoCode(err)})`);
+        continue;
+      }
       if (info.isDirectory()) {
         await visit(abs);
       } else if (info.isFile()) {
-        files.push({ relativePath: rel, absolutePath: abs, size: info.size });
+        const denied = await readable(abs);
+        if (denied !== undefined) problems.push(`${rel}: unreadable file (${denied})`);
+        else files.push({ relativePath: rel, absolutePath: abs, size: info.size });
       } else if (info.isSymbolicLink()) {
         const target = await realpath(abs).catch(() => undefined);
         const targetInfo = target === undefined ? undefined : await stat(target).catch(() => undefined);
         if (target === undefined || targetInfo === undefined) problems.push(`${rel}: dangling symbolic link`);
-        else if (!inside(target)) problems.push(`${rel}: symbolic link leaves the directory`);
-        else if (targetInfo.isFile()) files.push({ relativePath: rel, absolutePath: target, size: targetInfo.size });
-        else problems.push(`${rel}: symbolic link to something other than a regular file`);
+        else if (!inside(target)) problems.push(`${rel}: symbolic link leaves the directory (to ${target})`);
+        else if (!targetInfo.isFile()) problems.push(`${rel}: symbolic link to something other than a regular file`);
+        else {
+          const denied = await readable(target);
+          if (denied !== undefined) problems.push(`${rel}: symbolic link to an unreadable file (${denied})`);
+          else files.push({ relativePath: rel, absolutePath: target, size: targetInfo.size });
+        }
       } else {
         problems.push(`${rel}: special file (FIFO, socket or device) cannot be pushed`);
       }
     }
   }
   await visit(top);
-  if (problems.length > 0) throw new WalkError(problems.sort());
-  return files.sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0));
+  if (problems.length > 0) throw new WalkError('unpushable-entries', problems.sort());
+  const byPath = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  return { files: files.sort((a, b) => byPath(a.relativePath, b.relativePath)), excluded: excluded.sort(byPath) };
+}
+
+/** Lists the files below `root`, sorted by relative path; `exclude` returns true for paths to leave out. */
+export async function walkDirectory(root: string, exclude: (relativePath: string) => boolean = () => false): Promise<LocalFile[]> {
+  return (await walkDirectoryDetailed(root, exclude)).files;
 }

@@ -17,9 +17,14 @@ export interface StartOptions {
 }
 
 const CLI = fileURLToPath(new URL('../main.ts', import.meta.url));
+/**
+ * tsx's loader as an absolute URL: a bare `--import tsx` would be resolved from the working
+ * directory, so `artifactstore start` run outside the clone (where ./var should live) would fail.
+ */
+const TSX_LOADER = import.meta.resolve('tsx');
 
 function launch(args: readonly string[], env: NodeJS.ProcessEnv, label: string, io: CommandIo): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const relay = (stream: NodeJS.ReadableStream | null, write: (line: string) => void): void => {
     let pending = '';
     stream?.setEncoding('utf8');

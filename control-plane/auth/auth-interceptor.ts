@@ -8,6 +8,7 @@ import { createContextKey, type ContextValues, type Interceptor } from '@connect
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { HealthService, ServerReflectionService } from '../../core/rpc/grpc-descriptors.ts';
 import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import { StorageService } from '../../gen/artifactstore/internal/v1/storage_service_pb.ts';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
 import { AuthError } from './auth-error.ts';
@@ -39,6 +40,12 @@ const retentionAccess: Record<MethodNames<typeof RetentionService>, Access> = {
   sweepRetention: 'admin',
 };
 
+/** StorageService is for the verifier, which runs in the data-plane role with the internal token. */
+const storageAccess: Record<MethodNames<typeof StorageService>, Access> = {
+  listStorageLocations: 'internal',
+  recordLocationCheck: 'internal',
+};
+
 /** ControlService is data planes only; the client's own token travels in `client_token`. */
 const controlAccess: Record<MethodNames<typeof ControlService>, Access> = {
   registerDataPlane: 'internal',
@@ -56,6 +63,7 @@ const serviceAccess = new Map<string, (methodLocalName: string) => Access | unde
   [RegistryService.typeName, (m) => (Object.hasOwn(registryAccess, m) ? registryAccess[m as MethodNames<typeof RegistryService>] : undefined)],
   [RetentionService.typeName, (m) => (Object.hasOwn(retentionAccess, m) ? retentionAccess[m as MethodNames<typeof RetentionService>] : undefined)],
   [ControlService.typeName, (m) => (Object.hasOwn(controlAccess, m) ? controlAccess[m as MethodNames<typeof ControlService>] : undefined)],
+  [StorageService.typeName, (m) => (Object.hasOwn(storageAccess, m) ? storageAccess[m as MethodNames<typeof StorageService>] : undefined)],
   [HealthService.typeName, () => 'public'],
   [ServerReflectionService.typeName, () => 'public'],
   ['grpc.reflection.v1alpha.ServerReflection', () => 'public'],

@@ -20,6 +20,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
+import { DEFAULT_STORAGE_CONFIG, parseStorageConfig, type StorageConfig } from '../../data-plane/storage/config/storage-config.ts';
 
 /** The v1 retention classes, in their seeded order. */
 export const RETENTION_CLASSES = ['transient', 'raw-evidence', 'summary-evidence', 'release-evidence', 'permanent-record'] as const;
@@ -48,6 +49,8 @@ export interface RetentionConfig {
 /** The whole operator configuration. */
 export interface OperatorConfig {
   readonly retention: RetentionConfig;
+  /** Backends and routing (`[storage]`, shared with the data planes; see data-plane/storage/config/storage-config.ts). */
+  readonly storage: StorageConfig;
 }
 
 const DAY_MS = 86_400_000;
@@ -65,7 +68,7 @@ export const BUILTIN_RETENTION_POLICY: RetentionPolicy = {
 export const DEFAULT_SWEEP_INTERVAL_MS = 3_600_000;
 
 /** The configuration used when no file is given. */
-export const DEFAULT_OPERATOR_CONFIG: OperatorConfig = { retention: { classes: BUILTIN_RETENTION_POLICY, sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS } };
+export const DEFAULT_OPERATOR_CONFIG: OperatorConfig = { retention: { classes: BUILTIN_RETENTION_POLICY, sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS }, storage: DEFAULT_STORAGE_CONFIG };
 
 /** A configuration error; the message names the source and the key. */
 export class ConfigError extends Error {
@@ -105,7 +108,7 @@ function parseSweepInterval(value: unknown, where: string): number | null {
  */
 export function operatorConfigFromDocument(doc: unknown, source: string): OperatorConfig {
   if (!isTable(doc)) throw new ConfigError(`${source}: the document must be a table`);
-  checkKeys(doc, ['retention'], source);
+  checkKeys(doc, ['retention', 'storage'], source);
   const retention = doc['retention'] ?? {};
   if (!isTable(retention)) throw new ConfigError(`${source}: retention must be a table`);
   checkKeys(retention, ['sweep_interval', 'classes'], `${source}: [retention]`);
@@ -121,7 +124,13 @@ export function operatorConfigFromDocument(doc: unknown, source: string): Operat
   }
   const interval = retention['sweep_interval'];
   const sweepIntervalMs = interval === undefined ? DEFAULT_SWEEP_INTERVAL_MS : parseSweepInterval(interval, `${source}: retention.sweep_interval`);
-  return { retention: { classes, sweepIntervalMs } };
+  let storage: StorageConfig;
+  try {
+    storage = parseStorageConfig(doc['storage'], source);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+  return { retention: { classes, sweepIntervalMs }, storage };
 }
 
 /** Parses TOML text into a configuration; syntax errors name the source. */
@@ -152,6 +161,6 @@ export async function loadOperatorConfig(env: NodeJS.ProcessEnv): Promise<Operat
     config = parseOperatorConfig(text, path);
   }
   const interval = env['ARTIFACTSTORE_RETENTION_SWEEP_INTERVAL'];
-  if (interval !== undefined && interval !== '') config = { retention: { ...config.retention, sweepIntervalMs: parseSweepInterval(interval, 'ARTIFACTSTORE_RETENTION_SWEEP_INTERVAL') } };
+  if (interval !== undefined && interval !== '') config = { ...config, retention: { ...config.retention, sweepIntervalMs: parseSweepInterval(interval, 'ARTIFACTSTORE_RETENTION_SWEEP_INTERVAL') } };
   return config;
 }

@@ -41,6 +41,16 @@ export interface AppendEventInput {
   readonly payload: CborValue | { readonly canonicalBytes: Uint8Array };
 }
 
+/** `packageIdOf(bytes)`, read off the payload value when it carries `package_id` itself (no decoding). */
+function packageIdOfInput(input: AppendEventInput, bytes: Uint8Array): string | null {
+  const value = input.payload;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !('canonicalBytes' in value)) {
+    const direct = (value as Record<string, unknown>)['package_id'];
+    if (typeof direct === 'string') return direct;
+  }
+  return packageIdOf(bytes);
+}
+
 function payloadBytes(payload: AppendEventInput['payload']): Uint8Array {
   if (payload !== null && typeof payload === 'object' && 'canonicalBytes' in payload && payload.canonicalBytes instanceof Uint8Array) {
     return payload.canonicalBytes;
@@ -83,7 +93,7 @@ export async function appendEvents(trx: Transaction<Schema>, clock: Clock, input
   let prevHash = head.last_hash;
   const events: StoredEvent[] = inputs.map((input, i) => {
     const payload = payloads[i] as Uint8Array;
-    const draft: StoredEvent = { sequence: first + i, type: input.type, occurredAt, packageId: packageIdOf(payload), payload, prevHash, hash: '' };
+    const draft: StoredEvent = { sequence: first + i, type: input.type, occurredAt, packageId: packageIdOfInput(input, payload), payload, prevHash, hash: '' };
     const event = { ...draft, hash: computeEventHash(draft) };
     prevHash = event.hash;
     return event;

@@ -19,6 +19,8 @@ export const EVENT_TYPES = [
   'v1.retention.hold_released',
   'v1.retention.deletion_eligible',
   'v1.retention.deletion_ineligible',
+  'v1.storage.location_verified',
+  'v1.storage.location_failed',
 ] as const;
 
 /** Prefix shared by every retention event (what GetRetentionHistory returns). */

@@ -226,10 +226,27 @@ const handlers: Record<EventType, Handler> = {
   'v1.retention.deletion_ineligible': async (trx, event, p) => {
     await updateRetention(trx, event, text(p, 'package_id'), () => ({ deletion_eligible: false, eligible_since: null }));
   },
+
+  /** payload: { content_address, backend_id, storage_key, size } (re-read; size and both digests matched). */
+  'v1.storage.location_verified': (trx, event, p) => setLocationStatus(trx, event, p, { status: 'verified', verified_at: event.occurredAt }),
+
+  /**
+   * payload: { content_address, backend_id, storage_key, reason: "missing" | "size-mismatch" |
+   *            "digest-mismatch", detail } (`verified_at` keeps the last successful check).
+   */
+  'v1.storage.location_failed': (trx, event, p) => setLocationStatus(trx, event, p, { status: 'failed' }),
 };
 
 /** Column changes of a retention row, built from the update's expression builder. */
 type RetentionChanges = (eb: ExpressionBuilder<Schema, 'retention_state'>) => UpdateObject<Schema, 'retention_state'>;
+
+/** Sets the status of one storage location, which must exist. */
+async function setLocationStatus(trx: Transaction<Schema>, event: StoredEvent, p: CborMap, changes: UpdateObject<Schema, 'storage_locations'>): Promise<void> {
+  const contentAddress = text(p, 'content_address');
+  const backendId = text(p, 'backend_id');
+  const row = await trx.updateTable('storage_locations').set(changes).where('content_address', '=', contentAddress).where('backend_id', '=', backendId).returning('backend_id').executeTakeFirst();
+  if (row === undefined) throw new Error(`event ${event.sequence}: no storage location ${contentAddress} on ${backendId}`);
+}
 
 /** Applies `changes` to a package's retention row (which must exist) and touches the package. */
 async function updateRetention(trx: Transaction<Schema>, event: StoredEvent, packageId: string, changes: RetentionChanges): Promise<void> {

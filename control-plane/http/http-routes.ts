@@ -2,7 +2,8 @@
  * The plain HTTP routes of the control plane, served on the RPC port through the Connect adapter's
  * `fallback`:
  *
- *   GET|HEAD /healthz                              JSON: database ok, live data planes (anonymous)
+ *   GET|HEAD /healthz                              JSON: database ok, live data planes, failed storage
+ *                                                  locations (anonymous; "degraded" while any copy failed)
  *   GET|HEAD /packages/{id}/manifest               canonical CBOR manifest (read access)
  *   GET|HEAD /packages/{id}/manifest.json          its RFC 8785 JSON projection (read access)
  *   byte routes (uploads, downloads)               307 to a live data plane, same path and query
@@ -19,6 +20,10 @@ import { renderManifest } from '../services/manifest-format.ts';
 import { send, sendError, sendJson, type HttpRequest, type HttpResponse } from './problem.ts';
 
 /** What the routes need. */
+export type { FailedLocations } from '../registry/storage-locations.ts';
+import type { FailedLocations } from '../registry/storage-locations.ts';
+
+/** What the routes need. */
 export interface HttpRoutesDeps {
   readonly registry: Registry;
   readonly auth: Authenticator;
@@ -26,6 +31,8 @@ export interface HttpRoutesDeps {
   /** True when the database answers. */
   readonly databaseOk: () => Promise<boolean>;
   readonly log: ErrorLog;
+  /** Copies whose last verification failed (`storage verify`); absent: not reported. */
+  readonly failedLocations?: () => Promise<FailedLocations>;
 }
 
 /** A byte route: path pattern and the methods the data plane serves on it. */
@@ -78,7 +85,11 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: HttpRequest, res: 
   async function healthz(req: HttpRequest, res: HttpResponse): Promise<void> {
     const ok = await deps.databaseOk();
     const planes = dataPlanes.live().map((p) => ({ id: p.id, url: p.url, backend_id: p.backendId }));
-    sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', database: { ok }, data_planes: planes }, req.method);
+    // A failed copy is data at risk, not an outage: still 200, but "degraded" and named.
+    const failed = ok ? await deps.failedLocations?.() : undefined;
+    const storage = failed === undefined ? {} : { storage: { failed_locations: failed.count, failed: failed.sample.map((l) => ({ content_address: l.contentAddress, backend_id: l.backendId, storage_key: l.storageKey })) } };
+    const status = !ok ? 'unavailable' : (failed?.count ?? 0) > 0 ? 'degraded' : 'ok';
+    sendJson(res, ok ? 200 : 503, { status, database: { ok }, data_planes: planes, ...storage }, req.method);
   }
 
   function redirect(req: HttpRequest, res: HttpResponse): void {

@@ -30,6 +30,12 @@ import { createRetentionService } from '../services/retention-service.ts';
 import { startRetentionSweeper } from '../retention/sweeper.ts';
 import { DEFAULT_OPERATOR_CONFIG, type RetentionConfig } from '../config/operator-config.ts';
 import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import { StorageService } from '../../gen/artifactstore/internal/v1/storage_service_pb.ts';
+import type { StorageConfig } from '../../data-plane/storage/config/storage-config.ts';
+import { createBackendRouting } from '../registry/backend-routing.ts';
+import { createMutate } from '../registry/mutation.ts';
+import { createStorageLocations } from '../registry/storage-locations.ts';
+import { createStorageService } from '../services/storage-service.ts';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
 
@@ -61,6 +67,8 @@ export interface ControlPlaneOptions {
   readonly log?: (line: string) => void;
   /** Class defaults and sweep interval (the operator config's `[retention]`); default: built-in. */
   readonly retention?: RetentionConfig;
+  /** Backends and routing rules (the operator config's `[storage]`); absent: files go to each data plane's default backend. */
+  readonly storage?: StorageConfig;
 }
 
 /** A started control plane. */
@@ -113,6 +121,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     const retention = options.retention ?? DEFAULT_OPERATOR_CONFIG.retention;
     const registry = createRegistry({ db, clock, retentionPolicy: retention.classes, exclusiveMutations: database.dialect === 'pglite', onCommit: (events) => feed.notify(events[events.length - 1]?.sequence ?? 0) });
     const dataPlanes = createDataPlaneTable({ clock, ttlMs: options.dataPlaneTtlMs ?? 15_000 });
+    const storageLocations = createStorageLocations({ db, mutate: createMutate(db, clock, { exclusive: database.dialect === 'pglite', onCommit: (events) => feed.notify(events[events.length - 1]?.sequence ?? 0) }) });
+    const routing = options.storage === undefined ? undefined : createBackendRouting(options.storage, registry);
     const databaseOk = async (): Promise<boolean> => {
       try {
         await sql`SELECT 1`.execute(db);
@@ -125,7 +135,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
 
     const routes = (router: ConnectRouter): void => {
       router.service(RegistryService, createRegistryService({ registry, feed, shutdown: shutdown.signal }));
-      router.service(ControlService, createControlService({ registry, auth, dataPlanes }));
+      router.service(ControlService, createControlService({ registry, auth, dataPlanes, ...(routing === undefined ? {} : { routing }) }));
+      router.service(StorageService, createStorageService({ locations: storageLocations }));
       router.service(RetentionService, createRetentionService({ registry }));
       registerHealthService(router, { services: [RegistryService.typeName, RetentionService.typeName, ControlService.typeName], isHealthy: databaseOk, shutdown: shutdown.signal });
       registerReflectionService(router, [RegistryService, RetentionService, ControlService, HealthService]);
@@ -133,7 +144,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     const handler = connectNodeAdapter({
       routes,
       interceptors: [createErrorInterceptor(log), createAuthInterceptor(auth)],
-      fallback: createHttpRoutes({ registry, auth, dataPlanes, databaseOk, log }),
+      fallback: createHttpRoutes({ registry, auth, dataPlanes, databaseOk, log, failedLocations: () => storageLocations.failed() }),
       readMaxBytes: 16 * 1024 * 1024,
       shutdownSignal: shutdown.signal,
     });

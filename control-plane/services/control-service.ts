@@ -7,6 +7,7 @@
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { DataPlaneTable } from '../data-planes/data-plane-table.ts';
+import type { BackendRouting } from '../registry/backend-routing.ts';
 import type { Registry } from '../registry/registry.ts';
 import { RegistryError } from '../registry/registry-error.ts';
 import { checkLabel } from '../registry/validation.ts';
@@ -22,6 +23,8 @@ export interface ControlServiceDeps {
   readonly registry: Registry;
   readonly auth: Authenticator;
   readonly dataPlanes: DataPlaneTable;
+  /** The operator's backend routing; absent: each file goes to the calling data plane's default backend. */
+  readonly routing?: BackendRouting;
 }
 
 function checkAdvertiseUrl(value: string): string {
@@ -64,7 +67,7 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
       const caller = writer(req.clientToken);
       const plane = callingPlane(ctx);
       const relativePath = await registry.checkWrite(caller.scope, req.packageId, req.relativePath, req.replace);
-      return { relativePath, backendId: plane.backendId };
+      return { relativePath, backendId: (await deps.routing?.backendFor(caller.scope, req.packageId)) ?? plane.backendId };
     },
 
     async recordFile(req, ctx) {
@@ -127,7 +130,7 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
         expectedSha256: req.expectedSha256,
         expectedBlake3: req.expectedBlake3,
         replace: req.replace,
-        backendId: plane.backendId,
+        backendId: (await deps.routing?.backendFor(caller.scope, req.packageId)) ?? plane.backendId,
         dataPlaneId: plane.id,
       });
       return { session: uploadSessionToProto(session) };

@@ -10,8 +10,10 @@ import type { StorageBackend } from '../storage/backend.ts';
 export interface DataPlaneDeps {
   /** The internal control-plane client (authorization, recording, sessions). */
   readonly control: ControlClient;
-  /** The one backend this data plane stores to and reads from. */
+  /** The default backend: new files go here unless the control plane routes them elsewhere. */
   readonly backend: StorageBackend;
+  /** Every configured backend by id, the default included (see `backend-choice.ts`); absent: only `backend`. */
+  readonly backends?: ReadonlyMap<string, StorageBackend>;
   readonly hashPool: HashSessionSource;
   /** Largest file accepted, in bytes (single-shot, gRPC and session total alike). */
   readonly maxUploadBytes: number;

@@ -4,6 +4,7 @@
  */
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
+import { backendById, servesBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 
 /** Which file: by id, or by package and path. */
@@ -15,6 +16,8 @@ export interface ResolvedFile {
   /** Size in bytes, from the recorded digests. */
   readonly size: number;
   readonly storageKey: string;
+  /** Backend holding that copy (absent: the default one). */
+  readonly backendId?: string;
 }
 
 /** Resolves `selector` through the control plane (its ConnectError when the caller may not read). */
@@ -27,12 +30,13 @@ export async function resolveFile(deps: DataPlaneDeps, caller: Caller, selector:
   );
   const file = answer.file;
   if (file?.digests === undefined) throw new Error('control plane resolved a read without a file');
-  const location = answer.locations.find((l) => l.backendId === deps.backend.id);
+  // The recorded locations, preferred first; the first one on a backend this data plane holds.
+  const location = answer.locations.find((l) => servesBackend(deps, l.backendId));
   if (location === undefined) throw new DataPlaneError('backend-unavailable', `no copy of file ${file.fileId} is on a backend this data plane serves`);
-  return { file, size: Number(file.digests.size), storageKey: location.storageKey };
+  return { file, size: Number(file.digests.size), storageKey: location.storageKey, backendId: location.backendId };
 }
 
 /** Streams `length` bytes from `offset` of a resolved file (the backend's range rules apply). */
 export function openFileRange(deps: DataPlaneDeps, resolved: ResolvedFile, range: { offset: number; length?: number }, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-  return deps.backend.get(resolved.storageKey, range.length === undefined ? { offset: range.offset, signal } : { offset: range.offset, length: range.length, signal });
+  return backendById(deps, resolved.backendId ?? '').get(resolved.storageKey, range.length === undefined ? { offset: range.offset, signal } : { offset: range.offset, length: range.length, signal });
 }

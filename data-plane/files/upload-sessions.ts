@@ -16,6 +16,7 @@ import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_
 import { IngestError } from '../ingest/ingest-error.ts';
 import { ingestObject } from '../ingest/ingest-object.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
+import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 import { deleteParts, listParts, readParts, requireContiguous, contiguousOffset, stagingPrefix, writePart } from './upload-parts.ts';
 import { authorizeWrite, recordFile, requireOwnBackend, type WriteFileRequest } from './write-file.ts';
@@ -57,7 +58,7 @@ export async function createSession(deps: DataPlaneDeps, caller: Caller, request
 export async function sessionStatus(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<SessionStatus> {
   const session = await getSession(deps, caller, uploadId, signal);
   if (session.status !== 'open') return { session, offset: 0 };
-  const parts = await listParts(deps.backend, stagingPrefix(session.uploadId, session.stagingKey), signal);
+  const parts = await listParts(backendById(deps, session.backendId), stagingPrefix(session.uploadId, session.stagingKey), signal);
   return { session, offset: contiguousOffset(parts) };
 }
 
@@ -85,15 +86,16 @@ export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId:
       : new DataPlaneError('invalid-content-range', `the chunk ends at byte ${chunk.start + (chunk.length ?? 0)}, past the file's size ${limit}`);
   }
   const prefix = stagingPrefix(session.uploadId, session.stagingKey);
-  const offset = contiguousOffset(await listParts(deps.backend, prefix, signal));
+  const partsBackend = backendById(deps, session.backendId);
+  const offset = contiguousOffset(await listParts(partsBackend, prefix, signal));
   if (chunk.start !== offset) {
     throw new DataPlaneError('offset-mismatch', `the chunk starts at ${chunk.start} but the session holds ${offset} bytes; resume at ${offset}`, { facts: { uploadOffset: offset } });
   }
-  const written = await writePart(deps.backend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
+  const written = await writePart(partsBackend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
   // Stored; if the session closed meanwhile, nobody will ever read or delete this part but us.
   const after = await getSession(deps, caller, uploadId, signal);
   if (after.status !== 'open') {
-    await removeParts(deps, prefix);
+    await removeParts(deps, prefix, session.backendId);
     throw closedError(after);
   }
   return offset + written;
@@ -109,7 +111,8 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
     signal,
   );
   const prefix = stagingPrefix(session.uploadId, session.stagingKey);
-  const parts = await listParts(deps.backend, prefix, signal);
+  const partsBackend = backendById(deps, session.backendId);
+  const parts = await listParts(partsBackend, prefix, signal);
   const size = requireContiguous(parts);
   if (session.expectedSize !== undefined && Number(session.expectedSize) !== size) {
     throw new IngestError('size-mismatch', `the session holds ${size} bytes but ${String(session.expectedSize)} were announced`);
@@ -119,10 +122,11 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
     ...(session.expectedSha256 === '' ? {} : { sha256: session.expectedSha256 }),
     ...(session.expectedBlake3 === '' ? {} : { blake3: session.expectedBlake3 }),
   };
-  const ingested = await ingestObject(readParts(deps.backend, parts, signal), deps, { expected, maxBytes: deps.maxUploadBytes, signal });
+  // Parts live on the session's backend; the file goes where the control plane routes it now.
+  const ingested = await ingestObject(readParts(partsBackend, parts, signal), withBackend(deps, backendById(deps, write.backendId ?? '')), { expected, maxBytes: deps.maxUploadBytes, signal });
   const file = await recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
   await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'completed' }, { signal });
-  await removeParts(deps, prefix);
+  await removeParts(deps, prefix, session.backendId);
   return file;
 }
 
@@ -134,7 +138,7 @@ export async function abortSession(deps: DataPlaneDeps, caller: Caller, uploadId
   } else if (session.status === 'completed') {
     throw closedError(session);
   }
-  await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey));
+  await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey), session.backendId);
 }
 
 async function getSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<UploadSession> {
@@ -156,9 +160,9 @@ function closedError(session: UploadSession): DataPlaneError {
 
 // Parts of a closed session are garbage: failing to delete them must not fail the request that closed
 // it, and a client hanging up right after the close must not stop the cleanup (hence its own signal).
-async function removeParts(deps: DataPlaneDeps, prefix: string): Promise<void> {
+async function removeParts(deps: DataPlaneDeps, prefix: string, backendId: string): Promise<void> {
   try {
-    await deleteParts(deps.backend, prefix, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
+    await deleteParts(backendById(deps, backendId), prefix, AbortSignal.timeout(CLEANUP_TIMEOUT_MS));
   } catch (error) {
     deps.log(`could not delete upload parts under ${prefix}: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -16,6 +16,7 @@ import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import { normalizeRelativePath } from '../../core/paths/relative-path.ts';
 import { ingestObject, type IngestExpectations, type IngestResult } from '../ingest/ingest-object.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
+import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 import { authorizeWrite, DEFAULT_MEDIA_TYPE, requireOwnBackend } from './write-file.ts';
 
@@ -51,6 +52,8 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
   const accepted: { relativePath: string; mediaType: string }[] = [];
   const running = new Set<Promise<unknown>>();
   let backendChecked = false;
+  // Where the control plane routes this package's files (backend routing); set by the first authorization.
+  let targetDeps = deps;
   try {
     for await (const entry of entries) {
       if (accepted.length >= MAX_BATCH_FILES) throw new DataPlaneError('too-many-files', `a batch holds at most ${MAX_BATCH_FILES} files; split the upload`);
@@ -60,6 +63,7 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
         // Gate the whole batch on the caller's right to write this package, before storing a byte.
         const write = await authorizeWrite(deps, caller, { packageId: target.packageId, relativePath, mediaType: entry.mediaType, replace: target.replace, expected: entry.expected }, local.signal);
         relativePath = write.relativePath;
+        targetDeps = withBackend(deps, backendById(deps, write.backendId ?? ''));
         backendChecked = true;
       }
       accepted.push({ relativePath, mediaType: entry.mediaType || DEFAULT_MEDIA_TYPE });
@@ -68,7 +72,7 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
       if (size !== undefined && size <= BUFFERED_ENTRY_BYTES) {
         const chunks = await readAll(entry.body, size);
         while (running.size >= CONCURRENT_INGESTS) await Promise.race(running);
-        const ingest = ingestObject(chunks, deps, options);
+        const ingest = ingestObject(chunks, targetDeps, options);
         ingests.push(ingest);
         const tracked: Promise<unknown> = ingest.then(
           () => running.delete(tracked),
@@ -76,7 +80,7 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
         );
         running.add(tracked);
       } else {
-        const ingest = ingestObject(entry.body, deps, options);
+        const ingest = ingestObject(entry.body, targetDeps, options);
         ingests.push(ingest);
         await ingest;
       }

@@ -10,7 +10,7 @@
  */
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import { ingestObject, type IngestExpectations } from '../ingest/ingest-object.ts';
-import { DataPlaneError } from '../errors/data-plane-error.ts';
+import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 
 /** What a client asks to write. */
@@ -27,6 +27,8 @@ export interface WriteFileRequest {
 /** A write the control plane allowed: the path in its normal form. */
 export interface AuthorizedWrite extends WriteFileRequest {
   readonly caller: Caller;
+  /** Backend the control plane routed the file to (absent or `''`: this data plane's default). */
+  readonly backendId?: string;
 }
 
 /** Default media type of files stored without one. */
@@ -41,13 +43,13 @@ export async function authorizeWrite(deps: DataPlaneDeps, caller: Caller, reques
     { clientToken: caller.token, packageId: request.packageId, relativePath: request.relativePath, replace: request.replace },
     { signal },
   );
-  requireOwnBackend(deps, answer.backendId);
-  return { ...request, relativePath: answer.relativePath || request.relativePath, caller };
+  const backendId = backendById(deps, answer.backendId).id;
+  return { ...request, relativePath: answer.relativePath || request.relativePath, caller, backendId };
 }
 
 /** Streams `source` into storage and records the file; see the file comment. */
 export async function writeAuthorizedFile(deps: DataPlaneDeps, write: AuthorizedWrite, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<File> {
-  const ingested = await ingestObject(source, deps, { expected: write.expected, maxBytes: deps.maxUploadBytes, signal });
+  const ingested = await ingestObject(source, withBackend(deps, backendById(deps, write.backendId ?? '')), { expected: write.expected, maxBytes: deps.maxUploadBytes, signal });
   return recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
 }
 
@@ -66,7 +68,7 @@ export async function recordFile(
       relativePath: write.relativePath,
       mediaType: write.mediaType || DEFAULT_MEDIA_TYPE,
       digests: { blake3: digests.blake3.toString(), sha256: digests.sha256.toString(), size: BigInt(digests.size) },
-      backendId: deps.backend.id,
+      backendId: backendById(deps, write.backendId ?? '').id,
       storageKey,
       replace: write.replace,
     },
@@ -76,9 +78,7 @@ export async function recordFile(
   return file;
 }
 
-/** Throws `backend-unavailable` unless `backendId` (empty: the control plane's default) is ours. */
+/** Throws `backend-unavailable` unless `backendId` (empty: the control plane's default) is one of ours. */
 export function requireOwnBackend(deps: DataPlaneDeps, backendId: string): void {
-  if (backendId !== '' && backendId !== deps.backend.id) {
-    throw new DataPlaneError('backend-unavailable', `backend "${backendId}" is not served by this data plane (it serves "${deps.backend.id}")`);
-  }
+  backendById(deps, backendId);
 }

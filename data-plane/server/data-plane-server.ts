@@ -34,8 +34,10 @@ export interface DataPlaneOptions {
   readonly controlPlaneUrl: string;
   /** The cluster's internal token, presented to ControlService. */
   readonly internalToken: string;
-  /** Where bytes are stored; the data plane never closes it. */
+  /** Where new bytes are stored unless routed elsewhere; the data plane never closes it. */
   readonly backend: StorageBackend;
+  /** Every backend this data plane serves (default: just `backend`); the control plane routes among them. */
+  readonly backends?: readonly StorageBackend[];
   /** Hash workers; default a pool of its own, closed with the data plane. */
   readonly hashPool?: HashPool;
   /** Largest file accepted, in bytes (default 64 GiB). */
@@ -68,7 +70,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   let dataPlaneId: string | undefined;
   const control = createControlClient({ baseUrl: options.controlPlaneUrl.replace(/\/+$/, ''), internalToken: options.internalToken, dataPlaneId: () => dataPlaneId });
   const shutdown = new AbortController();
-  const deps: DataPlaneDeps = { control, backend: options.backend, hashPool, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, log };
+  const backends = new Map([options.backend, ...(options.backends ?? [])].map((backend) => [backend.id, backend]));
+  const deps: DataPlaneDeps = { control, backend: options.backend, backends, hashPool, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, log };
 
   // The advertised URL needs the bound port, and the byte routes need the URL: bind first, route late.
   let baseUrl = options.advertiseUrl?.replace(/\/+$/, '') ?? '';
@@ -80,7 +83,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       // plane has no auth interceptor, every byte call is authorized by the control plane.
       registerHealthService(router, {
         services: [DataPlaneService.typeName],
-        isHealthy: async (signal) => (await options.backend.health({ signal })).ok,
+        isHealthy: async (signal) => (await Promise.all([...backends.values()].map((backend) => backend.health({ signal })))).every((health) => health.ok),
         shutdown: shutdown.signal,
       });
       registerReflectionService(router, [DataPlaneService, HealthService]);
@@ -105,7 +108,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     if (baseUrl === '') baseUrl = url;
     registration = await startRegistration({ control, advertiseUrl: baseUrl, backendId: options.backend.id, log });
     dataPlaneId = registration.dataPlaneId;
-    log(`data plane ${registration.dataPlaneId} listening on ${url} (backend ${options.backend.id}, control plane ${options.controlPlaneUrl})`);
+    log(`data plane ${registration.dataPlaneId} listening on ${url} (backends ${[...backends.keys()].join(', ')}; default ${options.backend.id}; control plane ${options.controlPlaneUrl})`);
     const started = { server, registration };
     let closing: Promise<void> | undefined;
     return {

@@ -1,0 +1,52 @@
+/**
+ * Opens every configured backend, in one short exhaustive switch over the configuration's kinds. S3
+ * backends are checked (bucket, credentials, endpoint) before the data plane starts; a problem stops
+ * the start with a StorageConfigError naming the key.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { StorageBackend } from '../backend.ts';
+import { createLocalBackend } from '../local/local-backend.ts';
+import { openS3Backend } from '../s3/open-s3-backend.ts';
+import { StorageConfigError, type BackendConfig, type StorageConfig } from './storage-config.ts';
+
+/** The opened backends: all of them, and the default one new files go to unless routed elsewhere. */
+export interface OpenedBackends {
+  readonly all: readonly StorageBackend[];
+  readonly defaultBackend: StorageBackend;
+}
+
+/** Where unconfigured things live. */
+export interface OpenBackendsOptions {
+  readonly env: NodeJS.ProcessEnv;
+  /** Root of a local backend without `root` (created if missing, as `npm start` always did). */
+  readonly defaultLocalRoot: string;
+  readonly signal?: AbortSignal;
+}
+
+/** Opens every backend of `config` (see the file comment). */
+export async function openBackends(config: StorageConfig, options: OpenBackendsOptions): Promise<OpenedBackends> {
+  const all = await Promise.all(config.backends.map((backend) => openBackend(backend, options)));
+  const defaultBackend = all.find((backend) => backend.id === config.defaultBackend);
+  if (defaultBackend === undefined) throw new StorageConfigError(`storage.default_backend: no backend ${JSON.stringify(config.defaultBackend)} is configured`);
+  return { all, defaultBackend };
+}
+
+async function openBackend(config: BackendConfig, options: OpenBackendsOptions): Promise<StorageBackend> {
+  const where = `storage.backends.${config.id}`;
+  switch (config.kind) {
+    case 'local': {
+      if (config.root === undefined) await mkdir(options.defaultLocalRoot, { recursive: true });
+      const backend = createLocalBackend({ id: config.id, root: config.root ?? options.defaultLocalRoot });
+      const health = await backend.health(options.signal === undefined ? {} : { signal: options.signal });
+      // A configured root is never created: a missing mount must not fill the wrong disk.
+      if (!health.ok) throw new StorageConfigError(`${where}.root: ${health.detail}`);
+      return backend;
+    }
+    case 's3':
+      try {
+        return await openS3Backend(config, options.env, where, options.signal);
+      } catch (error) {
+        throw new StorageConfigError((error as Error).message, { cause: error });
+      }
+  }
+}

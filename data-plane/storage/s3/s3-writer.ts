@@ -1,0 +1,310 @@
+/**
+ * The S3 backend's staged writer. Bytes are buffered in memory only up to one part:
+ *
+ * - while the object is no larger than `multipart_threshold_bytes`, it stays in memory and `commit`
+ *   stores it with one PutObject straight under its key (`If-None-Match: *`), so nothing is visible
+ *   before the commit and nothing is left behind by a cancel;
+ * - past the threshold, a multipart upload starts under `<root>.staging/<uuid>`, parts of
+ *   `multipart_chunk_bytes` go up while the caller keeps writing (a few in flight, bounded), and
+ *   `commit` uploads the last part, completes the upload and copies the staged object to its key
+ *   (server-side: no bytes flow back through the data plane), then deletes the staged object.
+ *
+ * The key is only known at commit (it is the digest of the bytes), hence staging plus copy: a
+ * multipart upload is bound to its key when it starts. See docs/adr/0010-s3-backend.md.
+ *
+ * Failures stick (the contract in `../backend.ts`): the first error is kept, the multipart upload is
+ * aborted and any staged object deleted, and every later call rejects with that same error.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
+import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
+import { validateKey } from '../keys.ts';
+import { s3HttpStatus, s3ErrorName, translateS3Error, isS3NotFound } from './s3-errors.ts';
+import { callOptions } from './s3-client.ts';
+import { objectSettings, type S3Target } from './s3-target.ts';
+
+// Parts uploading at once per writer: enough to keep a loopback RGW busy, and with the part being
+// filled a bound of (N + 1) × multipart_chunk_bytes of memory per writer.
+const PARTS_IN_FLIGHT = 3;
+
+// Cleanup after a failure must not inherit the writer's (possibly fired) signal.
+const CLEANUP_TIMEOUT_MS = 30_000;
+
+type WriterState = 'open' | 'committed' | 'cancelled' | { readonly failed: StorageError };
+
+interface MultipartUpload {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly parts: { PartNumber: number; ETag: string }[];
+  nextPartNumber: number;
+  readonly inFlight: Set<Promise<void>>;
+  completed: boolean;
+}
+
+/** Starts a writer on `target` (see the file comment). */
+export function createS3Writer(target: S3Target, options: SignalOptions = {}): StorageWriter {
+  throwIfAborted(options.signal);
+  return new S3Writer(target, options.signal);
+}
+
+class S3Writer implements StorageWriter {
+  readonly #target: S3Target;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort: () => void;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #size = 0;
+  #state: WriterState = 'open';
+  #upload: MultipartUpload | undefined;
+  /** A completed multipart upload waiting to be copied to its key. */
+  #stagedObject: string | undefined;
+  /** Removal of staged bytes after a failure or cancel; later calls wait for it. */
+  #cleanup: Promise<void> | undefined;
+
+  constructor(target: S3Target, signal: AbortSignal | undefined) {
+    this.#target = target;
+    this.#signal = signal;
+    this.#onAbort = () => {
+      if (signal !== undefined) this.#fail(abortedError(signal));
+    };
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+    target.staged.add(this);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    await this.#requireOpen();
+    if (chunk.byteLength === 0) return;
+    // Copy: the caller may reuse its buffer once this write settles.
+    this.#pending.push(Buffer.from(chunk));
+    this.#pendingBytes += chunk.byteLength;
+    this.#size += chunk.byteLength;
+    const { multipartThresholdBytes, multipartChunkBytes } = this.#target;
+    try {
+      while ((this.#upload !== undefined || this.#size > multipartThresholdBytes) && this.#pendingBytes >= multipartChunkBytes) {
+        await this.#shipPart(this.#take(multipartChunkBytes));
+      }
+    } catch (error) {
+      throw this.#fail(translateS3Error(error, 'write', this.#target.where));
+    }
+    await this.#requireOpen();
+  }
+
+  async commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
+    validateKey(key);
+    await this.#requireOpen();
+    if (options.signal?.aborted === true) throw this.#fail(abortedError(options.signal));
+    const signal = combine(this.#signal, options.signal);
+    const objectKey = `${this.#target.root}${key}`;
+    const action = `commit ${JSON.stringify(key)}`;
+    try {
+      let result: CommitResult;
+      if (this.#upload === undefined) {
+        const body = this.#take(this.#pendingBytes);
+        result = await this.#target.locks.run(objectKey, () => this.#putOnce(objectKey, body, signal));
+      } else {
+        const staged = await this.#completeUpload(this.#upload, signal);
+        result = await this.#target.locks.run(objectKey, () => this.#copyOnce(staged, objectKey, signal));
+        await this.#deleteStaged();
+      }
+      this.#finish('committed');
+      return result;
+    } catch (error) {
+      const failure = this.#fail(translateS3Error(error, action, this.#target.where));
+      await this.#cleanup;
+      throw failure;
+    }
+  }
+
+  async cancel(): Promise<void> {
+    if (this.#state === 'open') {
+      this.#finish('cancelled');
+      this.#cleanup = this.#discard().finally(() => this.#target.staged.delete(this));
+      try {
+        await this.#cleanup;
+      } catch (error) {
+        throw translateS3Error(error, 'cancel', this.#target.where);
+      }
+      return;
+    }
+    // After a failure the cleanup already runs; wait for it so nothing is left once cancel resolves.
+    await this.#cleanup?.catch(() => undefined);
+  }
+
+  async #putOnce(objectKey: string, body: Buffer, signal: AbortSignal | undefined): Promise<CommitResult> {
+    const { client, bucket } = this.#target;
+    if (await this.#exists(objectKey, signal)) return { created: false };
+    try {
+      await client.putObject({ Bucket: bucket, Key: objectKey, Body: body, ContentLength: body.byteLength, IfNoneMatch: '*', ...objectSettings(this.#target) }, callOptions(signal));
+      return { created: true };
+    } catch (error) {
+      // Another process committed the same key in between: same key, same bytes.
+      if (s3HttpStatus(error) === 412 || s3ErrorName(error) === 'PreconditionFailed') return { created: false };
+      throw error;
+    }
+  }
+
+  async #copyOnce(staged: string, objectKey: string, signal: AbortSignal | undefined): Promise<CommitResult> {
+    if (await this.#exists(objectKey, signal)) return { created: false };
+    const { client, bucket } = this.#target;
+    if (this.#size <= this.#target.maxCopyBytes) {
+      await client.copyObject({ Bucket: bucket, Key: objectKey, CopySource: `${bucket}/${staged}`, MetadataDirective: 'COPY', ...objectSettings(this.#target) }, callOptions(signal));
+      return { created: true };
+    }
+    await copyInParts(this.#target, staged, objectKey, this.#size, signal);
+    return { created: true };
+  }
+
+  async #exists(objectKey: string, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      await this.#target.client.headObject({ Bucket: this.#target.bucket, Key: objectKey }, callOptions(signal));
+      return true;
+    } catch (error) {
+      if (isS3NotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Sends the rest as the last part, waits for every part, completes the upload; returns the staged key. */
+  async #completeUpload(upload: MultipartUpload, signal: AbortSignal | undefined): Promise<string> {
+    if (this.#pendingBytes > 0) await this.#shipPart(this.#take(this.#pendingBytes));
+    await Promise.all(upload.inFlight);
+    await this.#requireOpen();
+    const parts = [...upload.parts].sort((a, b) => a.PartNumber - b.PartNumber);
+    // RGW 16 answers CompleteMultipartUpload with an empty ETag; nothing here relies on it.
+    await this.#target.client.completeMultipartUpload(
+      { Bucket: this.#target.bucket, Key: upload.key, UploadId: upload.uploadId, MultipartUpload: { Parts: parts } },
+      callOptions(signal),
+    );
+    upload.completed = true;
+    this.#stagedObject = upload.key;
+    return upload.key;
+  }
+
+  /** Starts the multipart upload if needed and sends `body` as its next part, keeping a bounded number in flight. */
+  async #shipPart(body: Buffer): Promise<void> {
+    const { client, bucket, root } = this.#target;
+    if (this.#upload === undefined) {
+      const key = `${root}.staging/${randomUUID()}`;
+      const created = await client.createMultipartUpload({ Bucket: bucket, Key: key, ...objectSettings(this.#target) }, callOptions(this.#signal));
+      if (created.UploadId === undefined) throw new StorageError('internal', 's3 storage: CreateMultipartUpload returned no upload id');
+      this.#upload = { key, uploadId: created.UploadId, parts: [], nextPartNumber: 1, inFlight: new Set(), completed: false };
+      // An abort that fired while the upload was being created must still remove it.
+      if (typeof this.#state === 'object') this.#cleanup = this.#discard();
+    }
+    const upload = this.#upload;
+    while (upload.inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(upload.inFlight);
+    await this.#requireOpen();
+    const partNumber = upload.nextPartNumber++;
+    const sending: Promise<void> = client
+      .uploadPart({ Bucket: bucket, Key: upload.key, UploadId: upload.uploadId, PartNumber: partNumber, Body: body, ContentLength: body.byteLength }, callOptions(this.#signal))
+      .then(
+        (answer) => {
+          upload.parts.push({ PartNumber: partNumber, ETag: answer.ETag ?? '' });
+        },
+        (error: unknown) => {
+          this.#fail(translateS3Error(error, `upload part ${partNumber}`, this.#target.where));
+        },
+      )
+      .finally(() => upload.inFlight.delete(sending));
+    upload.inFlight.add(sending);
+  }
+
+  /** Removes the first `bytes` buffered bytes and returns them as one buffer. */
+  #take(bytes: number): Buffer {
+    const joined = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    const taken = joined.subarray(0, bytes);
+    const rest = joined.subarray(bytes);
+    this.#pending = rest.byteLength === 0 ? [] : [rest];
+    this.#pendingBytes = rest.byteLength;
+    return taken;
+  }
+
+  /** Aborts the multipart upload and deletes a staged object, whatever the writer's signal says. */
+  async #discard(): Promise<void> {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const upload = this.#upload;
+    if (upload !== undefined) {
+      await Promise.allSettled(upload.inFlight);
+      if (!upload.completed) {
+        await this.#target.client.abortMultipartUpload({ Bucket: this.#target.bucket, Key: upload.key, UploadId: upload.uploadId }, callOptions(AbortSignal.timeout(CLEANUP_TIMEOUT_MS))).catch((error: unknown) => {
+          // Already gone (completed or aborted): nothing left to remove.
+          if (s3ErrorName(error) !== 'NoSuchUpload') throw error;
+        });
+      }
+    }
+    await this.#deleteStaged();
+  }
+
+  async #deleteStaged(): Promise<void> {
+    const staged = this.#stagedObject;
+    if (staged === undefined) return;
+    await this.#target.client.deleteObject({ Bucket: this.#target.bucket, Key: staged }, callOptions(AbortSignal.timeout(CLEANUP_TIMEOUT_MS)));
+    this.#stagedObject = undefined;
+  }
+
+  /** Records the first failure, starts removing staged bytes, and returns the error that sticks. */
+  #fail(error: StorageError): StorageError {
+    if (typeof this.#state === 'object') return this.#state.failed;
+    if (this.#state !== 'open') return error;
+    this.#finish({ failed: error });
+    this.#cleanup = this.#discard()
+      .catch(() => undefined)
+      .finally(() => this.#target.staged.delete(this));
+    return error;
+  }
+
+  #finish(state: Exclude<WriterState, 'open'>): void {
+    this.#state = state;
+    if (state === 'committed') {
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#target.staged.delete(this);
+    }
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+  }
+
+  /** Resolves when the writer is open; otherwise rejects (after any cleanup finished) with the reason. */
+  async #requireOpen(): Promise<void> {
+    const state = this.#state;
+    if (state === 'open') return;
+    if (state === 'committed') throw new StorageError('failed-precondition', 'storage writer is already committed');
+    if (state === 'cancelled') throw new StorageError('failed-precondition', 'storage writer was cancelled');
+    await this.#cleanup;
+    throw state.failed;
+  }
+}
+
+/** Copies `size` bytes from `source` to `objectKey` with UploadPartCopy, for objects too large for one CopyObject. */
+async function copyInParts(target: S3Target, source: string, objectKey: string, size: number, signal: AbortSignal | undefined): Promise<void> {
+  const { client, bucket } = target;
+  const created = await client.createMultipartUpload({ Bucket: bucket, Key: objectKey, ...objectSettings(target) }, callOptions(signal));
+  const uploadId = created.UploadId;
+  if (uploadId === undefined) throw new StorageError('internal', 's3 storage: CreateMultipartUpload returned no upload id');
+  try {
+    const parts: { PartNumber: number; ETag: string }[] = [];
+    const step = target.maxCopyBytes;
+    for (let start = 0, partNumber = 1; start < size; start += step, partNumber++) {
+      const end = Math.min(size, start + step) - 1;
+      const answer = await client.uploadPartCopy(
+        { Bucket: bucket, Key: objectKey, UploadId: uploadId, PartNumber: partNumber, CopySource: `${bucket}/${source}`, CopySourceRange: `bytes=${start}-${end}` },
+        callOptions(signal),
+      );
+      parts.push({ PartNumber: partNumber, ETag: answer.CopyPartResult?.ETag ?? '' });
+    }
+    await client.completeMultipartUpload({ Bucket: bucket, Key: objectKey, UploadId: uploadId, MultipartUpload: { Parts: parts } }, callOptions(signal));
+  } catch (error) {
+    await client.abortMultipartUpload({ Bucket: bucket, Key: objectKey, UploadId: uploadId }, callOptions(AbortSignal.timeout(CLEANUP_TIMEOUT_MS))).catch(() => undefined);
+    throw error;
+  }
+}
+
+function combine(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return AbortSignal.any([a, b]);
+}
