@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { access, lstat, opendir, realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { CodedError } from '../../core/errors/coded-error.ts';
+import { normalizeRelativePath } from '../../core/paths/relative-path.ts';
 
 /** One regular file to push. */
 export interface LocalFile {
@@ -116,6 +117,21 @@ export async function walkDirectoryDetailed(root: string, exclude: (relativePath
     }
   }
   await visit(top);
+  // Paths the server would refuse (backslash, control characters, over-long...) are found here, before
+  // anything is created, and so are two names that mean the same package path once normalised (NFC).
+  const seen = new Map<string, string>();
+  for (const file of files) {
+    let normal: string;
+    try {
+      normal = normalizeRelativePath(file.relativePath);
+    } catch (err) {
+      problems.push(`${file.relativePath}: not a valid package path (${err instanceof Error ? err.message : String(err)})`);
+      continue;
+    }
+    const other = seen.get(normal);
+    if (other !== undefined) problems.push(`${file.relativePath}: same package path as ${other} once normalised to Unicode NFC`);
+    else seen.set(normal, file.relativePath);
+  }
   if (problems.length > 0) throw new WalkError('unpushable-entries', problems.sort());
   const byPath = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
   return { files: files.sort((a, b) => byPath(a.relativePath, b.relativePath)), excluded: excluded.sort(byPath) };

@@ -6,7 +6,7 @@
  * references) and the internal token (`ARTIFACTSTORE_INTERNAL_TOKEN` or `<data dir>/internal-token`).
  * Exit 0: everything verified; 1: a copy failed; 2: a copy could not be checked.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createConnectTransport } from '@connectrpc/connect-node';
@@ -49,7 +49,11 @@ export async function storageCommand(io: CommandIo, args: readonly string[]): Pr
     return 2;
   }
   const storageRoot = resolve(env['ARTIFACTSTORE_STORAGE_ROOT'] || join(dataDir, 'objects'));
-  const backends = await openBackends(config, { env, defaultLocalRoot: storageRoot });
+  if (config.backends.some((b) => b.kind === 'local' && b.root === undefined) && !(await isDirectory(storageRoot))) {
+    io.err(`storage verify: the local storage root ${storageRoot} does not exist; run where the data plane stores (set ARTIFACTSTORE_DATA_DIR or ARTIFACTSTORE_STORAGE_ROOT)`);
+    return 2;
+  }
+  const backends = await openBackends(config, { env, defaultLocalRoot: storageRoot, createDefaultRoot: false });
   const transport = createConnectTransport({
     baseUrl: url,
     httpVersion: '1.1',
@@ -74,4 +78,8 @@ export async function storageCommand(io: CommandIo, args: readonly string[]): Pr
     io.out(`${summary.checked} checked, ${summary.verified} verified, ${summary.failed.length} failed, ${summary.errors.length} not checked`);
   }
   return summary.failed.length > 0 ? 1 : summary.errors.length > 0 ? 2 : 0;
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return stat(path).then((info) => info.isDirectory(), () => false);
 }

@@ -82,12 +82,24 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: HttpRequest, res: 
     send(res, 200, headers, rendered.bytes);
   }
 
+  function isAdmin(req: HttpRequest): boolean {
+    try {
+      const principal = auth.identify(req.headers.authorization);
+      return principal.kind === 'client' && principal.identity.admin;
+    } catch {
+      return false;
+    }
+  }
+
   async function healthz(req: HttpRequest, res: HttpResponse): Promise<void> {
     const ok = await deps.databaseOk();
     const planes = dataPlanes.live().map((p) => ({ id: p.id, url: p.url, backend_id: p.backendId }));
     // A failed copy is data at risk, not an outage: still 200, but "degraded" and named.
     const failed = ok ? await deps.failedLocations?.() : undefined;
-    const storage = failed === undefined ? {} : { storage: { failed_locations: failed.count, failed: failed.sample.map((l) => ({ content_address: l.contentAddress, backend_id: l.backendId, storage_key: l.storageKey })) } };
+    // Anonymous callers get the count only: content addresses are tenants' data. An admin token adds
+    // the failed locations themselves (up to 20); a bad token is not an error here, health stays open.
+    const sample = failed !== undefined && isAdmin(req) ? { failed: failed.sample.map((l) => ({ content_address: l.contentAddress, backend_id: l.backendId, storage_key: l.storageKey })) } : {};
+    const storage = failed === undefined ? {} : { storage: { failed_locations: failed.count, ...sample } };
     const status = !ok ? 'unavailable' : (failed?.count ?? 0) > 0 ? 'degraded' : 'ok';
     sendJson(res, ok ? 200 : 503, { status, database: { ok }, data_planes: planes, ...storage }, req.method);
   }

@@ -312,11 +312,12 @@ export function createRegistry(options: RegistryOptions): Registry {
         await lockOpenPackage(trx, input.tenant, input.packageId);
         const pkg = await loadPackage(trx, input.tenant, input.packageId);
         const files = await loadFiles(trx, input.packageId);
-        const addresses = [...new Set(files.map((f) => f.blake3))];
-        const locations =
-          addresses.length === 0
-            ? []
-            : await trx.selectFrom('storage_locations').select(['content_address', 'backend_id', 'stored_at']).where('content_address', 'in', addresses).execute();
+        // A semi-join, not an IN list of every address: one parameter however many files.
+        const locations = await trx
+          .selectFrom('storage_locations')
+          .select(['content_address', 'backend_id', 'stored_at'])
+          .where('content_address', 'in', (eb) => eb.selectFrom('files').select('content_address').where('package_id', '=', input.packageId))
+          .execute();
         const retention = await trx.selectFrom('retention_state').selectAll().where('package_id', '=', input.packageId).executeTakeFirstOrThrow();
         const manifest: Manifest = {
           manifest_version: 1,
@@ -378,7 +379,7 @@ export function createRegistry(options: RegistryOptions): Registry {
 
     async resolveFile(tenant, ref) {
       const file = await loadFile(tenant, ref);
-      const rows = await db.selectFrom('storage_locations').select(['backend_id', 'storage_key', 'stored_at']).where('content_address', '=', file.blake3).orderBy('stored_at').orderBy('backend_id').execute();
+      const rows = await db.selectFrom('storage_locations').select(['backend_id', 'storage_key', 'stored_at']).where('content_address', '=', file.blake3).orderBy(sql`status = 'failed'`).orderBy('stored_at').orderBy('backend_id').execute();
       return { file, locations: rows.map((r) => ({ backendId: r.backend_id, storageKey: r.storage_key })) };
     },
 

@@ -80,7 +80,12 @@ export function createStorageLocations(deps: { readonly db: Kysely<Schema>; read
       if (backendId !== undefined) q = q.where('l.backend_id', '=', backendId);
       if (after !== undefined) {
         const [address = '', backend = ''] = after.split('\n');
-        q = q.where((eb) => eb.or([eb('l.content_address', '>', address), eb.and([eb('l.content_address', '=', address), eb('l.backend_id', '>', backend)])]));
+        q = q.where((eb) =>
+          eb.or([
+            eb(sql`l.content_address COLLATE "C"`, '>', sql`${address} COLLATE "C"`),
+            eb.and([eb('l.content_address', '=', address), eb(sql`l.backend_id COLLATE "C"`, '>', sql`${backend} COLLATE "C"`)]),
+          ]),
+        );
       }
       // COLLATE "C": byte order, the same on PGlite and PostgreSQL whatever the database locale.
       const rows = await q

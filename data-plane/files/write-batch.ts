@@ -52,10 +52,12 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
   const accepted: { relativePath: string; mediaType: string }[] = [];
   const running = new Set<Promise<unknown>>();
   let backendChecked = false;
+  let failure: { error: unknown } | undefined;
   // Where the control plane routes this package's files (backend routing); set by the first authorization.
   let targetDeps = deps;
   try {
     for await (const entry of entries) {
+      if (failure !== undefined) throw failure.error;
       if (accepted.length >= MAX_BATCH_FILES) throw new DataPlaneError('too-many-files', `a batch holds at most ${MAX_BATCH_FILES} files; split the upload`);
       // Every path is checked here, the same way for every entry, before its bytes are read.
       let relativePath = normalizeRelativePath(entry.relativePath);
@@ -76,7 +78,11 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
         ingests.push(ingest);
         const tracked: Promise<unknown> = ingest.then(
           () => running.delete(tracked),
-          () => running.delete(tracked),
+          (error: unknown) => {
+            running.delete(tracked);
+            // Stop at the first refused entry instead of storing the rest of the archive for nothing.
+            failure ??= { error };
+          },
         );
         running.add(tracked);
       } else {
@@ -85,8 +91,8 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
         await ingest;
       }
     }
+    if (ingests.length === 0) throw new DataPlaneError('bad-request', 'the archive holds no files');
     const results = await Promise.all(ingests);
-    if (results.length === 0) return [];
     for (const result of results) requireOwnBackend(deps, result.backendId);
     const { files } = await deps.control.recordFiles(
       {

@@ -97,6 +97,7 @@ describe('POST /packages/{id}/files', () => {
     ['one path twice', () => archive([{ name: 'twice.txt', body: bytesOf(3) }, { name: 'twice.txt', body: bytesOf(4) }]), 400, 'invalid-argument'],
     ['a truncated archive', async () => (await archive([{ name: 'ok.txt', body: bytesOf(3000) }])).subarray(0, 1500), 400, 'invalid-archive'],
     ['garbage instead of tar', () => Promise.resolve(new Uint8Array(4096).fill(7)), 400, 'invalid-archive'],
+    ['an archive with no files', () => archive([{ name: 'only-a-dir/', type: 'directory' }]), 400, 'bad-request'],
     ['a non-tar content type', () => archive([{ name: 'ok.txt', body: bytesOf(3) }]), 400, 'bad-request', { 'content-type': 'application/octet-stream' }],
   ];
   for (const [what, make, status, code, headers] of refusals) {

@@ -131,7 +131,11 @@ describeS3('the service on Ceph RGW', () => {
     expect(report.checked).toBe(distinct());
     expect(report.failed).toEqual([expect.objectContaining({ content_address: address, backend_id: 'ceph', reason: 'digest-mismatch' })]);
 
-    const health = (await (await fetch(`${service.controlUrl}/healthz`)).json()) as { status: string; storage: { failed_locations: number; failed: { content_address: string; backend_id: string }[] } };
+    type Health = { status: string; storage: { failed_locations: number; failed?: { content_address: string; backend_id: string }[] } };
+    const anonymous = (await (await fetch(`${service.controlUrl}/healthz`)).json()) as Health;
+    expect(anonymous).toMatchObject({ status: 'degraded', storage: { failed_locations: 1 } });
+    expect(anonymous.storage.failed).toBeUndefined();
+    const health = (await (await fetch(`${service.controlUrl}/healthz`, { headers: { authorization: `Bearer ${service.token}` } })).json()) as Health;
     expect(health.status).toBe('degraded');
     expect(health.storage.failed_locations).toBe(1);
     expect(health.storage.failed).toEqual([{ content_address: address, backend_id: 'ceph', storage_key: key.slice('store/'.length) }]);

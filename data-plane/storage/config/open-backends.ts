@@ -20,6 +20,11 @@ export interface OpenBackendsOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Root of a local backend without `root` (created if missing, as `npm start` always did). */
   readonly defaultLocalRoot: string;
+  /**
+   * Create the default local root when missing (a data plane starting fresh). Off for readers such as
+   * `storage verify`: an empty root it created would make every copy look missing.
+   */
+  readonly createDefaultRoot?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -35,7 +40,7 @@ async function openBackend(config: BackendConfig, options: OpenBackendsOptions):
   const where = `storage.backends.${config.id}`;
   switch (config.kind) {
     case 'local': {
-      if (config.root === undefined) await mkdir(options.defaultLocalRoot, { recursive: true });
+      if (config.root === undefined && options.createDefaultRoot !== false) await mkdir(options.defaultLocalRoot, { recursive: true });
       const backend = createLocalBackend({ id: config.id, root: config.root ?? options.defaultLocalRoot });
       const health = await backend.health(options.signal === undefined ? {} : { signal: options.signal });
       // A configured root is never created: a missing mount must not fill the wrong disk.
