@@ -63,21 +63,20 @@ export async function checkPathsFree(q: Kysely<Schema>, packageId: string, entri
     const row = await q.selectFrom('files').select('relative_path').where('package_id', '=', packageId).where('relative_path', 'in', slice).executeTakeFirst();
     if (row !== undefined) throw clash(ancestorOf.get(row.relative_path) ?? row.relative_path, row.relative_path);
   }
-  // A path is a directory of a file of the package: a byte-ordered range each ('0' follows '/').
+  // A path is a directory of a file of the package: one byte-ordered index range per path ('0'
+  // follows '/'), probed path by path through a lateral join over the array of paths.
   for (const slice of chunks(paths)) {
-    const row = await q
-      .selectFrom('files')
-      .select('relative_path')
-      .where('package_id', '=', packageId)
-      .where((eb) =>
-        eb.or(
-          slice.map((path) =>
-            eb.and([eb(sql`relative_path COLLATE "C"`, '>=', sql`${`${path}/`} COLLATE "C"`), eb(sql`relative_path COLLATE "C"`, '<', sql`${`${path}0`} COLLATE "C"`)]),
-          ),
-        ),
-      )
-      .executeTakeFirst();
-    if (row !== undefined) throw clash(slice.find((path) => row.relative_path.startsWith(`${path}/`)) ?? row.relative_path, row.relative_path);
+    const { rows } = await sql<{ p: string; relative_path: string }>`
+      SELECT b.p, hit.relative_path
+      FROM unnest(${slice}::text[]) AS b(p)
+      CROSS JOIN LATERAL (
+        SELECT relative_path FROM files
+        WHERE package_id = ${packageId} AND relative_path COLLATE "C" >= b.p || '/' AND relative_path COLLATE "C" < b.p || '0'
+        LIMIT 1
+      ) AS hit
+      LIMIT 1`.execute(q);
+    const row = rows[0];
+    if (row !== undefined) throw clash(row.p, row.relative_path);
   }
   return replaced;
 }

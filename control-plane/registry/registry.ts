@@ -4,7 +4,7 @@
  * them to the views with the projector (the same code replay runs). Reads are scoped by tenant: a
  * package of another tenant is reported as not found.
  */
-import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { formatTimestamp, parseTimestamp, type Clock } from '../../core/time/clock.ts';
 import { encodeManifest } from '../../core/manifest/codec.ts';
 import type { Manifest } from '../../core/manifest/manifest.ts';
@@ -243,16 +243,14 @@ export function createRegistry(options: RegistryOptions): Registry {
       if (seen.has(entry.relativePath)) throw new RegistryError('invalid-argument', `${JSON.stringify(entry.relativePath)} appears twice in one batch`);
       seen.add(entry.relativePath);
     }
-    // The rows are read back inside the transaction: on a single-connection database (PGlite) a read
-    // after it would queue behind every transaction waiting for the connection.
-    const rows = await mutate(async (trx, _emit, emitAll) => {
+    const events = await mutate(async (trx, _emit, emitAll) => {
       await lockOpenPackage(trx, tenant, packageId);
       const replaced = checked.length === 1 ? new Map<string, string>() : await checkPathsFree(trx, packageId, checked);
       if (checked.length === 1 && checked[0] !== undefined) {
         const id = await checkPathFree(trx, packageId, checked[0].relativePath, checked[0].replace);
         if (id !== undefined) replaced.set(checked[0].relativePath, id);
       }
-      await emitAll(
+      return emitAll(
         checked.map((entry) => ({
           type: 'v1.file.added' as const,
           payload: {
@@ -267,16 +265,18 @@ export function createRegistry(options: RegistryOptions): Registry {
           },
         })),
       );
-      const found: Selectable<Schema['files']>[] = [];
-      for (let i = 0; i < checked.length; i += 500) found.push(...(await trx.selectFrom('files').selectAll().where('file_id', 'in', checked.slice(i, i + 500).map((e) => e.fileId)).execute()));
-      return found;
     });
-    const byId = new Map(rows.map((row) => [row.file_id, toFileRecord(row)]));
-    return checked.map((entry) => {
-      const file = byId.get(entry.fileId);
-      if (file === undefined) throw new RegistryError('not-found', `file ${entry.fileId} vanished`);
-      return file;
-    });
+    // The records are what the events say (the projector writes exactly these values); no read-back.
+    return checked.map((entry, index) => ({
+      fileId: entry.fileId,
+      packageId,
+      relativePath: entry.relativePath,
+      size: entry.size,
+      mediaType: entry.mediaType,
+      blake3: entry.blake3,
+      sha256: entry.sha256,
+      createdAt: events[index]?.occurredAt ?? '',
+    }));
   }
 
   return {
@@ -348,7 +348,7 @@ export function createRegistry(options: RegistryOptions): Registry {
           provenance,
         };
         const manifestBytes = encodeManifest(manifest);
-        await emit({ type: 'v1.package.finalized', payload: { canonicalBytes: manifestBytes } });
+        await emit({ type: 'v1.package.finalized', payload: { canonicalBytes: manifestBytes, packageId: pkg.packageId } });
         return { package: await loadPackage(trx, input.tenant, input.packageId), manifest, manifestBytes };
       });
     },

@@ -69,6 +69,68 @@ export function createLocalLayout(root: string): LocalLayout {
     if (!info.isDirectory()) throw new StorageError('unavailable', 'local storage: root is not a directory');
   };
 
+  /**
+   * Creates the directories above a key one level at a time from the root, refusing to pass through
+   * anything that is not a real directory (see `ensureParents`); returns those it created.
+   */
+  const carefulWalk = async (key: string, segments: readonly string[]): Promise<string[]> => {
+    const created: string[] = [];
+    let directory = absoluteRoot;
+    for (const segment of segments) {
+      directory = join(directory, segment);
+      try {
+        await mkdir(directory);
+        created.push(directory);
+        continue;
+      } catch (error) {
+        // ENOENT: either the root is missing (say so) or a concurrent delete pruned a parent we had
+        // just checked; the raw error lets the committer retry the walk.
+        if (hasErrno(error, 'ENOENT')) await requireRoot();
+        if (!hasErrno(error, 'EEXIST')) throw error;
+      }
+      // mkdir does not follow a symlink in the last component, so EEXIST may be a link: lstat decides.
+      const info = await lstat(directory);
+      if (info.isDirectory()) continue;
+      if (info.isFile()) throw new StorageError('invalid-key', `storage key ${JSON.stringify(key)} nests under a stored key`);
+      throw new StorageError('integrity', 'local storage: a path component is a symbolic link or special file');
+    }
+    return created;
+  };
+
+  /**
+   * The fast path of `ensureParents` (most commits): probe from the deepest parent upwards for the
+   * deepest one that exists; if it is a real directory reached through no symlink (its real path is
+   * exactly the root's real path plus the segments), create only the levels below it. Two calls when
+   * the parents exist and one more per missing level, instead of a mkdir and an lstat per level.
+   * Undefined (nothing created) when anything is unexpected: the caller then takes the careful walk.
+   */
+  const createBelowDeepestExisting = async (key: string, segments: readonly string[]): Promise<string[] | undefined> => {
+    let level = segments.length;
+    for (; level > 0; level--) {
+      const directory = join(absoluteRoot, ...segments.slice(0, level));
+      const info = await lstat(directory).catch((error: unknown) => (hasErrno(error, 'ENOENT') ? undefined : null));
+      if (info === null) return undefined;
+      if (info === undefined) continue;
+      if (!info.isDirectory()) return undefined;
+      const real = await realpath(directory).catch(() => undefined);
+      if (real !== join(await resolveRealRoot(), ...segments.slice(0, level))) return undefined;
+      break;
+    }
+    const created: string[] = [];
+    for (let next = level + 1; next <= segments.length; next++) {
+      const directory = join(absoluteRoot, ...segments.slice(0, next));
+      try {
+        await mkdir(directory);
+      } catch {
+        // Raced with another writer or a prune, or the root is gone: the careful walk sorts it out;
+        // the directories created here still count as created (their parents need syncing).
+        return created.length === 0 ? undefined : [...created, ...(await carefulWalk(key, segments))];
+      }
+      created.push(directory);
+    }
+    return created;
+  };
+
   const resolveRealRoot = async (): Promise<string> => {
     if (realRoot === undefined) {
       await requireRoot();
@@ -113,33 +175,7 @@ export function createLocalLayout(root: string): LocalLayout {
 
     async ensureParents(key) {
       const segments = validateKey(key).split('/').slice(0, -1);
-      // Fast path (most commits): the deepest parent is a directory and none of the parents is a
-      // symlink, i.e. its real path is exactly the root's real path plus the segments. Two calls
-      // instead of a mkdir and an lstat per level; anything else takes the careful walk below.
-      const deepest = join(absoluteRoot, ...segments);
-      const [info, real] = await Promise.all([lstat(deepest).catch(() => undefined), realpath(deepest).catch(() => undefined)]);
-      if (info?.isDirectory() === true && real !== undefined && real === join(await resolveRealRoot(), ...segments)) return [];
-      const created: string[] = [];
-      let directory = absoluteRoot;
-      for (const segment of segments) {
-        directory = join(directory, segment);
-        try {
-          await mkdir(directory);
-          created.push(directory);
-          continue;
-        } catch (error) {
-          // ENOENT: either the root is missing (say so) or a concurrent delete pruned a parent we had
-          // just checked; the raw error lets the committer retry the walk.
-          if (hasErrno(error, 'ENOENT')) await requireRoot();
-          if (!hasErrno(error, 'EEXIST')) throw error;
-        }
-        // mkdir does not follow a symlink in the last component, so EEXIST may be a link: lstat decides.
-        const info = await lstat(directory);
-        if (info.isDirectory()) continue;
-        if (info.isFile()) throw new StorageError('invalid-key', `storage key ${JSON.stringify(key)} nests under a stored key`);
-        throw new StorageError('integrity', 'local storage: a path component is a symbolic link or special file');
-      }
-      return created;
+      return (await createBelowDeepestExisting(key, segments)) ?? carefulWalk(key, segments);
     },
 
     async pruneParents(path) {
