@@ -5,15 +5,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { processIo, type CommandIo } from './command-io.ts';
-import { auditVerifyCommand, migrateCommand, replayCommand } from './commands/db-commands.ts';
-import { controlPlaneCommand, dataPlaneCommand } from './commands/serve-commands.ts';
-import { startCommand } from './commands/start.ts';
-import { pushDirectory } from './commands/push.ts';
-import { pullPackage } from './commands/pull.ts';
-import { guideBoardCommand, GUIDE_BOARD_HELP } from './commands/guide-board.ts';
-import { copyEventsCommand, COPY_EVENTS_HELP } from './commands/copy-events.ts';
-import { retentionCommand, type RetentionCommand, type RetentionConnectionOptions } from './commands/retention.ts';
-import { storageCommand, STORAGE_HELP } from './commands/storage.ts';
+// Commands are imported when dispatched, not here: each process loads only what its command needs
+// (a data plane neither the database nor the S3 client, a push neither).
+import { COPY_EVENTS_HELP, GUIDE_BOARD_HELP, STORAGE_HELP } from './command-help.ts';
+import type { RetentionCommand, RetentionConnectionOptions } from './commands/retention.ts';
 
 const HELP = `artifactstore — preserves build and assessment evidence
 
@@ -244,15 +239,15 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         options: { 'control-plane-listen': { type: 'string', default: '127.0.0.1:8000' }, 'data-plane-listen': { type: 'string', default: '127.0.0.1:8001' } },
         strict: true,
       });
-      return startCommand(io, { controlPlaneListen: values['control-plane-listen'], dataPlaneListen: values['data-plane-listen'] });
+      return (await import('./commands/start.ts')).startCommand(io, { controlPlaneListen: values['control-plane-listen'], dataPlaneListen: values['data-plane-listen'] });
     }
     case 'control-plane':
       parseArgs({ args: [...rest], options: {}, strict: true });
-      return controlPlaneCommand(io);
+      return (await import('./commands/serve-commands.ts')).controlPlaneCommand(io);
     case 'data-plane':
-      return dataPlaneCommand(io, rest);
+      return (await import('./commands/serve-commands.ts')).dataPlaneCommand(io, rest);
     case 'storage':
-      return storageCommand(io, rest);
+      return (await import('./commands/storage.ts')).storageCommand(io, rest);
     case 'push': {
       const { values, positionals } = parseArgs({
         args: [...rest],
@@ -277,7 +272,7 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         io.err(`usage: artifactstore push <dir> --producer P --subject S --retention-class C${missing.length > 0 ? ` (missing --${missing.join(', --')})` : ''}`);
         return 2;
       }
-      await pushDirectory(io, {
+      await (await import('./commands/push.ts')).pushDirectory(io, {
         directory: dir,
         producer: values.producer as string,
         subject: values.subject as string,
@@ -302,21 +297,21 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         io.err('usage: artifactstore pull <package-id> <dir>');
         return 2;
       }
-      await pullPackage(io, { packageId: positionals[0] as string, directory: positionals[1] as string, force: values.force, concurrency: parseConcurrency(values.concurrency), url: values.url, token: values.token });
+      await (await import('./commands/pull.ts')).pullPackage(io, { packageId: positionals[0] as string, directory: positionals[1] as string, force: values.force, concurrency: parseConcurrency(values.concurrency), url: values.url, token: values.token });
       return 0;
     }
     case 'guide-board':
-      return guideBoardCommand(io, rest);
+      return (await import('./commands/guide-board.ts')).guideBoardCommand(io, rest);
     case 'copy-events':
-      return copyEventsCommand(io, rest);
+      return (await import('./commands/copy-events.ts')).copyEventsCommand(io, rest);
     case 'retention':
-      return retentionCommand(io, ...parseRetention(rest));
+      return (await import('./commands/retention.ts')).retentionCommand(io, ...parseRetention(rest));
     case 'migrate':
       parseArgs({ args: [...rest], options: {}, strict: true });
-      return migrateCommand(io);
+      return (await import('./commands/db-commands.ts')).migrateCommand(io);
     case 'replay': {
       const { values } = parseArgs({ args: [...rest], options: { check: { type: 'boolean', default: false } }, strict: true });
-      return replayCommand(io, { check: values.check });
+      return (await import('./commands/db-commands.ts')).replayCommand(io, { check: values.check });
     }
     case 'audit': {
       const { values, positionals } = parseArgs({ args: [...rest], options: { json: { type: 'boolean', default: false } }, allowPositionals: true, strict: true });
@@ -324,7 +319,7 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         io.err('usage: artifactstore audit verify [--json]');
         return 2;
       }
-      return auditVerifyCommand(io, { json: values.json });
+      return (await import('./commands/db-commands.ts')).auditVerifyCommand(io, { json: values.json });
     }
     default:
       io.err(`unknown command ${JSON.stringify(command)}; see artifactstore --help`);

@@ -12,23 +12,7 @@ import { copyEventLog } from '../../control-plane/events/copy-log.ts';
 import { replay } from '../../control-plane/events/replay.ts';
 import type { CommandIo } from '../command-io.ts';
 
-/** `--help` of copy-events. */
-export const COPY_EVENTS_HELP = `Usage: artifactstore copy-events --from DB_URL [--to DB_URL] [--no-replay]
 
-Copies the event log (the source of truth) from --from into --to unchanged — same sequences, times,
-payloads and hashes — then rebuilds every view on the target with replay and verifies its hash chain.
-This is the supported way to move from embedded PGlite to PostgreSQL (or back, or between servers).
-
-  --from DB_URL   Source: postgres://user@host:port/db, or pglite://DIR (the embedded database of a
-                  data directory is pglite://<data dir>/pglite).
-  --to DB_URL     Target (default: the configured database, ARTIFACTSTORE_DATABASE_URL, else the
-                  PGlite of ARTIFACTSTORE_DATA_DIR). Migrated first. Must be empty, or hold a prefix
-                  of the source's log (an earlier, interrupted or catch-up copy): only the rest is copied.
-  --no-replay     Copy the log only; run 'artifactstore replay' on the target later.
-
-The source is verified first (refused if 'audit verify' would fail). A target whose log is not a
-prefix of the source's is refused (target-diverged). Stop the control plane before the final copy;
-PGlite admits one process at a time. File bytes are not copied: storage stays where it is.`;
 
 /** Runs copy-events; returns the exit code. */
 export async function copyEventsCommand(io: CommandIo, rest: readonly string[]): Promise<number> {

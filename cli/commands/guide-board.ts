@@ -12,44 +12,11 @@ import { compileExcludes } from '../client/glob.ts';
 import { walkDirectoryDetailed, WalkError } from '../client/walk-directory.ts';
 import { findRunPackages, GUIDE_BOARD_PRODUCER } from '../guide-board/existing-package.ts';
 import { GuideBoardError } from '../guide-board/guide-board-error.ts';
-import { DEFAULT_RETENTION_CLASS, readGuideBoardRun } from '../guide-board/read-run.ts';
+import { readGuideBoardRun } from '../guide-board/read-run.ts';
 import type { Package } from '../../gen/artifactstore/v1/package_pb.ts';
 import { pushDirectory, type PushSummary } from './push.ts';
 
-/** `--help` of the guide-board command. */
-export const GUIDE_BOARD_HELP = `Usage: artifactstore guide-board ingest <run-dir> [options]
 
-Registers one guide-board assessment run directory as one package and prints its id (for Statehub
-to record). Producer: guide-board. Subject: the run's target (run.json target.id). Retention class:
-the run's retention-summary.json, else ${DEFAULT_RETENTION_CLASS}. Metadata: run id, target, target
-profile, assessment profile, evidence result counts, finding counts, source commits, report paths
-(layout: docs/guide-board.md). Every file is stored; the manifest lists each with SHA-256, BLAKE3
-and size.
-
-Options:
-  --retention-class C  Override the run's retention class.
-  --subject S          Override the subject (required when run.json names no target).
-  --run-id ID          Override the run id (required when run.json has none).
-  --exclude GLOB       Leave out matching entries (repeatable). '*' stays within a path segment,
-                       '**' crosses them, a pattern without '/' matches a name at any depth.
-                       Excluded paths are listed on stderr.
-  --new-package        Store the run again even if a package for its run id exists.
-  --dry-run            Read and check the run, print what would be recorded (JSON); contact nothing.
-  --concurrency N      Parallel uploads (default 8).
-  --json               Print {package_id, manifest_digest, file_count, total_bytes, expires_at,
-                       status, run_id, subject, retention_class, reused} instead of the id.
-  --url URL, --token TOKEN   As for every client command.
-
-Nothing is skipped silently: unreadable files or directories, symbolic links that leave the
-directory (or dangle), and special files (FIFOs, sockets, devices) are listed and the command exits
-1 before creating anything, unless each is excluded with --exclude.
-
-Re-running on the same run id prints the stored package (reused: true) and uploads nothing. If an
-earlier ingest was interrupted, its package is still open: the command exits 1
-(guide-board-incomplete-package) naming it; --new-package stores the run as a new package and
-leaves the open one unfinalized (it expires with its retention class).
-
-Exit codes: 0 stored or already stored; 1 refused or failed; 2 usage error.`;
 
 /** What `--json` prints. */
 export interface GuideBoardSummary extends PushSummary {

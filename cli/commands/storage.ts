@@ -15,17 +15,7 @@ import { loadStorageConfig } from '../../data-plane/storage/config/storage-confi
 import { verifyStorage } from '../../data-plane/verify/verify-storage.ts';
 import type { CommandIo } from '../command-io.ts';
 
-/** Help of `storage`. */
-export const STORAGE_HELP = `Usage: artifactstore storage verify [--backend ID] [--json] [--url URL]
 
-Re-reads every stored copy recorded by the control plane (or only those on backend ID), recomputes
-BLAKE3 and SHA-256, and records each outcome as an event: v1.storage.location_verified, or
-v1.storage.location_failed (missing, size-mismatch, digest-mismatch). Failed copies show in the
-control plane's /healthz. Runs where the data planes run: it opens the backends configured in
-ARTIFACTSTORE_CONFIG ([storage]) and presents the internal token (ARTIFACTSTORE_INTERNAL_TOKEN or
-<data dir>/internal-token). A copy that cannot be read (backend unreachable) records nothing.
-
-Exit status: 0 all verified, 1 some copy failed, 2 some copy could not be checked.`;
 
 /** Runs `storage <subcommand>`. */
 export async function storageCommand(io: CommandIo, args: readonly string[]): Promise<number> {

@@ -77,7 +77,7 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
   const hasher = createDualHasher(deps.hashPool);
   try {
     let total = 0;
-    for await (const chunk of source) {
+    for await (const chunk of coalesce(source, COALESCE_BYTES)) {
       throwIfAborted(signal);
       total += chunk.byteLength;
       if (total > limit) {
@@ -100,4 +100,39 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
     hasher.abort();
     await writer.cancel();
   }
+}
+
+/** Incoming chunks are gathered up to this size before they are hashed and written. */
+const COALESCE_BYTES = 1024 * 1024;
+
+/**
+ * Regroups `source` into chunks of about `size` bytes (the last may be shorter; a chunk that is
+ * already that large passes through uncopied). A yielded chunk is only valid until the next one is
+ * asked for: its buffer is reused. Sockets deliver 16–64 KiB at a time; hashing and
+ * writing each of those separately costs a round trip per chunk to the workers and the file system.
+ */
+async function* coalesce(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let buffer: Uint8Array | undefined;
+  let filled = 0;
+  for await (const chunk of source) {
+    if (filled === 0 && chunk.byteLength >= size) {
+      yield chunk;
+      continue;
+    }
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      buffer ??= new Uint8Array(size);
+      const n = Math.min(size - filled, chunk.byteLength - offset);
+      buffer.set(chunk.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled === size) {
+        // Reused once the consumer asks for the next chunk: ingest's consumers (hasher, writer) copy
+        // or persist a chunk before they resolve, so no garbage buffer per MiB.
+        yield buffer;
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0 && buffer !== undefined) yield buffer.subarray(0, filled);
 }

@@ -176,7 +176,7 @@ describe('local backend on the filesystem', () => {
 
   it('fails a read with integrity when the object is truncated underneath it', async () => {
     const writer = await backend.createWriter();
-    await writer.write(new Uint8Array(1024 * 1024).fill(7));
+    await writer.write(new Uint8Array(3 * 1024 * 1024).fill(7));
     await writer.commit(key);
     const path = join(root, 'blake3', 'ab', 'cd', digest.hex);
     const iterator = (await backend.get(key))[Symbol.asyncIterator]();

@@ -6,7 +6,6 @@
 import { mkdir } from 'node:fs/promises';
 import type { StorageBackend } from '../backend.ts';
 import { createLocalBackend } from '../local/local-backend.ts';
-import { openS3Backend } from '../s3/open-s3-backend.ts';
 import { StorageConfigError, type BackendConfig, type StorageConfig } from './storage-config.ts';
 
 /** The opened backends: all of them, and the default one new files go to unless routed elsewhere. */
@@ -49,6 +48,8 @@ async function openBackend(config: BackendConfig, options: OpenBackendsOptions):
     }
     case 's3':
       try {
+        // Loaded only when an S3 backend is configured: the AWS SDK adds tens of MiB to a process.
+        const { openS3Backend } = await import('../s3/open-s3-backend.ts');
         return await openS3Backend(config, options.env, where, options.signal);
       } catch (error) {
         throw new StorageConfigError((error as Error).message, { cause: error });

@@ -15,6 +15,9 @@ import { hasErrno, translateFsError } from './fs-errors.ts';
 import { createLocalLayout, type LocalLayout } from './local-layout.ts';
 import { createLocalWriter } from './local-writer.ts';
 
+/** Bytes per read of a stored object (and per chunk handed to the caller). */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 /** Configuration of a local filesystem backend. */
 export interface LocalBackendOptions {
   /** Stable name of this backend instance, reported as `StorageBackend.id`. */
@@ -69,7 +72,9 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
           return emptyStream();
         }
         // `end` of createReadStream is inclusive. The stream closes the handle when it ends or is destroyed.
-        const stream = handle.createReadStream({ start, end: end - 1, ...(signal === undefined ? {} : { signal }) });
+        // 1 MiB reads (not the default 64 KiB; the SPI caps chunks at 1 MiB): far less per-chunk work on
+        // large downloads (measured: 630 MB/s at 64 KiB, 1.8 GB/s at 1 MiB on the 2-core dev machine).
+        const stream = handle.createReadStream({ start, end: end - 1, highWaterMark: READ_CHUNK_BYTES, ...(signal === undefined ? {} : { signal }) });
         return relay(stream, end - start, action);
       } catch (error) {
         await handle.close().catch(() => undefined);

@@ -12,6 +12,7 @@ import { isValidKeySegment, validateKey } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
 import { callOptions, createS3Client, type S3Like } from './s3-client.ts';
 import { classifyS3Error, isS3NotFound, translateS3Error } from './s3-errors.ts';
+import { DEFAULT_MULTIPART_CHUNK_BYTES, DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_MULTIPART_CHUNK_BYTES } from './s3-limits.ts';
 import { createKeyLocks, type S3Target } from './s3-target.ts';
 import { createS3Writer } from './s3-writer.ts';
 
@@ -49,14 +50,6 @@ export interface S3Backend extends StorageBackend {
   /** Writers of this backend holding staged bytes: created, and neither committed, cancelled nor cleaned up. */
   stagedCount(): number;
 }
-
-/** Defaults of the part sizes. */
-export const DEFAULT_MULTIPART_THRESHOLD_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024;
-/** S3's smallest part (all but the last). */
-export const MIN_MULTIPART_CHUNK_BYTES = 5 * 1024 * 1024;
-/** S3's largest part and largest single CopyObject. */
-export const MAX_MULTIPART_CHUNK_BYTES = 5 * 1024 ** 3;
 
 // Reads hand out chunks of at most 1 MiB (the contract); sockets deliver far less per chunk anyway.
 const MAX_READ_CHUNK_BYTES = 1024 * 1024;

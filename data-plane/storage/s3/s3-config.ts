@@ -4,7 +4,7 @@
  * opens the backend, and never logged.
  */
 import { validateKey } from '../keys.ts';
-import { MAX_MULTIPART_CHUNK_BYTES, MIN_MULTIPART_CHUNK_BYTES, DEFAULT_MULTIPART_CHUNK_BYTES, DEFAULT_MULTIPART_THRESHOLD_BYTES } from './s3-backend.ts';
+import { MAX_MULTIPART_CHUNK_BYTES, MIN_MULTIPART_CHUNK_BYTES, DEFAULT_MULTIPART_CHUNK_BYTES, DEFAULT_MULTIPART_THRESHOLD_BYTES } from './s3-limits.ts';
 
 /** Where a secret comes from. */
 export type SecretRef = { readonly kind: 'env'; readonly name: string } | { readonly kind: 'file'; readonly path: string };

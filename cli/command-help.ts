@@ -1,0 +1,71 @@
+/**
+ * Help texts of the commands whose code lives in modules of their own, kept apart so that printing
+ * help, and every process `cli/main.ts` starts, does not load those modules (a data plane would
+ * otherwise carry the database and S3 client code it never uses).
+ */
+import { DEFAULT_RETENTION_CLASS } from './guide-board/read-run.ts';
+
+/** `--help` of the guide-board command. */
+export const GUIDE_BOARD_HELP = `Usage: artifactstore guide-board ingest <run-dir> [options]
+
+Registers one guide-board assessment run directory as one package and prints its id (for Statehub
+to record). Producer: guide-board. Subject: the run's target (run.json target.id). Retention class:
+the run's retention-summary.json, else ${DEFAULT_RETENTION_CLASS}. Metadata: run id, target, target
+profile, assessment profile, evidence result counts, finding counts, source commits, report paths
+(layout: docs/guide-board.md). Every file is stored; the manifest lists each with SHA-256, BLAKE3
+and size.
+
+Options:
+  --retention-class C  Override the run's retention class.
+  --subject S          Override the subject (required when run.json names no target).
+  --run-id ID          Override the run id (required when run.json has none).
+  --exclude GLOB       Leave out matching entries (repeatable). '*' stays within a path segment,
+                       '**' crosses them, a pattern without '/' matches a name at any depth.
+                       Excluded paths are listed on stderr.
+  --new-package        Store the run again even if a package for its run id exists.
+  --dry-run            Read and check the run, print what would be recorded (JSON); contact nothing.
+  --concurrency N      Parallel uploads (default 8).
+  --json               Print {package_id, manifest_digest, file_count, total_bytes, expires_at,
+                       status, run_id, subject, retention_class, reused} instead of the id.
+  --url URL, --token TOKEN   As for every client command.
+
+Nothing is skipped silently: unreadable files or directories, symbolic links that leave the
+directory (or dangle), and special files (FIFOs, sockets, devices) are listed and the command exits
+1 before creating anything, unless each is excluded with --exclude.
+
+Re-running on the same run id prints the stored package (reused: true) and uploads nothing. If an
+earlier ingest was interrupted, its package is still open: the command exits 1
+(guide-board-incomplete-package) naming it; --new-package stores the run as a new package and
+leaves the open one unfinalized (it expires with its retention class).
+
+Exit codes: 0 stored or already stored; 1 refused or failed; 2 usage error.`;
+
+/** `--help` of copy-events. */
+export const COPY_EVENTS_HELP = `Usage: artifactstore copy-events --from DB_URL [--to DB_URL] [--no-replay]
+
+Copies the event log (the source of truth) from --from into --to unchanged — same sequences, times,
+payloads and hashes — then rebuilds every view on the target with replay and verifies its hash chain.
+This is the supported way to move from embedded PGlite to PostgreSQL (or back, or between servers).
+
+  --from DB_URL   Source: postgres://user@host:port/db, or pglite://DIR (the embedded database of a
+                  data directory is pglite://<data dir>/pglite).
+  --to DB_URL     Target (default: the configured database, ARTIFACTSTORE_DATABASE_URL, else the
+                  PGlite of ARTIFACTSTORE_DATA_DIR). Migrated first. Must be empty, or hold a prefix
+                  of the source's log (an earlier, interrupted or catch-up copy): only the rest is copied.
+  --no-replay     Copy the log only; run 'artifactstore replay' on the target later.
+
+The source is verified first (refused if 'audit verify' would fail). A target whose log is not a
+prefix of the source's is refused (target-diverged). Stop the control plane before the final copy;
+PGlite admits one process at a time. File bytes are not copied: storage stays where it is.`;
+
+/** Help of `storage`. */
+export const STORAGE_HELP = `Usage: artifactstore storage verify [--backend ID] [--json] [--url URL]
+
+Re-reads every stored copy recorded by the control plane (or only those on backend ID), recomputes
+BLAKE3 and SHA-256, and records each outcome as an event: v1.storage.location_verified, or
+v1.storage.location_failed (missing, size-mismatch, digest-mismatch). Failed copies show in the
+control plane's /healthz. Runs where the data planes run: it opens the backends configured in
+ARTIFACTSTORE_CONFIG ([storage]) and presents the internal token (ARTIFACTSTORE_INTERNAL_TOKEN or
+<data dir>/internal-token). A copy that cannot be read (backend unreachable) records nothing.
+
+Exit status: 0 all verified, 1 some copy failed, 2 some copy could not be checked.`;
