@@ -112,6 +112,11 @@ const COALESCE_BYTES = 1024 * 1024;
  * writing each of those separately costs a round trip per chunk to the workers and the file system.
  */
 async function* coalesce(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  // In-memory sources (a batch's small files, already read whole) pass through: nothing to gain.
+  if (!(Symbol.asyncIterator in source)) {
+    yield* source;
+    return;
+  }
   let buffer: Uint8Array | undefined;
   let filled = 0;
   for await (const chunk of source) {
@@ -121,8 +126,13 @@ async function* coalesce(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array
     }
     let offset = 0;
     while (offset < chunk.byteLength) {
-      buffer ??= new Uint8Array(size);
-      const n = Math.min(size - filled, chunk.byteLength - offset);
+      // Grown as data arrives (not `size` up front): a small file never costs a whole buffer.
+      if (buffer === undefined || (filled + chunk.byteLength - offset > buffer.byteLength && buffer.byteLength < size)) {
+        const grown = Buffer.allocUnsafe(Math.min(size, Math.max(2 * (buffer?.byteLength ?? 0), filled + chunk.byteLength - offset, 64 * 1024)));
+        if (buffer !== undefined) grown.set(buffer.subarray(0, filled));
+        buffer = grown;
+      }
+      const n = Math.min(buffer.byteLength - filled, chunk.byteLength - offset);
       buffer.set(chunk.subarray(offset, offset + n), filled);
       filled += n;
       offset += n;
