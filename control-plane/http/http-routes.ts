@@ -3,6 +3,7 @@
  * `fallback`:
  *
  *   GET|HEAD /healthz                              JSON: database ok, live data planes, failed storage
+ *   GET /metrics                                   Prometheus text format (metrics.ts)
  *                                                  locations (anonymous; "degraded" while any copy failed)
  *   GET|HEAD /packages/{id}/manifest               canonical CBOR manifest (read access)
  *   GET|HEAD /packages/{id}/manifest.json          its RFC 8785 JSON projection (read access)
@@ -33,6 +34,8 @@ export interface HttpRoutesDeps {
   readonly log: ErrorLog;
   /** Copies whose last verification failed (`storage verify`); absent: not reported. */
   readonly failedLocations?: () => Promise<FailedLocations>;
+  /** Prometheus text exposition for `GET /metrics`; absent: no such route. */
+  readonly metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** A byte route: path pattern and the methods the data plane serves on it. */
@@ -118,6 +121,12 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: HttpRequest, res: 
     const path = url.pathname;
     const method = req.method ?? 'GET';
     if (path === '/healthz') return method === 'GET' || method === 'HEAD' ? healthz(req, res) : methodNotAllowed(res, ['GET', 'HEAD'], path);
+    const metrics = deps.metrics;
+    if (path === '/metrics' && metrics !== undefined) {
+      if (method !== 'GET') return methodNotAllowed(res, ['GET'], path);
+      const { contentType, body } = await metrics();
+      return send(res, 200, { 'content-type': contentType, 'cache-control': 'no-store' }, body);
+    }
     const m = MANIFEST.exec(path);
     if (m !== null) return method === 'GET' || method === 'HEAD' ? manifest(req, res, m[1]!, m[2] === 'manifest.json') : methodNotAllowed(res, ['GET', 'HEAD'], path);
     const byte = BYTE_ROUTES.find((r) => r.pattern.test(path));

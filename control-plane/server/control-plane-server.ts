@@ -22,6 +22,8 @@ import { createDataPlaneTable } from '../data-planes/data-plane-table.ts';
 import { openDatabase, type Database, type DatabaseConfig } from '../db/database.ts';
 import { createEventFeed } from '../events/event-feed.ts';
 import { createHttpRoutes } from '../http/http-routes.ts';
+import { createControlPlaneMetrics } from '../http/metrics.ts';
+import type { StoredEvent } from '../events/event-log.ts';
 import { createRegistry } from '../registry/registry.ts';
 import { createControlService } from '../services/control-service.ts';
 import { createErrorInterceptor } from '../services/errors.ts';
@@ -119,9 +121,15 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     const { db } = database;
     const feed = createEventFeed({ db, pollMs: options.eventPollMs ?? 250, log });
     const retention = options.retention ?? DEFAULT_OPERATOR_CONFIG.retention;
-    const registry = createRegistry({ db, clock, retentionPolicy: retention.classes, exclusiveMutations: database.dialect === 'pglite', onCommit: (events) => feed.notify(events[events.length - 1]?.sequence ?? 0) });
+    // Its sources are read at scrape time, after everything below exists.
+    const metrics = createControlPlaneMetrics({ db, liveDataPlanes: () => dataPlanes.live().length, failedLocations: () => storageLocations.failed() });
+    const committed = (events: readonly StoredEvent[]): void => {
+      feed.notify(events[events.length - 1]?.sequence ?? 0);
+      metrics.countCommitted(events);
+    };
+    const registry = createRegistry({ db, clock, retentionPolicy: retention.classes, exclusiveMutations: database.dialect === 'pglite', onCommit: committed });
     const dataPlanes = createDataPlaneTable({ clock, ttlMs: options.dataPlaneTtlMs ?? 15_000 });
-    const storageLocations = createStorageLocations({ db, mutate: createMutate(db, clock, { exclusive: database.dialect === 'pglite', onCommit: (events) => feed.notify(events[events.length - 1]?.sequence ?? 0) }) });
+    const storageLocations = createStorageLocations({ db, mutate: createMutate(db, clock, { exclusive: database.dialect === 'pglite', onCommit: committed }) });
     const routing = options.storage === undefined ? undefined : createBackendRouting(options.storage, registry);
     const databaseOk = async (): Promise<boolean> => {
       try {
@@ -144,7 +152,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     const handler = connectNodeAdapter({
       routes,
       interceptors: [createErrorInterceptor(log), createAuthInterceptor(auth)],
-      fallback: createHttpRoutes({ registry, auth, dataPlanes, databaseOk, log, failedLocations: () => storageLocations.failed() }),
+      fallback: createHttpRoutes({ registry, auth, dataPlanes, databaseOk, log, failedLocations: () => storageLocations.failed(), metrics: () => metrics.render() }),
       readMaxBytes: 16 * 1024 * 1024,
       shutdownSignal: shutdown.signal,
     });

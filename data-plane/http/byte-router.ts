@@ -8,7 +8,8 @@ import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { postBatch } from './batch-route.ts';
 import { getFile, putFile } from './file-routes.ts';
 import { bearerToken } from './headers.ts';
-import { clientGoneSignal, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
+import { clientGoneSignal, respond, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
+import type { DataPlaneMetrics } from './metrics.ts';
 import { sendProblem } from './problem.ts';
 import { booleanParam, matchByteRoute, ROUTE_METHODS, type ByteRoute } from './route-match.ts';
 import { completeUpload, deleteUpload, headUpload, patchUpload, postUpload } from './upload-routes.ts';
@@ -17,6 +18,8 @@ import { completeUpload, deleteUpload, headUpload, patchUpload, postUpload } fro
 export interface ByteRouterOptions {
   /** Base URL written into upload-session URLs. */
   readonly baseUrl: string;
+  /** Request metrics, served at `GET /metrics`; absent: no such route. */
+  readonly metrics?: DataPlaneMetrics;
 }
 
 /** A request handler for both protocol versions. */
@@ -36,6 +39,12 @@ async function dispatch(deps: DataPlaneDeps, options: ByteRouterOptions, req: Ht
   if (route === undefined) throw new DataPlaneError('route-not-found', `no route for ${method} ${(req.url ?? '').split('?')[0]?.slice(0, 200) ?? ''}`);
   const allowed = ROUTE_METHODS[route.name];
   if (!allowed.includes(method)) throw new DataPlaneError('method-not-allowed', `${method} is not allowed here`, { facts: { allow: allowed } });
+  if (route.name === 'metrics') {
+    if (options.metrics === undefined) throw new DataPlaneError('route-not-found', 'metrics are not enabled');
+    const { contentType, body } = await options.metrics.render();
+    return respond(res, 200, { 'content-type': contentType, 'cache-control': 'no-store' }, body);
+  }
+  options.metrics?.observe(route.name, req, res);
   if (route.name === 'health') return health(deps, res, signal);
   const caller: Caller = { token: bearerToken(req) };
   return handle(deps, options, caller, route, method, query, req, res, signal);
@@ -45,7 +54,7 @@ async function handle(
   deps: DataPlaneDeps,
   options: ByteRouterOptions,
   caller: Caller,
-  route: Exclude<ByteRoute, { name: 'health' }>,
+  route: Exclude<ByteRoute, { name: 'health' | 'metrics' }>,
   method: string,
   query: URLSearchParams,
   req: HttpRequest,

@@ -15,7 +15,8 @@ export type ByteRoute =
   | { readonly name: 'uploads' }
   | { readonly name: 'upload'; readonly uploadId: string }
   | { readonly name: 'upload-complete'; readonly uploadId: string }
-  | { readonly name: 'health' };
+  | { readonly name: 'health' }
+  | { readonly name: 'metrics' };
 
 /** Methods each route answers (for 405 and `Allow`). */
 export const ROUTE_METHODS: Record<ByteRoute['name'], readonly string[]> = {
@@ -26,6 +27,7 @@ export const ROUTE_METHODS: Record<ByteRoute['name'], readonly string[]> = {
   upload: ['HEAD', 'PATCH', 'DELETE'],
   'upload-complete': ['POST'],
   health: ['GET', 'HEAD'],
+  metrics: ['GET'],
 };
 
 /** A request target split into path and query. */
@@ -36,7 +38,7 @@ export interface RequestTarget {
 
 /** True for paths the byte routes own (everything else belongs to the RPC router). */
 export function isBytePath(rawUrl: string): boolean {
-  return /^\/(packages|files|uploads|healthz)(\/|\?|$)/.test(rawUrl);
+  return /^\/(packages|files|uploads|healthz|metrics)(\/|\?|$)/.test(rawUrl);
 }
 
 /** Matches `rawUrl` (`req.url`); undefined route when nothing matches. Bad encodings throw. */
@@ -48,6 +50,7 @@ export function matchByteRoute(rawUrl: string): RequestTarget {
   const [first, second, third] = raw;
   const n = raw.length;
   if (first === 'healthz' && n === 1) return { route: { name: 'health' }, query };
+  if (first === 'metrics' && n === 1) return { route: { name: 'metrics' }, query };
   if (first === 'packages' && third === 'files' && n === 3 && second !== undefined) return { route: { name: 'package-files', packageId: idSegment(second, 'package id') }, query };
   if (first === 'packages' && third === 'files' && n >= 4 && second !== undefined) {
     return { route: { name: 'package-file', packageId: idSegment(second, 'package id'), relativePath: relativePathOf(raw.slice(3)) }, query };

@@ -5,6 +5,7 @@
  * the control plane before it reports itself started, then heartbeats. Holds no state of its own:
  * everything durable is in the control plane or on the storage backend.
  */
+import { createDataPlaneMetrics } from '../http/metrics.ts';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
@@ -75,7 +76,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   // The advertised URL needs the bound port, and the byte routes need the URL: bind first, route late.
   let baseUrl = options.advertiseUrl?.replace(/\/+$/, '') ?? '';
-  const byteRouter = createByteRouter(deps, { get baseUrl() { return baseUrl; } });
+  const metrics = createDataPlaneMetrics();
+  const byteRouter = createByteRouter(deps, { get baseUrl() { return baseUrl; }, metrics });
   const rpc = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
       router.service(DataPlaneService, createDataPlaneService(deps));
