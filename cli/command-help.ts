@@ -69,3 +69,36 @@ ARTIFACTSTORE_CONFIG ([storage]) and presents the internal token (ARTIFACTSTORE_
 <data dir>/internal-token). A copy that cannot be read (backend unreachable) records nothing.
 
 Exit status: 0 all verified, 1 some copy failed, 2 some copy could not be checked.`;
+
+/** `--help` of `artifactstore health`. */
+export const HEALTH_HELP = `Usage: artifactstore health [--json] [--url URL] [--token TOKEN]
+
+Asks the control plane's /healthz and prints its status, the database, the live data planes and
+the number of stored copies whose last verification failed. Exit status: 0 ok, 1 degraded (a copy
+failed verification: see docs/storage-backends.md), 2 unavailable or unreachable. --json prints
+the /healthz document as is.`;
+
+/** `--help` of `artifactstore manifest`. */
+export const MANIFEST_HELP = `Usage: artifactstore manifest <package-id> [--json] [--out FILE] [--url URL] [--token TOKEN]
+
+Prints the manifest of a finalized package: by default its canonical CBOR bytes, exactly as stored
+(BLAKE3 of these bytes is the manifest digest); with --json its RFC 8785 (JCS) JSON projection.
+--out FILE writes it to a file instead. The manifest digest is printed on stderr. CBOR is refused
+on a terminal: use --json, --out or a redirect.`;
+
+/** `--help` of `artifactstore ls`. */
+export const LS_HELP = `Usage: artifactstore ls [--producer P] [--subject S] [--retention-class C]
+          [--status created|uploading|finalized|deleted|failed] [--limit N] [--json]
+          [--url URL] [--token TOKEN]
+
+Lists the packages the token may see, newest first, one tab-separated line each (package id,
+status, files, bytes, created, producer, subject), or one JSON object per line with --json.
+At most --limit packages (default 100), following pages as needed.`;
+
+/** `--help` of `artifactstore events`. */
+export const EVENTS_HELP = `Usage: artifactstore events tail [--since N] [--follow] [--json] [--url URL] [--token TOKEN]
+
+Prints the event log from sequence N+1 (default: from the start) in order, one tab-separated line
+per event (sequence, time, type, package id); --json prints one JSON object per event with the
+decoded payload (byte strings in hex) and the chain hashes. --follow keeps a WatchEvents stream open
+and prints events as they commit, until Ctrl-C. Tenants see only their own packages' events.`;

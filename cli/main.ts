@@ -7,7 +7,7 @@ import type { JsonObject } from '@bufbuild/protobuf';
 import { processIo, type CommandIo } from './command-io.ts';
 // Commands are imported when dispatched, not here: each process loads only what its command needs
 // (a data plane neither the database nor the S3 client, a push neither).
-import { COPY_EVENTS_HELP, GUIDE_BOARD_HELP, STORAGE_HELP } from './command-help.ts';
+import { COPY_EVENTS_HELP, EVENTS_HELP, GUIDE_BOARD_HELP, HEALTH_HELP, LS_HELP, MANIFEST_HELP, STORAGE_HELP } from './command-help.ts';
 import type { RetentionCommand, RetentionConnectionOptions } from './commands/retention.ts';
 
 const HELP = `artifactstore — preserves build and assessment evidence
@@ -23,6 +23,12 @@ Commands:
   push <dir> --producer P --subject S --retention-class C [options]
                           Register a directory as one package and finalize it; prints the package id.
   pull <package-id> <dir> Download every file of a package, verifying both digests.
+  ls [filters]            List packages, newest first.
+  manifest <package-id> [--json]
+                          Print a finalized package's manifest (canonical CBOR, or JCS JSON).
+  events tail [--since N] [--follow]
+                          Print the event log from a sequence; --follow streams new events.
+  health                  Ask the control plane's /healthz; exit 0 ok, 1 degraded, 2 unavailable.
   guide-board ingest <run-dir> [options]
                           Register a guide-board assessment run as one package (idempotent on
                           the run id); prints the package id (see guide-board --help).
@@ -95,6 +101,10 @@ Rules:
   'guide-board': GUIDE_BOARD_HELP,
   'copy-events': COPY_EVENTS_HELP,
   storage: STORAGE_HELP,
+  health: HEALTH_HELP,
+  manifest: MANIFEST_HELP,
+  ls: LS_HELP,
+  events: EVENTS_HELP,
   version: 'Usage: artifactstore version\n\nPrints the artifact-store version.',
   migrate: 'Usage: artifactstore migrate\n\nApplies pending migrations to the configured database (see artifactstore --help for the environment).',
   replay:
@@ -246,6 +256,22 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
       return (await import('./commands/serve-commands.ts')).controlPlaneCommand(io);
     case 'data-plane':
       return (await import('./commands/serve-commands.ts')).dataPlaneCommand(io, rest);
+    case 'health':
+      return (await import('./commands/health.ts')).healthCommand(io, rest);
+    case 'manifest':
+      return (await import('./commands/manifest.ts')).manifestCommand(io, rest, process.stdout);
+    case 'ls':
+      return (await import('./commands/list.ts')).listCommand(io, rest);
+    case 'events': {
+      const stop = new AbortController();
+      const onSignal = (): void => stop.abort();
+      process.once('SIGINT', onSignal);
+      try {
+        return await (await import('./commands/events.ts')).eventsCommand(io, rest, stop.signal);
+      } finally {
+        process.off('SIGINT', onSignal);
+      }
+    }
     case 'storage':
       return (await import('./commands/storage.ts')).storageCommand(io, rest);
     case 'push': {
