@@ -3,6 +3,7 @@
  * checking size, SHA-256 and BLAKE3 of each against the registry; refuses to overwrite existing
  * files unless --force.
  */
+import { progressBar } from '../client/progress-bar.ts';
 import { access } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import type { CommandIo } from '../command-io.ts';
@@ -50,7 +51,7 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
   await runPool(files, options.concurrency, async (file, i) => {
     await downloadFile(dataPlane, file, targets[i] as string, headers);
     done += 1;
-    io.progress(`downloaded ${done}/${files.length} files`);
+    io.progress(progressBar(done, files.length, 'files'));
   });
   io.out(`${files.length} files written to ${root}, every digest verified`);
   return files.length;

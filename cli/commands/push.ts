@@ -13,6 +13,7 @@ import { mediaTypeFor } from '../client/media-types.ts';
 import { runPool } from '../client/run-pool.ts';
 import { walkDirectory, type LocalFile } from '../client/walk-directory.ts';
 import { uploadBatch } from '../client/batch-upload.ts';
+import { progressBar } from '../client/progress-bar.ts';
 
 /** Options of push. */
 export interface PushOptions {
@@ -91,7 +92,7 @@ export async function pushDirectory(io: CommandIo, options: PushOptions): Promis
   const report = (count: number, size: number): void => {
     done += count;
     bytes += size;
-    io.progress(`uploaded ${done}/${files.length} files, ${bytes} bytes`);
+    io.progress(progressBar(done, files.length, 'files', bytes));
   };
   await runPool(planUploads(files), options.concurrency, async (work) => {
     if (work.kind === 'single') {
