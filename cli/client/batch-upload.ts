@@ -43,9 +43,12 @@ export async function uploadBatch(dataPlaneUrl: string, packageId: string, files
   feeding.catch(() => pack.destroy());
   const res = await response;
   if (res.statusCode !== 201) {
+    // Read the problem document first: destroying the archive stream aborts the request, and with it
+    // a response body still on its way (its stable code would be lost).
+    const error = await failure(res, `upload of ${files.length} files`);
     pack.destroy();
     await feeding.catch(() => undefined);
-    throw await failure(res, `upload of ${files.length} files`);
+    throw error;
   }
   await feeding;
   const body = JSON.parse(await readBody(res)) as { files?: FileJson[] };

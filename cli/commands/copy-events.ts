@@ -4,8 +4,10 @@
  * from it. Opens both databases directly: stop the control plane first when either is embedded
  * PGlite (one process at a time), and always before the final run so no event is missed.
  */
+import { realpath } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { databaseConfigFromUrl, openDatabase } from '../../control-plane/db/database.ts';
+import { databaseConfigFromUrl, openDatabase, type DatabaseConfig } from '../../control-plane/db/database.ts';
 import { databaseConfigFromEnv, describeDatabase } from '../../control-plane/config/database-env.ts';
 import { verifyEventChain } from '../../control-plane/events/audit.ts';
 import { copyEventLog } from '../../control-plane/events/copy-log.ts';
@@ -24,7 +26,7 @@ export async function copyEventsCommand(io: CommandIo, rest: readonly string[]):
   const sourceConfig = databaseConfigFromUrl(values.from, undefined);
   const targetConfig = values.to === undefined ? databaseConfigFromEnv(io.env) : databaseConfigFromUrl(values.to, undefined);
   const [from, to] = [describeDatabase(sourceConfig), describeDatabase(targetConfig)];
-  if (from === to) {
+  if (from === to || (await sameDirectory(sourceConfig, targetConfig))) {
     io.err(`source and target are the same database (${from})`);
     return 2;
   }
@@ -56,4 +58,11 @@ export async function copyEventsCommand(io: CommandIo, rest: readonly string[]):
   } finally {
     await source.close();
   }
+}
+
+/** True when both are embedded databases in one directory, however spelled (relative, symlinked). */
+async function sameDirectory(a: DatabaseConfig, b: DatabaseConfig): Promise<boolean> {
+  if (a.kind !== 'pglite' || b.kind !== 'pglite' || a.dataDir === undefined || b.dataDir === undefined) return false;
+  const real = (dir: string): Promise<string> => realpath(dir).catch(() => resolve(dir));
+  return (await real(a.dataDir)) === (await real(b.dataDir));
 }

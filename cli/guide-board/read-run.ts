@@ -127,7 +127,7 @@ async function countTckReports(reports: readonly LocalFile[]): Promise<ResultCou
   const counts: ResultCounts = { pass: 0, fail: 0, error: 0, skip: 0 };
   let any = false;
   for (const file of reports) {
-    if (!file.relativePath.endsWith('.xml')) continue;
+    if (!file.relativePath.toLowerCase().endsWith('.xml')) continue;
     if (addJUnitCounts(await readFile(file.absolutePath, 'utf8'), counts)) any = true;
   }
   return any ? counts : undefined;

@@ -6,7 +6,7 @@
  * ARTIFACTSTORE_TEST_DATABASE_URL is set.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -122,6 +122,12 @@ describe('copy-events', () => {
     expect(io.lines.join('\n')).toMatch(/supported way to move from embedded PGlite to PostgreSQL/);
     io = capture();
     expect(await runCli(['copy-events', '--from', source, '--to', source], io)).toBe(2);
+    expect(io.errors.join('\n')).toMatch(/same database/);
+    // The same directory spelled through a symlink is still the same database.
+    const alias = join(dir, 'alias');
+    await symlink(source.replace(/^pglite:\/\//, ''), alias);
+    io = capture();
+    expect(await runCli(['copy-events', '--from', source, '--to', `pglite://${alias}`], io)).toBe(2);
     expect(io.errors.join('\n')).toMatch(/same database/);
     io = capture();
     expect(await runCli(['copy-events'], io)).toBe(2);

@@ -58,6 +58,11 @@ describe('readGuideBoardRun', () => {
     expect(addJUnitCounts('<testsuites tests="99"><testsuite name="a" tests="5" failures="1" errors="1" skipped="1"></testsuite><testsuite tests=\'2\'/></testsuites>', counts)).toBe(true);
     expect(counts).toEqual({ pass: 4, fail: 1, error: 1, skip: 1 });
     expect(addJUnitCounts('<html></html>', counts)).toBe(false);
+    // Comments and wrapping suites do not count twice; an unclosed (truncated) leaf still counts.
+    const nested = { pass: 0, fail: 0, error: 0, skip: 0 };
+    const xml = '<!-- <testsuite tests="50"/> --><testsuite name="all" tests="7"><testsuite tests="3" failures="1"></testsuite><testsuite tests="4" skipped="2"/></testsuite><testsuite tests="1">';
+    expect(addJUnitCounts(xml, nested)).toBe(true);
+    expect(nested).toEqual({ pass: 5, fail: 1, error: 0, skip: 2 });
   });
 
   it('reads the pilot run', async () => {
