@@ -10,6 +10,7 @@ import { getFile, putFile } from './file-routes.ts';
 import { bearerToken } from './headers.ts';
 import { clientGoneSignal, respond, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
 import type { DataPlaneMetrics } from './metrics.ts';
+import type { StorageBackend } from '../storage/backend.ts';
 import { sendProblem } from './problem.ts';
 import { booleanParam, matchByteRoute, ROUTE_METHODS, type ByteRoute } from './route-match.ts';
 import { completeUpload, deleteUpload, headUpload, patchUpload, postUpload } from './upload-routes.ts';
@@ -80,7 +81,15 @@ async function handle(
   }
 }
 
+/**
+ * `GET /healthz`: the default backend as `backend` (as before), and every configured backend under
+ * `backends`. 503 when any of them is unhealthy: this data plane may be routed writes for each.
+ */
 async function health(deps: DataPlaneDeps, res: HttpResponse, signal: AbortSignal): Promise<void> {
-  const storage = await deps.backend.health({ signal });
-  respondJson(res, storage.ok ? 200 : 503, { status: storage.ok ? 'ok' : 'unhealthy', backend: { id: deps.backend.id, ok: storage.ok, detail: storage.detail } });
+  const all = new Map([[deps.backend.id, deps.backend], ...(deps.backends ?? new Map<string, StorageBackend>())]);
+  const checked = await Promise.all([...all.values()].map(async (backend) => ({ id: backend.id, ...(await backend.health({ signal })) })));
+  const report = checked.map((b) => ({ id: b.id, ok: b.ok, detail: b.detail }));
+  const ok = report.every((b) => b.ok);
+  const primary = report.find((b) => b.id === deps.backend.id);
+  respondJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unhealthy', backend: primary, backends: report });
 }

@@ -110,6 +110,10 @@ describeS3('the service on Ceph RGW', () => {
     expect(await localObjects(service.dataDir)).toEqual([join('blake3', hex.slice(0, 2), hex.slice(2, 4), hex)]);
     const res = await fetch(`${service.dataUrl}/packages/${id}/files/scratch.bin`, { headers: { authorization: `Bearer ${service.token}` } });
     expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+    // The data plane's health covers every backend it may be routed writes for.
+    const health = (await (await fetch(`${service.dataUrl}/healthz`)).json()) as { status: string; backends: { id: string; ok: boolean }[] };
+    expect(health.status).toBe('ok');
+    expect(health.backends.map((b) => [b.id, b.ok]).sort()).toEqual([['ceph', true], ['local', true]]);
   }, 120_000);
 
   it('storage verify reports exactly the object corrupted in RGW, and /healthz shows it', async () => {
