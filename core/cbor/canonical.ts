@@ -9,7 +9,7 @@
  * text keys. No tags, no undefined, no bigint, no NaN or infinities.
  */
 import { CodedError } from '../errors/coded-error.ts';
-import { decode as cborgDecode, encode as cborgEncode, rfc8949EncodeOptions } from 'cborg';
+import { decode as cborgDecode, encode as cborgEncode, rfc8949EncodeOptions, Tokenizer, Type, type Token } from 'cborg';
 
 /** A value that has exactly one canonical CBOR encoding. */
 export type CborValue = null | boolean | number | string | Uint8Array | readonly CborValue[] | { readonly [key: string]: CborValue };
@@ -70,7 +70,8 @@ const strictDecodeOptions = {
 export function decodeCanonical(bytes: Uint8Array): CborValue {
   let value: unknown;
   try {
-    value = cborgDecode(bytes, strictDecodeOptions);
+    const options = { ...strictDecodeOptions, retainStringBytes: true };
+    value = cborgDecode(bytes, { ...options, tokenizer: new ExactTextTokenizer(bytes, options) });
   } catch (err) {
     throw new CanonicalCborError('malformed-cbor', `not valid CBOR in the supported subset: ${(err as Error).message}`, { cause: err });
   }
@@ -84,4 +85,23 @@ export function decodeCanonical(bytes: Uint8Array): CborValue {
     throw new CanonicalCborError('non-canonical-cbor', 'CBOR is well-formed but not in RFC 8949 deterministic form');
   }
   return value as CborValue;
+}
+
+/**
+ * UTF-8 decoding that keeps a leading U+FEFF. Invalid sequences become U+FFFD, as in cborg, so the
+ * re-encoding check below refuses them (as non-canonical).
+ */
+const exactText = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * cborg's tokenizer, with text strings decoded exactly. cborg decodes text with a default
+ * TextDecoder, which drops a leading byte-order mark: a file name or metadata value starting with
+ * U+FEFF would come back one character short and its (canonical) bytes would be refused on decode.
+ */
+class ExactTextTokenizer extends Tokenizer {
+  override next(): Token {
+    const token = super.next();
+    if (token.type.major === Type.string.major && token.byteValue !== undefined) token.value = exactText.decode(token.byteValue);
+    return token;
+  }
 }
