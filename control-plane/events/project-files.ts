@@ -17,13 +17,15 @@ export interface FileAdded {
   readonly location: Insertable<Schema['storage_locations']>;
 }
 
-function text(map: CborMap, key: string): string {
+/** A text field of an event payload. */
+export function text(map: CborMap, key: string): string {
   const v = map[key];
   if (typeof v !== 'string') throw new TypeError(`event field ${key} must be text`);
   return v;
 }
 
-function integer(map: CborMap, key: string): number {
+/** A safe-integer field of an event payload. */
+export function integer(map: CborMap, key: string): number {
   const v = map[key];
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`event field ${key} must be an integer`);
   return v;

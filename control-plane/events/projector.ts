@@ -10,26 +10,14 @@ import { decodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
 import type { Schema } from '../db/schema.ts';
 import type { StoredEvent } from './event-log.ts';
 import { asMap, isEventType, type CborMap, type EventType } from './event-types.ts';
-import { fileAdded, insertFiles, type FileAdded } from './project-files.ts';
+import { fileAdded, insertFiles, integer, text, type FileAdded } from './project-files.ts';
 
 type Handler = (trx: Transaction<Schema>, event: StoredEvent, payload: CborMap) => Promise<void>;
-
-function text(map: CborMap, key: string): string {
-  const v = map[key];
-  if (typeof v !== 'string') throw new TypeError(`event field ${key} must be text`);
-  return v;
-}
 
 function nullableText(map: CborMap, key: string): string | null {
   const v = map[key];
   if (v === null || v === undefined) return null;
   if (typeof v !== 'string') throw new TypeError(`event field ${key} must be text or null`);
-  return v;
-}
-
-function integer(map: CborMap, key: string): number {
-  const v = map[key];
-  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new TypeError(`event field ${key} must be an integer`);
   return v;
 }
 

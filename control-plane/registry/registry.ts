@@ -191,27 +191,12 @@ export function createRegistry(options: RegistryOptions): Registry {
   const uploads = createUploadSessions({ db, clock, ids, mutate, loadPackage, checkPathFree });
   const retentionOps = createRetention({ db, clock, ids, mutate });
 
-  /** Throws unless `relativePath` (normal form) is free in the package, or `replace` is asked. */
+  /**
+   * Throws unless `relativePath` (normal form) is free in the package, or `replace` is asked; returns
+   * the id of the file it replaces. The one-path case of `checkPathsFree` (same rules, same messages).
+   */
   async function checkPathFree(q: Kysely<Schema>, packageId: string, relativePath: string, replace: boolean): Promise<string | undefined> {
-    const existing = await q.selectFrom('files').select('file_id').where('package_id', '=', packageId).where('relative_path', '=', relativePath).executeTakeFirst();
-    if (existing !== undefined && !replace) throw new RegistryError('already-exists', `package ${packageId} already has a file at ${JSON.stringify(relativePath)}; ask to replace it`);
-    // A path cannot be both a file and a directory of the package (the manifest forbids it).
-    const ancestors = relativePath.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-    const clash = await q
-      .selectFrom('files')
-      .select('relative_path')
-      .where('package_id', '=', packageId)
-      .where((eb) => {
-        // Paths below `relativePath/`: a byte-ordered range ('0' follows '/'), answered by an index (0004).
-        const below = eb.and([
-          eb(sql`relative_path COLLATE "C"`, '>=', sql`${`${relativePath}/`} COLLATE "C"`),
-          eb(sql`relative_path COLLATE "C"`, '<', sql`${`${relativePath}0`} COLLATE "C"`),
-        ]);
-        return ancestors.length === 0 ? below : eb.or([below, eb('relative_path', 'in', ancestors)]);
-      })
-      .executeTakeFirst();
-    if (clash !== undefined) throw new RegistryError('already-exists', `${JSON.stringify(relativePath)} clashes with file ${JSON.stringify(clash.relative_path)}: a path cannot be both a file and a directory`);
-    return existing?.file_id;
+    return (await checkPathsFree(q, packageId, [{ relativePath, replace }])).get(relativePath);
   }
 
   /**
@@ -245,11 +230,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     }
     const events = await mutate(async (trx, _emit, emitAll) => {
       await lockOpenPackage(trx, tenant, packageId);
-      const replaced = checked.length === 1 ? new Map<string, string>() : await checkPathsFree(trx, packageId, checked);
-      if (checked.length === 1 && checked[0] !== undefined) {
-        const id = await checkPathFree(trx, packageId, checked[0].relativePath, checked[0].replace);
-        if (id !== undefined) replaced.set(checked[0].relativePath, id);
-      }
+      const replaced = await checkPathsFree(trx, packageId, checked);
       return emitAll(
         checked.map((entry) => ({
           type: 'v1.file.added' as const,
