@@ -15,7 +15,8 @@
  * | ARTIFACTSTORE_CONFIG            | —                | operator TOML (retention classes, sweep)  |
  * | ARTIFACTSTORE_RETENTION_SWEEP_INTERVAL | 1h / config | e.g. 15m; `off` disables the sweeper  |
  */
-import { databaseConfigFromEnv, dataDirFromEnv } from './config/database-env.ts';
+import { dataDirFromEnv } from './config/data-dir.ts';
+import { databaseConfigFromEnv } from './config/database-env.ts';
 import { loadOperatorConfig } from './config/operator-config.ts';
 import { startControlPlane, type RunningControlPlane } from './server/control-plane-server.ts';
 

@@ -8,7 +8,7 @@ import { createClient, type Client, type Interceptor } from '@connectrpc/connect
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
-import { dataDirFromEnv } from '../../control-plane/config/database-env.ts';
+import { dataDirFromEnv } from '../../control-plane/config/data-dir.ts';
 
 /** Default control-plane URL (the embedded `npm start`). */
 export const DEFAULT_URL = 'http://127.0.0.1:8000';

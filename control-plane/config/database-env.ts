@@ -5,12 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { databaseConfigFromUrl, type DatabaseConfig } from '../db/database.ts';
-
-/** The data directory: `ARTIFACTSTORE_DATA_DIR`, default `./var`, resolved against the working directory. */
-export function dataDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env['ARTIFACTSTORE_DATA_DIR'];
-  return resolve(dir === undefined || dir === '' ? 'var' : dir);
-}
+import { dataDirFromEnv } from './data-dir.ts';
 
 /** The database configuration the environment selects. */
 export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {

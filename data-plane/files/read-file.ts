@@ -36,7 +36,21 @@ export async function resolveFile(deps: DataPlaneDeps, caller: Caller, selector:
   return { file, size: Number(file.digests.size), storageKey: location.storageKey, backendId: location.backendId };
 }
 
-/** Streams `length` bytes from `offset` of a resolved file (the backend's range rules apply). */
-export function openFileRange(deps: DataPlaneDeps, resolved: ResolvedFile, range: { offset: number; length?: number }, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-  return backendById(deps, resolved.backendId ?? '').get(resolved.storageKey, range.length === undefined ? { offset: range.offset, signal } : { offset: range.offset, length: range.length, signal });
+/**
+ * Streams `length` bytes from `offset` of a resolved file (the backend's range rules apply). With
+ * `reuseBuffers`, a chunk is valid only until the next is asked for (see `GetOptions.reuseBuffers`).
+ */
+export function openFileRange(
+  deps: DataPlaneDeps,
+  resolved: ResolvedFile,
+  range: { offset: number; length?: number },
+  signal: AbortSignal,
+  options: { reuseBuffers?: boolean } = {},
+): Promise<AsyncIterable<Uint8Array>> {
+  return backendById(deps, resolved.backendId ?? '').get(resolved.storageKey, {
+    offset: range.offset,
+    ...(range.length === undefined ? {} : { length: range.length }),
+    signal,
+    reuseBuffers: options.reuseBuffers === true,
+  });
 }

@@ -4,9 +4,10 @@
  * `ingestObject` as it arrives, and all of them are recorded at the end with ONE `RecordFiles` call, so
  * the control plane writes one transaction for the batch instead of one per file.
  *
- * Small entries (at most `BUFFERED_ENTRY_BYTES`) are read into memory and ingested concurrently (up to
- * `CONCURRENT_INGESTS` at once, so their fsyncs overlap) while the next entries are read; larger ones
- * stream straight to storage, one at a time. Memory stays bounded by the product of the two.
+ * Small entries (at most `BUFFERED_ENTRY_BYTES`) are read into memory and ingested in groups (up to
+ * `GROUP_FILES` files or `GROUP_BYTES` bytes, one `putObjects` call each, so the backend makes the whole
+ * group durable at once), up to `CONCURRENT_GROUPS` groups at a time while the next entries are read;
+ * larger ones stream straight to storage, one at a time. Memory stays bounded by the groups in flight.
  *
  * Recording is all or nothing: when an entry is refused (bad path, digest mismatch, path taken...) no
  * file of the batch is recorded. Objects already committed for earlier entries stay as verified,
@@ -14,7 +15,7 @@
  */
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import { normalizeRelativePath } from '../../core/paths/relative-path.ts';
-import { ingestObject, type IngestExpectations, type IngestResult } from '../ingest/ingest-object.ts';
+import { ingestObject, ingestObjects, type InMemoryObject, type IngestExpectations, type IngestResult } from '../ingest/ingest-object.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
@@ -22,10 +23,14 @@ import { authorizeWrite, DEFAULT_MEDIA_TYPE, requireOwnBackend } from './write-f
 
 /** Most files in one batch (the control plane's limit for one RecordFiles call). */
 export const MAX_BATCH_FILES = 1000;
-/** Entries up to this size are buffered and ingested concurrently. */
+/** Entries up to this size are buffered and ingested in groups. */
 export const BUFFERED_ENTRY_BYTES = 1024 * 1024;
-/** Buffered entries ingested at once. */
-export const CONCURRENT_INGESTS = 16;
+/** Most files in one group. */
+export const GROUP_FILES = 64;
+/** A group is sent once it holds this many bytes. */
+export const GROUP_BYTES = 4 * 1024 * 1024;
+/** Groups being ingested at once. */
+export const CONCURRENT_GROUPS = 4;
 
 /** One file of a batch, as the transport delivers it. Its body must be consumed before the next entry. */
 export interface BatchEntry {
@@ -55,6 +60,33 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
   let failure: { error: unknown } | undefined;
   // Where the control plane routes this package's files (backend routing); set by the first authorization.
   let targetDeps = deps;
+  let group: InMemoryObject[] = [];
+  let groupBytes = 0;
+  /** Ingests the buffered group (waiting while `CONCURRENT_GROUPS` are in flight); one result per entry. */
+  const sendGroup = async (): Promise<void> => {
+    if (group.length === 0) return;
+    const objects = group;
+    group = [];
+    groupBytes = 0;
+    while (running.size >= CONCURRENT_GROUPS) await Promise.race(running);
+    if (failure !== undefined) throw failure.error;
+    const ingest = ingestObjects(objects, targetDeps, { maxBytes: deps.maxUploadBytes, signal: local.signal });
+    objects.forEach((_, index) => {
+      const one = ingest.then((results) => results[index] as IngestResult);
+      // Handled here; the batch reads the outcome through `Promise.all(ingests)` or `failure`.
+      one.catch(() => undefined);
+      ingests.push(one);
+    });
+    const tracked: Promise<unknown> = ingest.then(
+      () => running.delete(tracked),
+      (error: unknown) => {
+        running.delete(tracked);
+        // Stop at the first refused entry instead of storing the rest of the archive for nothing.
+        failure ??= { error };
+      },
+    );
+    running.add(tracked);
+  };
   try {
     for await (const entry of entries) {
       if (failure !== undefined) throw failure.error;
@@ -69,28 +101,19 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
         backendChecked = true;
       }
       accepted.push({ relativePath, mediaType: entry.mediaType || DEFAULT_MEDIA_TYPE });
-      const options = { expected: entry.expected, maxBytes: deps.maxUploadBytes, signal: local.signal };
       const size = entry.expected.size;
       if (size !== undefined && size <= BUFFERED_ENTRY_BYTES) {
-        const chunks = await readAll(entry.body, size);
-        while (running.size >= CONCURRENT_INGESTS) await Promise.race(running);
-        const ingest = ingestObject(chunks, targetDeps, options);
-        ingests.push(ingest);
-        const tracked: Promise<unknown> = ingest.then(
-          () => running.delete(tracked),
-          (error: unknown) => {
-            running.delete(tracked);
-            // Stop at the first refused entry instead of storing the rest of the archive for nothing.
-            failure ??= { error };
-          },
-        );
-        running.add(tracked);
+        group.push({ bytes: await readAll(entry.body, size), expected: entry.expected });
+        groupBytes += size;
+        if (group.length >= GROUP_FILES || groupBytes >= GROUP_BYTES) await sendGroup();
       } else {
-        const ingest = ingestObject(entry.body, targetDeps, options);
+        await sendGroup();
+        const ingest = ingestObject(entry.body, targetDeps, { expected: entry.expected, maxBytes: deps.maxUploadBytes, signal: local.signal });
         ingests.push(ingest);
         await ingest;
       }
     }
+    await sendGroup();
     if (ingests.length === 0) throw new DataPlaneError('bad-request', 'the archive holds no files');
     const results = await Promise.all(ingests);
     for (const result of results) requireOwnBackend(deps, result.backendId);
@@ -120,15 +143,16 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
   }
 }
 
-/** Reads a small body whole (at most `limit` bytes plus one chunk; ingest checks the exact size). */
-async function readAll(body: AsyncIterable<Uint8Array>, limit: number): Promise<Uint8Array[]> {
+/** Reads a small body whole into one buffer (at most `limit` bytes plus one chunk; ingest checks the exact size). */
+async function readAll(body: AsyncIterable<Uint8Array>, limit: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of body) {
-    // Copy: a transport may reuse its buffers once the next chunk is asked for.
-    chunks.push(Uint8Array.prototype.slice.call(chunk));
+    // Copied (by concat, or here for a single chunk): a transport may reuse its buffers once the next chunk is asked for.
+    chunks.push(chunk);
     total += chunk.byteLength;
     if (total > limit) break;
   }
-  return chunks;
+  if (chunks.length === 1) return Uint8Array.prototype.slice.call(chunks[0] as Uint8Array);
+  return Buffer.concat(chunks, total);
 }

@@ -77,7 +77,8 @@ export async function getFile(deps: DataPlaneDeps, caller: Caller, selector: Fil
     return;
   }
   // Open before sending headers, so a missing object is still a clean 5xx problem.
-  const bytes = await openFileRange(deps, resolved, { offset: start, length: count }, signal);
+  // pump waits until each chunk is on the socket before asking for the next, so buffers can be reused.
+  const bytes = await openFileRange(deps, resolved, { offset: start, length: count }, signal, { reuseBuffers: true });
   startResponse(res, status, headers);
   await pump(bytes, res, signal);
 }

@@ -96,30 +96,29 @@ export async function readSmallBody(req: HttpRequest, maxBytes: number): Promise
 }
 
 /**
- * Streams `source` into the response with backpressure (waits for `drain`), then ends it. When the
- * client goes away the loop stops, which returns the source iterator and releases the backend read.
+ * Streams `source` into the response, then ends it. Each chunk is handed to the socket before the next
+ * is asked for (the write's callback), which is the backpressure and lets the source reuse its buffers
+ * (`GetOptions.reuseBuffers`). When the client goes away the loop stops, which returns the source
+ * iterator and releases the backend read.
  */
 export async function pump(source: AsyncIterable<Uint8Array>, res: HttpResponse, signal: AbortSignal): Promise<void> {
   const out = h1(res);
   for await (const chunk of source) {
     if (signal.aborted) throw signal.reason;
-    if (!out.write(chunk)) await drained(out, signal);
+    await written(out, chunk, signal);
   }
   await new Promise<void>((resolve) => out.end(resolve));
 }
 
-function drained(out: ServerResponse, signal: AbortSignal): Promise<void> {
+function written(out: ServerResponse, chunk: Uint8Array, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const done = (): void => {
-      out.off('drain', done);
-      out.off('close', done);
-      signal.removeEventListener('abort', done);
-      if (signal.aborted) reject(signal.reason as Error);
-      else resolve();
-    };
-    out.once('drain', done);
-    out.once('close', done);
-    signal.addEventListener('abort', done, { once: true });
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    out.write(chunk, (error) => {
+      signal.removeEventListener('abort', onAbort);
+      if (error === null || error === undefined) resolve();
+      else reject(error);
+    });
   });
 }
 

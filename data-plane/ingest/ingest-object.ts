@@ -89,9 +89,7 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
       await Promise.all([hasher.update(chunk), writer.write(chunk)]);
     }
     const digests = await hasher.digest();
-    if (expected.size !== undefined && digests.size !== expected.size) throw new IngestError('size-mismatch', `received ${digests.size} bytes, expected ${expected.size}`);
-    if (expected.blake3 !== undefined && !expected.blake3.equals(digests.blake3)) throw new IngestError('digest-mismatch', `blake3 of the received bytes is ${digests.blake3.toString()}, expected ${expected.blake3.toString()}`);
-    if (expected.sha256 !== undefined && !expected.sha256.equals(digests.sha256)) throw new IngestError('digest-mismatch', `sha256 of the received bytes is ${digests.sha256.toString()}, expected ${expected.sha256.toString()}`);
+    checkAgainst(expected, digests);
     if (writer.size !== digests.size) throw new IngestError('size-mismatch', `storage accepted ${writer.size} bytes but ${digests.size} were hashed`);
     const storageKey = contentKey(digests.blake3);
     const { created } = await writer.commit(storageKey, signal === undefined ? {} : { signal });
@@ -100,6 +98,52 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
     hasher.abort();
     await writer.cancel();
   }
+}
+
+/** Throws when `digests` contradict what the client said to expect. */
+function checkAgainst(expected: { size?: number; blake3?: Digest; sha256?: Digest }, digests: DualDigest): void {
+  if (expected.size !== undefined && digests.size !== expected.size) throw new IngestError('size-mismatch', `received ${digests.size} bytes, expected ${expected.size}`);
+  if (expected.blake3 !== undefined && !expected.blake3.equals(digests.blake3)) throw new IngestError('digest-mismatch', `blake3 of the received bytes is ${digests.blake3.toString()}, expected ${expected.blake3.toString()}`);
+  if (expected.sha256 !== undefined && !expected.sha256.equals(digests.sha256)) throw new IngestError('digest-mismatch', `sha256 of the received bytes is ${digests.sha256.toString()}, expected ${expected.sha256.toString()}`);
+}
+
+/** One whole object already in memory, and what its client claims about it. */
+export interface InMemoryObject {
+  readonly bytes: Uint8Array;
+  readonly expected?: IngestExpectations;
+}
+
+/**
+ * Ingests whole objects already in memory (a batch's small files): hashes and checks each exactly as
+ * `ingestObject` does, then stores them all with one `putObjects` call, so a backend can make many small
+ * objects durable at once. Nothing is stored unless every object passed its checks; the first failure in
+ * input order is thrown. When storing fails, objects of the call may have been stored (verified content
+ * under its own content key, as after a failed record).
+ */
+export async function ingestObjects(objects: readonly InMemoryObject[], deps: IngestDependencies, options: Omit<IngestOptions, 'expected'> = {}): Promise<IngestResult[]> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const verified: { digests: DualDigest; storageKey: string }[] = [];
+  for (const object of objects) {
+    const expected = parseExpected(object.expected);
+    const size = object.bytes.byteLength;
+    if (options.maxBytes !== undefined && size > options.maxBytes) throw new IngestError('too-large', `stream exceeds the limit of ${options.maxBytes} bytes`);
+    const hasher = createDualHasher(deps.hashPool);
+    try {
+      await hasher.update(object.bytes);
+      const digests = await hasher.digest();
+      checkAgainst(expected, digests);
+      verified.push({ digests, storageKey: contentKey(digests.blake3) });
+    } finally {
+      hasher.abort();
+    }
+  }
+  throwIfAborted(signal);
+  const stored = await deps.backend.putObjects(
+    objects.map((object, index) => ({ key: verified[index]?.storageKey ?? '', bytes: object.bytes })),
+    signal === undefined ? {} : { signal },
+  );
+  return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false }));
 }
 
 /** Incoming chunks are gathered up to this size before they are hashed and written. */

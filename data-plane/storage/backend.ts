@@ -23,7 +23,15 @@ export interface SignalOptions {
 }
 
 /** Options of `StorageBackend.get`. */
-export interface GetOptions extends RangeOptions, SignalOptions {}
+export interface GetOptions extends RangeOptions, SignalOptions {
+  /**
+   * Lets the backend hand out chunks in buffers it reuses: a chunk is then valid only until the caller
+   * asks for the next one (or leaves the loop), and the caller must not modify it. For callers that pass
+   * each chunk on and wait until it has been consumed (a socket write's callback) before asking for the
+   * next: a long read then needs no fresh memory per chunk. Backends may ignore it.
+   */
+  readonly reuseBuffers?: boolean;
+}
 
 /** What `head` knows about a stored object. */
 export interface StorageObjectInfo {
@@ -35,6 +43,13 @@ export interface StorageObjectInfo {
 export interface CommitResult {
   /** True when this commit stored the object; false when an object already existed under the key. */
   readonly created: boolean;
+}
+
+/** One object of `StorageBackend.putObjects`. */
+export interface PutObjectInput {
+  readonly key: string;
+  /** The whole object; the backend does not keep a reference after the call settles. */
+  readonly bytes: Uint8Array;
 }
 
 /** Capacity of the medium behind a backend, when it can tell. */
@@ -132,6 +147,20 @@ export interface StorageBackend {
    * number may stage at once, including bytes meant for the same key.
    */
   createWriter(options?: SignalOptions): Promise<StorageWriter>;
+
+  /**
+   * Stores whole objects already in memory, each exactly as `createWriter` + `write` + `commit` would
+   * (durable when this resolves, an existing object is never replaced, `created` as for `commit`), and
+   * resolves with one `CommitResult` per object, in order. For many small objects at once (a batch
+   * upload's small files), where a writer per object costs more than the bytes.
+   *
+   * Every key is validated first: a malformed key rejects with `invalid-key` before anything is stored.
+   * A key that appears twice is stored once: exactly one of its results says `created: true`. When any object
+   * fails, the call rejects with that object's error (the first in input order); each of the others is
+   * then stored entirely or not at all. A signal that has already fired rejects with `aborted` before any
+   * effect; one firing later may stop objects not yet visible.
+   */
+  putObjects(objects: readonly PutObjectInput[], options?: SignalOptions): Promise<CommitResult[]>;
 
   /**
    * Streams the bytes of the object under `key`, or of `length` bytes from `offset` inside it.

@@ -32,6 +32,11 @@ export function countingBackend(inner: StorageBackend): { backend: StorageBacken
       };
       return counted;
     },
+    async putObjects(objects, options) {
+      const results = await inner.putObjects(objects, options);
+      for (const { bytes } of objects) counters.written += bytes.byteLength;
+      return results;
+    },
     async get(key, options) {
       const source = await inner.get(key, options);
       return (async function* () {

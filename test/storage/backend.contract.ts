@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
 import { Digest } from '../../core/identity/digest.ts';
 import type { CommitResult, GetOptions, StorageBackend, StorageWriter } from '../../data-plane/storage/backend.ts';
-import { contentKey } from '../../data-plane/storage/keys.ts';
+import { contentKey, validateKey } from '../../data-plane/storage/keys.ts';
 import { collect, drain, expectStorageError } from './helpers.ts';
 
 /** What a backend's test file hands the suite for one test. */
@@ -148,6 +148,27 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
       }
       for await (const received of await backend.get('basic/copied')) received.fill(0xff);
       expect(sha256Hex(await read(backend, 'basic/copied'))).toBe(sha256Hex(data));
+    });
+
+    it('reads with reuseBuffers: each chunk, copied before the next is asked for, gives the exact bytes', async () => {
+      const data = pseudoRandomBytes(3 * MiB + 12_345, 6);
+      await put(backend, 'basic/reused', data);
+      for (const range of [{}, { offset: 1, length: 2 * MiB + 3 }, { offset: MiB, length: MiB }, { offset: 3 * MiB, length: 100_000 }, { offset: 5 }]) {
+        const copies: Buffer[] = [];
+        for await (const chunk of await backend.get('basic/reused', { ...range, reuseBuffers: true })) {
+          expect(chunk.byteLength).toBeLessThanOrEqual(MiB);
+          copies.push(Buffer.from(chunk));
+        }
+        const offset = range.offset ?? 0;
+        const expected = data.subarray(offset, range.length === undefined ? undefined : offset + range.length);
+        expect(sha256Hex(Buffer.concat(copies))).toBe(sha256Hex(expected));
+      }
+      // Leaving early releases the read (the object can still be read and deleted).
+      for await (const chunk of await backend.get('basic/reused', { reuseBuffers: true })) {
+        expect(chunk.byteLength).toBeGreaterThan(0);
+        break;
+      }
+      expect((await read(backend, 'basic/reused', { offset: 0, length: 10 })).byteLength).toBe(10);
     });
 
     describe('ranged reads', () => {
@@ -354,6 +375,71 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
       }
     });
 
+    describe('putObjects', () => {
+      it('stores whole objects like writers do, in order, and never replaces one', async () => {
+        const inputs = Array.from({ length: 40 }, (_, index) => pseudoRandomBytes(index * 97, 80 + index));
+        const objects = inputs.map((bytes) => ({ key: contentKeyOf(bytes), bytes }));
+        expect(await backend.putObjects(objects)).toEqual(objects.map(() => ({ created: true })));
+        for (const { key, bytes } of objects) {
+          expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(bytes));
+          expect(await backend.head(key)).toEqual({ size: bytes.byteLength });
+        }
+        // Different bytes under the same keys: kept as first stored, reported as existing.
+        const again = objects.map(({ key }, index) => ({ key, bytes: pseudoRandomBytes(10, 200 + index) }));
+        expect(await backend.putObjects(again)).toEqual(objects.map(() => ({ created: false })));
+        for (const { key, bytes } of objects) expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(bytes));
+        expect(await backend.putObjects([])).toEqual([]);
+      });
+
+      it('stores a key given twice once, and exactly one of its results says created', async () => {
+        const bytes = pseudoRandomBytes(5000, 90);
+        const key = contentKeyOf(bytes);
+        const results = await backend.putObjects(Array.from({ length: 70 }, () => ({ key, bytes })));
+        expect(results.filter((result) => result.created)).toHaveLength(1);
+        expect(await collect(backend.list(key.split('/')[0] ?? ''))).toEqual([key]);
+      });
+
+      it('keeps no reference to the bytes it was given', async () => {
+        const data = pseudoRandomBytes(3000, 91);
+        const bytes = data.slice();
+        const pending = backend.putObjects([{ key: 'put/copied', bytes }]);
+        await pending;
+        bytes.fill(0);
+        expect(sha256Hex(await read(backend, 'put/copied'))).toBe(sha256Hex(data));
+      });
+
+      it('rejects a malformed key with invalid-key before storing anything', async () => {
+        const good = pseudoRandomBytes(100, 92);
+        await expectStorageError(backend.putObjects([{ key: contentKeyOf(good), bytes: good }, { key: '../escape', bytes: good }]), 'invalid-key');
+        expect(await backend.head(contentKeyOf(good))).toBeUndefined();
+      });
+
+      it('rejects with aborted before any effect when the signal has fired', async () => {
+        const bytes = pseudoRandomBytes(100, 93);
+        const controller = new AbortController();
+        controller.abort(new Error('stop'));
+        await expectStorageError(backend.putObjects([{ key: contentKeyOf(bytes), bytes }], { signal: controller.signal }), 'aborted');
+        expect(await backend.head(contentKeyOf(bytes))).toBeUndefined();
+      });
+
+      if (capabilities.nestedKeys === 'rejected') {
+        it('rejects an object nesting with a stored key with invalid-key and still stores the others', async () => {
+          await put(backend, 'putnest/a/b', pseudoRandomBytes(10, 94));
+          const other = pseudoRandomBytes(10, 95);
+          await expectStorageError(
+            backend.putObjects([
+              { key: 'putnest/a', bytes: pseudoRandomBytes(10, 96) },
+              { key: 'putnest/other', bytes: other },
+            ]),
+            'invalid-key',
+          );
+          expect(sha256Hex(await read(backend, 'putnest/other'))).toBe(sha256Hex(other));
+          await backend.delete('putnest/other');
+          expect(await backend.head('putnest/a')).toBeUndefined();
+        });
+      }
+    });
+
     describe('cancellation', () => {
       it('removes staged bytes when the writer signal fires, and the error sticks', async () => {
         const controller = new AbortController();
@@ -485,6 +571,16 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
   });
 }
 
+/** True for a well-formed key (malformed keys are never stored, so never cleaned up). */
+function isValidKeyForCleanup(key: string): boolean {
+  try {
+    validateKey(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Wraps `backend` so every successful commit records its key in `committed`. */
 function trackCommits(backend: StorageBackend, committed: Set<string>): StorageBackend {
   const track = (writer: StorageWriter): StorageWriter => ({
@@ -502,6 +598,14 @@ function trackCommits(backend: StorageBackend, committed: Set<string>): StorageB
   return {
     id: backend.id,
     createWriter: async (options) => track(await backend.createWriter(options)),
+    putObjects: async (objects, options) => {
+      try {
+        return await backend.putObjects(objects, options);
+      } finally {
+        // Whatever got stored (also when one object failed) is the test's to clean up.
+        for (const { key } of objects) if (isValidKeyForCleanup(key) && (await backend.head(key).catch(() => undefined)) !== undefined) committed.add(key);
+      }
+    },
     get: (key, options) => backend.get(key, options),
     head: (key, options) => backend.head(key, options),
     delete: (key, options) => backend.delete(key, options),

@@ -7,21 +7,30 @@ import { constants, type Dirent, type Stats } from 'node:fs';
 import { access, lstat, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
+import type { CommitResult, GetOptions, PutObjectInput, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
 import { StorageError, throwIfAborted } from '../errors.ts';
 import { isValidKeySegment, MAX_KEY_LENGTH } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
 import { createLocalLayout, type LocalLayout } from './local-layout.ts';
 import { createLocalWriter } from './local-writer.ts';
+import { publishError, publishItems } from './publish-pool.ts';
 
 /**
- * Bytes per read of a stored object (and per chunk handed to the caller): Node's default. 1 MiB reads
- * made downloads 3x faster (630 -> 2,000 MB/s) but each read is a fresh mmap-sized buffer; under CPU
- * load their release lags and a 256 MiB download grew the process by 150-210 MiB
- * (test/data-plane/streaming.test.ts), so bounded memory wins.
+ * Bytes per read of a stored object (and per chunk handed to the caller) when the caller needs chunks it
+ * may keep: Node's default. 1 MiB reads into fresh buffers made downloads 3x faster but, under CPU load,
+ * the buffers' release lagged and a 256 MiB download grew the process by 150-210 MiB
+ * (test/data-plane/streaming.test.ts).
  */
 const READ_CHUNK_BYTES = 64 * 1024;
+/**
+ * Bytes per read with `reuseBuffers`: two buffers of this size per read, alternating (one with the caller,
+ * one being filled), so memory stays at 2 MiB per download however long it is.
+ */
+const REUSED_READ_BYTES = 1024 * 1024;
+
+/** Objects per publish-worker message in `putObjects`: a 250-object batch keeps four workers busy. */
+const PUBLISH_SLICE = 32;
 
 /** Configuration of a local filesystem backend. */
 export interface LocalBackendOptions {
@@ -53,6 +62,23 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
 
     createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, writerOptions),
 
+    async putObjects(objects: readonly PutObjectInput[], putOptions: SignalOptions = {}): Promise<CommitResult[]> {
+      const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes }));
+      throwIfAborted(putOptions.signal);
+      if (items.length === 0) return [];
+      const where = await layout.where();
+      // Slices go to different workers, so their fsyncs overlap.
+      const slices: (typeof items)[] = [];
+      for (let i = 0; i < items.length; i += PUBLISH_SLICE) slices.push(items.slice(i, i + PUBLISH_SLICE));
+      throwIfAborted(putOptions.signal);
+      const results = (await Promise.all(slices.map((slice) => publishItems(where, slice)))).flat();
+      return results.map((result, index) => {
+        if (result.ok) return { created: result.created };
+        const key = items[index]?.key ?? '';
+        throw publishError(result.failure, key, `store ${JSON.stringify(key)}`);
+      });
+    },
+
     async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
       const path = layout.objectPath(key);
       validateRangeOptions(getOptions);
@@ -76,6 +102,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
           await handle.close();
           return emptyStream();
         }
+        if (getOptions.reuseBuffers === true) return readReusing(handle, start, end, action, signal);
         // `end` of createReadStream is inclusive. The stream closes the handle when it ends or is destroyed.
         const stream = handle.createReadStream({ start, end: end - 1, highWaterMark: READ_CHUNK_BYTES, ...(signal === undefined ? {} : { signal }) });
         return relay(stream, end - start, action);
@@ -200,6 +227,51 @@ async function* relay(stream: Readable, expected: number, action: string): Async
   }
   // Objects are immutable; a short read means the file was truncated underneath us.
   if (received !== expected) throw new StorageError('integrity', `local storage: ${action}: object is shorter than its recorded size`);
+}
+
+/**
+ * Reads `[start, end)` of an open object into two reused buffers, one read ahead of the caller: while the
+ * caller holds one buffer's chunk, the next chunk is read into the other. Closes the handle at the end,
+ * on error and when the caller leaves early.
+ */
+async function* readReusing(handle: FileHandle, start: number, end: number, action: string, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  const buffers = [Buffer.allocUnsafeSlow(Math.min(REUSED_READ_BYTES, end - start)), Buffer.allocUnsafeSlow(Math.min(REUSED_READ_BYTES, Math.max(0, end - start - REUSED_READ_BYTES)))];
+  let position = start;
+  let turn = 0;
+  const readNext = (): { promise: Promise<number>; buffer: Buffer; wanted: number } => {
+    const buffer = buffers[turn] as Buffer;
+    turn ^= 1;
+    const wanted = Math.min(buffer.byteLength, end - position);
+    const promise = handle.read(buffer, 0, wanted, position).then(({ bytesRead }) => bytesRead);
+    position += wanted;
+    return { promise, buffer, wanted };
+  };
+  let pending = readNext();
+  // A read in flight when the caller leaves must settle before the handle closes.
+  let inFlight: Promise<unknown> = pending.promise.catch(() => undefined);
+  try {
+    for (;;) {
+      throwIfAborted(signal);
+      const bytesRead = await pending.promise;
+      // Objects are immutable; a short read means the file was truncated underneath us.
+      if (bytesRead !== pending.wanted) throw new StorageError('integrity', `local storage: ${action}: object is shorter than its recorded size`);
+      const chunk = pending.buffer.subarray(0, bytesRead);
+      if (position < end) {
+        pending = readNext();
+        inFlight = pending.promise.catch(() => undefined);
+      } else {
+        inFlight = Promise.resolve();
+        yield chunk;
+        return;
+      }
+      yield chunk;
+    }
+  } catch (error) {
+    throw translateFsError(error, action);
+  } finally {
+    await inFlight;
+    await handle.close().catch(() => undefined);
+  }
 }
 
 // An async generator is the simplest empty AsyncIterable.

@@ -14,6 +14,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { StorageError } from '../errors.ts';
 import { validateKey } from '../keys.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
+import type { PublishRoot } from './publish-protocol.ts';
 
 /** Name of the staging directory under the root; keys cannot start with '.', so it never clashes. */
 export const STAGING_DIRECTORY = '.staging';
@@ -38,12 +39,12 @@ export interface LocalLayout {
   requireRoot(): Promise<void>;
   /** Throws `integrity` when `directory` (resolved through symlinks) is not the root or below it. */
   assertInsideRoot(directory: string): Promise<void>;
-  /**
-   * Creates the directories above `key` one level at a time, refusing to pass through anything that is
-   * not a real directory: a regular file means `key` nests with a stored key (`invalid-key`), a symlink
-   * or other entry is `integrity`. Returns the directories it created, shallowest first.
-   */
-  ensureParents(key: string): Promise<string[]>;
+  /** The root's real path (symlinks resolved), cached after the first call. */
+  realRoot(): Promise<string>;
+  /** What a publish worker needs to know of this root (`publish-protocol.ts`). */
+  where(): Promise<PublishRoot>;
+  /** The directory names from the root down to the parent of `key`'s object (`key` validated). */
+  parentsOf(key: string): string[];
   /** Removes now-empty directories above `path`, up to (not including) the root. Best effort. */
   pruneParents(path: string): Promise<void>;
   /** Creates a new, uniquely named staging file, read-only on disk (see below) but open for writing. */
@@ -67,68 +68,6 @@ export function createLocalLayout(root: string): LocalLayout {
       throw translateFsError(error, 'check root directory');
     }
     if (!info.isDirectory()) throw new StorageError('unavailable', 'local storage: root is not a directory');
-  };
-
-  /**
-   * Creates the directories above a key one level at a time from the root, refusing to pass through
-   * anything that is not a real directory (see `ensureParents`); returns those it created.
-   */
-  const carefulWalk = async (key: string, segments: readonly string[]): Promise<string[]> => {
-    const created: string[] = [];
-    let directory = absoluteRoot;
-    for (const segment of segments) {
-      directory = join(directory, segment);
-      try {
-        await mkdir(directory);
-        created.push(directory);
-        continue;
-      } catch (error) {
-        // ENOENT: either the root is missing (say so) or a concurrent delete pruned a parent we had
-        // just checked; the raw error lets the committer retry the walk.
-        if (hasErrno(error, 'ENOENT')) await requireRoot();
-        if (!hasErrno(error, 'EEXIST')) throw error;
-      }
-      // mkdir does not follow a symlink in the last component, so EEXIST may be a link: lstat decides.
-      const info = await lstat(directory);
-      if (info.isDirectory()) continue;
-      if (info.isFile()) throw new StorageError('invalid-key', `storage key ${JSON.stringify(key)} nests under a stored key`);
-      throw new StorageError('integrity', 'local storage: a path component is a symbolic link or special file');
-    }
-    return created;
-  };
-
-  /**
-   * The fast path of `ensureParents` (most commits): probe from the deepest parent upwards for the
-   * deepest one that exists; if it is a real directory reached through no symlink (its real path is
-   * exactly the root's real path plus the segments), create only the levels below it. Two calls when
-   * the parents exist and one more per missing level, instead of a mkdir and an lstat per level.
-   * Undefined (nothing created) when anything is unexpected: the caller then takes the careful walk.
-   */
-  const createBelowDeepestExisting = async (key: string, segments: readonly string[]): Promise<string[] | undefined> => {
-    let level = segments.length;
-    for (; level > 0; level--) {
-      const directory = join(absoluteRoot, ...segments.slice(0, level));
-      const info = await lstat(directory).catch((error: unknown) => (hasErrno(error, 'ENOENT') ? undefined : null));
-      if (info === null) return undefined;
-      if (info === undefined) continue;
-      if (!info.isDirectory()) return undefined;
-      const real = await realpath(directory).catch(() => undefined);
-      if (real !== join(await resolveRealRoot(), ...segments.slice(0, level))) return undefined;
-      break;
-    }
-    const created: string[] = [];
-    for (let next = level + 1; next <= segments.length; next++) {
-      const directory = join(absoluteRoot, ...segments.slice(0, next));
-      try {
-        await mkdir(directory);
-      } catch {
-        // Raced with another writer or a prune, or the root is gone: the careful walk sorts it out;
-        // the directories created here still count as created (their parents need syncing).
-        return created.length === 0 ? undefined : [...created, ...(await carefulWalk(key, segments))];
-      }
-      created.push(directory);
-    }
-    return created;
   };
 
   const resolveRealRoot = async (): Promise<string> => {
@@ -173,10 +112,11 @@ export function createLocalLayout(root: string): LocalLayout {
       }
     },
 
-    async ensureParents(key) {
-      const segments = validateKey(key).split('/').slice(0, -1);
-      return (await createBelowDeepestExisting(key, segments)) ?? carefulWalk(key, segments);
-    },
+    realRoot: resolveRealRoot,
+
+    where: async () => ({ root: absoluteRoot, realRoot: await resolveRealRoot(), stagingDirectory }),
+
+    parentsOf: (key) => validateKey(key).split('/').slice(0, -1),
 
     async pruneParents(path) {
       for (let directory = dirname(path); directory.startsWith(rootPrefix); directory = dirname(directory)) {

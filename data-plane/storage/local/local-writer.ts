@@ -5,18 +5,15 @@
  * Why link and not rename: rename(2) silently replaces an existing target, so two concurrent commits of
  * the same key could not tell who stored it, and an existing object would be swapped under its readers.
  * link(2) fails with EEXIST instead, which is exactly "already there": success with `created: false`.
+ * The commit itself (sync, parent directories, link, directory syncs) runs in a publish worker
+ * (`publish-worker.js`), the same code that stores `putObjects` batches.
  */
-import type { Stats } from 'node:fs';
-import { link, lstat, open, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
+import { publishError, publishItems } from './publish-pool.ts';
 import type { LocalLayout } from './local-layout.ts';
-
-// A commit walks the parent directories, then links. A concurrent delete may prune a directory in
-// between; each retry re-creates it. Losing this race eight times in a row means something else is wrong.
-const MAX_COMMIT_ATTEMPTS = 8;
 
 type WriterState =
   | { readonly kind: 'open'; readonly handle: FileHandle }
@@ -89,11 +86,15 @@ class LocalWriter implements StorageWriter {
       const handle = this.#requireOpen();
       let created: boolean;
       try {
+        // Last moment an abort can stop the commit: once the worker has it, the object becomes visible.
         throwIfAborted(options.signal);
-        // Data must be on disk before any name for it is: otherwise a crash right after the link could
-        // leave a durable directory entry pointing at a file of zeros.
-        await handle.sync();
-        created = await this.#publish(key, target, options.signal);
+        throwIfAborted(this.#signal);
+        // The worker syncs the data before it links (a durable name must never point at unsynced bytes),
+        // then syncs the new directory entries (publish-worker.js).
+        const [result] = await publishItems(await this.#layout.where(), [{ key, target, parents: this.#layout.parentsOf(key), stagedPath: this.#stagedPath }]);
+        if (result === undefined) throw new StorageError('internal', 'local storage: publish worker returned no result');
+        if (!result.ok) throw publishError(result.failure, key, `commit ${JSON.stringify(key)}`);
+        created = result.created;
       } catch (error) {
         const failure = translateFsError(error, `commit ${JSON.stringify(key)}`);
         // A key nesting with a stored key is found only now, but nothing was published: stay open.
@@ -120,55 +121,6 @@ class LocalWriter implements StorageWriter {
         throw translateFsError(error, 'remove staged bytes');
       }
     });
-  }
-
-  /** Links the staged file to `target`; true when this call created it, false when it already existed. */
-  async #publish(key: string, target: string, signal: AbortSignal | undefined): Promise<boolean> {
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= MAX_COMMIT_ATTEMPTS; attempt++) {
-      let createdDirectories: string[];
-      try {
-        createdDirectories = await this.#layout.ensureParents(key);
-        await this.#layout.assertInsideRoot(dirname(target));
-        // Last moment an abort can stop the commit: after the link the object is visible.
-        throwIfAborted(signal);
-        throwIfAborted(this.#signal);
-        await link(this.#stagedPath, target);
-      } catch (error) {
-        if (hasErrno(error, 'EEXIST')) {
-          if (await this.#isExistingObject(key, target)) return false;
-        } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
-          throw error;
-        }
-        lastError = error;
-        continue;
-      }
-      // Make the new names durable: the object's entry, and every directory created on the way.
-      const directories = new Set([dirname(target), ...createdDirectories.map((directory) => dirname(directory))]);
-      for (const directory of directories) await syncDirectory(directory);
-      return true;
-    }
-    // Not `not-found`: nothing the caller asked for is missing; the tree keeps changing under us (or
-    // someone removed the staged file).
-    throw new StorageError('unavailable', `local storage: commit ${JSON.stringify(key)}: directories kept vanishing`, { cause: lastError });
-  }
-
-  /**
-   * Decides what an EEXIST from link means: true for an object (already stored), false when the entry
-   * vanished again (a concurrent delete; retry). A directory means `key` nests with stored keys, and
-   * anything else (a symlink, a FIFO) is not an object this backend wrote.
-   */
-  async #isExistingObject(key: string, target: string): Promise<boolean> {
-    let info: Stats;
-    try {
-      info = await lstat(target);
-    } catch (error) {
-      if (hasErrno(error, 'ENOENT')) return false;
-      throw error;
-    }
-    if (info.isFile()) return true;
-    if (info.isDirectory()) throw new StorageError('invalid-key', `storage key ${JSON.stringify(key)} is a prefix of stored keys`);
-    throw new StorageError('integrity', `local storage: ${JSON.stringify(key)} is a symbolic link or special file`);
   }
 
   async #fail(error: StorageError): Promise<StorageError> {
@@ -212,14 +164,5 @@ class LocalWriter implements StorageWriter {
     const result = this.#queue.then(operation);
     this.#queue = result.catch(() => undefined);
     return result;
-  }
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -3,6 +3,7 @@
  * suite as the local backend, including its choices where the medium could differ (keys may not nest),
  * so code tested against it behaves the same on disk.
  */
+import { putObjectsWithWriters } from '../put-objects.ts';
 import type { CommitResult, GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { validateKey } from '../keys.ts';
@@ -29,7 +30,7 @@ const READ_CHUNK_BYTES = 64 * 1024;
 export function createMemoryBackend(options: MemoryBackendOptions): MemoryBackend {
   const store: MemoryStore = { objects: new Map(), staged: new Set() };
 
-  return {
+  const backend: MemoryBackend = {
     id: options.id,
 
     stagedCount: () => store.staged.size,
@@ -41,6 +42,8 @@ export function createMemoryBackend(options: MemoryBackendOptions): MemoryBacken
       throwIfAborted(writerOptions.signal);
       return new MemoryWriter(store, writerOptions.signal);
     },
+
+    putObjects: (objects, putOptions) => putObjectsWithWriters(backend, objects, putOptions),
 
     // eslint-disable-next-line @typescript-eslint/require-await -- async so every failure is a rejection.
     async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
@@ -78,6 +81,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): MemoryBacken
       return { ok: true, detail: `memory storage: ${store.objects.size} objects, ${store.staged.size} staged writes` };
     },
   };
+  return backend;
 }
 
 interface MemoryStore {

@@ -5,6 +5,7 @@
  *
  * Nothing S3-specific leaves this folder: every failure is a StorageError (see `s3-errors.ts`).
  */
+import { putObjectsWithWriters } from '../put-objects.ts';
 import type { S3 } from '@aws-sdk/client-s3';
 import type { GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
 import { StorageError, throwIfAborted } from '../errors.ts';
@@ -86,7 +87,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
     }
   }
 
-  return {
+  const backend: S3Backend = {
     id: options.id,
     client,
     objectKey,
@@ -96,6 +97,8 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
     async createWriter(writerOptions?: SignalOptions): Promise<StorageWriter> {
       return createS3Writer(target, writerOptions);
     },
+
+    putObjects: (objects, putOptions) => putObjectsWithWriters(backend, objects, putOptions),
 
     async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
       const name = objectKey(key);
@@ -155,6 +158,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
       }
     },
   };
+  return backend;
 }
 
 function emptyRead(info: StorageObjectInfo | undefined, key: string, options: GetOptions): AsyncIterable<Uint8Array> {

@@ -1,0 +1,336 @@
+// @ts-check
+/**
+ * Publish worker, started by `publish-pool.ts`: makes staged objects durable and visible under their
+ * keys with synchronous system calls (message contract: `publish-protocol.ts`).
+ *
+ * Why a worker with blocking calls: publishing a small object takes a dozen file-system calls (create,
+ * write, fsync, lstat/realpath, mkdir, link, directory fsyncs, unlink). Made from the main thread through
+ * `fs/promises`, each costs a promise, a handle object and a thread-pool hop, which for 4 KiB files cost
+ * more CPU than the system calls themselves, and the fsyncs queued behind each other in the four
+ * thread-pool slots. Here they are plain calls, and several workers keep several fsyncs in flight.
+ *
+ * Plain JavaScript for the same reason as `core/identity/hash-worker.js`: a worker thread does not get
+ * the parent's TypeScript loader.
+ *
+ * Rules kept from the asynchronous writer this replaces (see `local-writer.ts`):
+ * - data is synced before any name points at it; every directory entry created is synced before the
+ *   item is reported;
+ * - link(2), never rename(2): an existing object is never replaced (EEXIST means "already stored");
+ * - parent directories are created one level at a time and must be real directories inside the root:
+ *   a regular file on the way means the key nests under a stored key, a symlink is an integrity error;
+ * - a directory pruned by a concurrent delete between mkdir and link is re-created (bounded retries).
+ */
+import { randomUUID } from 'node:crypto';
+import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+
+/** @typedef {import('./publish-protocol.ts').PublishRequest} PublishRequest */
+/** @typedef {import('./publish-protocol.ts').PublishItem} PublishItem */
+/** @typedef {import('./publish-protocol.ts').PublishResult} PublishResult */
+/** @typedef {import('./publish-protocol.ts').PublishFailure} PublishFailure */
+/** @typedef {import('./publish-protocol.ts').PublishRoot} PublishRoot */
+
+if (parentPort === null) throw new Error('publish-worker.js must run as a worker thread');
+const port = parentPort;
+
+// Losing the race against a concurrent prune this many times in a row means something else is wrong.
+const MAX_LINK_ATTEMPTS = 8;
+const STAGED_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
+/** A refusal decided here (not a system error). */
+class Refusal extends Error {
+  /** @param {'invalid-key' | 'integrity' | 'unavailable'} storageCode @param {string} message */
+  constructor(storageCode, message) {
+    super(message);
+    this.storageCode = storageCode;
+  }
+}
+
+/** @param {unknown} error @returns {PublishFailure} */
+function failureOf(error) {
+  if (error instanceof Refusal) return { storageCode: error.storageCode, message: error.message };
+  const e = /** @type {{ code?: unknown; syscall?: unknown; message?: unknown }} */ (typeof error === 'object' && error !== null ? error : {});
+  return {
+    ...(typeof e.code === 'string' ? { errno: e.code } : {}),
+    ...(typeof e.syscall === 'string' ? { syscall: e.syscall } : {}),
+    message: typeof e.message === 'string' ? e.message : String(error),
+  };
+}
+
+/** @param {unknown} error @param {...string} codes */
+function hasErrno(error, ...codes) {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' && codes.includes(error.code);
+}
+
+/** @param {string} path */
+function syncPath(path) {
+  const fd = openSync(path, constants.O_RDONLY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Throws `unavailable` when the root is gone (so a vanished mount is not reported as a missing parent). */
+/** @param {string} root */
+function requireRoot(root) {
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(root).isDirectory();
+  } catch (error) {
+    if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) throw error;
+  }
+  if (!isDirectory) throw new Refusal('unavailable', 'local storage: root directory does not exist');
+}
+
+/**
+ * Writes `bytes` to a new staging file and syncs it; returns its path. Creates the staging directory
+ * (never the root) when it is missing.
+ * @param {PublishRoot} where @param {Uint8Array} bytes
+ */
+function stageBytes(where, bytes) {
+  const path = join(where.stagingDirectory, randomUUID());
+  let fd;
+  try {
+    // Mode 0444 like every staged file: committed objects are immutable.
+    fd = openSync(path, STAGED_FLAGS, 0o444);
+  } catch (error) {
+    if (!hasErrno(error, 'ENOENT')) throw error;
+    requireRoot(where.root);
+    try {
+      mkdirSync(where.stagingDirectory);
+    } catch (mkdirError) {
+      if (!hasErrno(mkdirError, 'EEXIST')) throw mkdirError;
+    }
+    fd = openSync(path, STAGED_FLAGS, 0o444);
+  }
+  try {
+    for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at, bytes.byteLength - at);
+    fsyncSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkQuietly(path);
+    throw error;
+  }
+  closeSync(fd);
+  return path;
+}
+
+/** @param {string} path */
+function unlinkQuietly(path) {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Litter in .staging, not a failure of the object.
+  }
+}
+
+/**
+ * The fast way to the parent directory (most commits): find the deepest existing level; if its real
+ * path is exactly the root's plus the segments (no symlink on the way), create only the levels below.
+ * Returns the directories created and whether the parent is known to be inside the root, or undefined
+ * when anything is unexpected (the careful walk then decides).
+ * @param {PublishRoot} where @param {readonly string[]} parents
+ * @returns {{ created: string[]; verified: boolean } | undefined}
+ */
+function createBelowDeepestExisting(where, parents) {
+  let level = parents.length;
+  for (; level > 0; level--) {
+    const directory = join(where.root, ...parents.slice(0, level));
+    let info;
+    try {
+      info = lstatSync(directory);
+    } catch (error) {
+      if (hasErrno(error, 'ENOENT')) continue;
+      return undefined;
+    }
+    if (!info.isDirectory()) return undefined;
+    let real;
+    try {
+      real = realpathSync(directory);
+    } catch {
+      return undefined;
+    }
+    if (real !== join(where.realRoot, ...parents.slice(0, level))) return undefined;
+    break;
+  }
+  /** @type {string[]} */
+  const created = [];
+  for (let next = level + 1; next <= parents.length; next++) {
+    const directory = join(where.root, ...parents.slice(0, next));
+    try {
+      mkdirSync(directory);
+    } catch {
+      // Raced with another writer or a prune, or the root is gone: the careful walk sorts it out.
+      return created.length === 0 ? undefined : { created: [...created, ...carefulWalk(where, parents)], verified: false };
+    }
+    created.push(directory);
+  }
+  // Verified when the deepest existing level was the parent itself, or directories were made below a
+  // verified level (mkdir does not follow a symlink in its last component).
+  return { created, verified: true };
+}
+
+/**
+ * Creates the directories above a key one level at a time from the root, refusing to pass through
+ * anything that is not a real directory; returns those it created.
+ * @param {PublishRoot} where @param {readonly string[]} parents
+ */
+function carefulWalk(where, parents) {
+  /** @type {string[]} */
+  const created = [];
+  let directory = where.root;
+  for (const segment of parents) {
+    directory = join(directory, segment);
+    try {
+      mkdirSync(directory);
+      created.push(directory);
+      continue;
+    } catch (error) {
+      if (hasErrno(error, 'ENOENT')) requireRoot(where.root);
+      if (!hasErrno(error, 'EEXIST')) throw error;
+    }
+    const info = lstatSync(directory);
+    if (info.isDirectory()) continue;
+    if (info.isFile()) throw new Refusal('invalid-key', 'nests under a stored key');
+    throw new Refusal('integrity', 'local storage: a path component is a symbolic link or special file');
+  }
+  return created;
+}
+
+/** @param {PublishRoot} where @param {string} directory */
+function assertInsideRoot(where, directory) {
+  const real = realpathSync(directory);
+  const base = where.realRoot;
+  if (real !== base && !real.startsWith(base.endsWith(sep) ? base : base + sep)) {
+    throw new Refusal('integrity', 'local storage: path leaves the root through a symbolic link');
+  }
+}
+
+/**
+ * Links `staged` to the item's target. Returns whether this call created the object and the directories
+ * whose entries must be synced.
+ * @param {PublishRoot} where @param {PublishItem} item @param {string} staged
+ * @returns {{ created: boolean; directories: string[] }}
+ */
+function linkItem(where, item, staged) {
+  /** @type {unknown} */
+  let lastError;
+  for (let attempt = 1; attempt <= MAX_LINK_ATTEMPTS; attempt++) {
+    /** @type {string[]} */
+    let created;
+    try {
+      const fast = createBelowDeepestExisting(where, item.parents);
+      created = fast?.created ?? carefulWalk(where, item.parents);
+      if (fast === undefined || !fast.verified) assertInsideRoot(where, dirname(item.target));
+      linkSync(staged, item.target);
+    } catch (error) {
+      if (hasErrno(error, 'EEXIST')) {
+        if (isExistingObject(item.target)) return { created: false, directories: [] };
+      } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
+        throw error;
+      }
+      lastError = error;
+      continue;
+    }
+    // The object's entry, and the entry of every directory created on the way.
+    return { created: true, directories: [dirname(item.target), ...created.map((directory) => dirname(directory))] };
+  }
+  const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+  throw new Refusal('unavailable', `local storage: directories kept vanishing${detail}`);
+}
+
+/**
+ * What an EEXIST from link means: true for an object (already stored), false when the entry vanished
+ * again (a concurrent delete; retry). A directory means the key nests with stored keys.
+ * @param {string} target
+ */
+function isExistingObject(target) {
+  let info;
+  try {
+    info = lstatSync(target);
+  } catch (error) {
+    if (hasErrno(error, 'ENOENT')) return false;
+    throw error;
+  }
+  if (info.isFile()) return true;
+  if (info.isDirectory()) throw new Refusal('invalid-key', 'is a prefix of stored keys');
+  throw new Refusal('integrity', 'local storage: the object path is a symbolic link or special file');
+}
+
+/** @param {PublishRequest} request @returns {PublishResult[]} */
+function publish(request) {
+  const { items } = request;
+  /** @type {(PublishResult | undefined)[]} */
+  const results = items.map(() => undefined);
+  /** @type {(string | undefined)[]} */
+  const staged = items.map(() => undefined);
+  /** @type {string[]} */
+  const ours = [];
+  // 1. Data on disk before any name for it.
+  items.forEach((item, i) => {
+    try {
+      if (item.bytes !== undefined) {
+        const path = stageBytes(request, item.bytes);
+        ours.push(path);
+        staged[i] = path;
+      } else if (item.stagedPath !== undefined) {
+        syncPath(item.stagedPath);
+        staged[i] = item.stagedPath;
+      } else {
+        throw new Refusal('unavailable', 'publish item carries neither bytes nor a staged file');
+      }
+    } catch (error) {
+      results[i] = { ok: false, failure: failureOf(error) };
+    }
+  });
+  // 2. Names.
+  /** @type {Map<number, string[]>} */
+  const pending = new Map();
+  items.forEach((item, i) => {
+    const path = staged[i];
+    if (path === undefined) return;
+    try {
+      const linked = linkItem(request, item, path);
+      if (linked.created) pending.set(i, linked.directories);
+      else results[i] = { ok: true, created: false };
+    } catch (error) {
+      results[i] = { ok: false, failure: failureOf(error) };
+    }
+  });
+  // 3. Each directory entry made durable once, however many objects landed in it.
+  /** @type {Map<string, PublishFailure | undefined>} */
+  const synced = new Map();
+  for (const directories of pending.values()) {
+    for (const directory of directories) {
+      if (synced.has(directory)) continue;
+      try {
+        syncPath(directory);
+        synced.set(directory, undefined);
+      } catch (error) {
+        synced.set(directory, failureOf(error));
+      }
+    }
+  }
+  for (const [i, directories] of pending) {
+    const failure = directories.map((directory) => synced.get(directory)).find((f) => f !== undefined);
+    results[i] = failure === undefined ? { ok: true, created: true } : { ok: false, failure };
+  }
+  // 4. The staging names this worker made; objects keep their inode through the new link.
+  for (const path of ours) unlinkQuietly(path);
+  return results.map((result) => result ?? { ok: false, failure: { storageCode: 'unavailable', message: 'publish item was not processed' } });
+}
+
+port.on('message', (/** @type {PublishRequest} */ request) => {
+  /** @type {PublishResult[]} */
+  let results;
+  try {
+    results = publish(request);
+  } catch (error) {
+    const failure = failureOf(error);
+    results = request.items.map(() => ({ ok: false, failure }));
+  }
+  port.postMessage({ id: request.id, results });
+});

@@ -1,0 +1,50 @@
+/**
+ * `StorageBackend.putObjects` for backends without a faster way: one staged writer per object, a few at
+ * a time (the memory and S3 backends use it; the local backend publishes a batch in a worker instead).
+ */
+import type { CommitResult, PutObjectInput, SignalOptions, StorageBackend } from './backend.ts';
+import { throwIfAborted } from './errors.ts';
+import { validateKey } from './keys.ts';
+
+/** Writers open at once. */
+const CONCURRENT_WRITERS = 8;
+
+/** Stores `objects` through `backend.createWriter`, honouring the `putObjects` contract. */
+export async function putObjectsWithWriters(backend: Pick<StorageBackend, 'createWriter'>, objects: readonly PutObjectInput[], options: SignalOptions = {}): Promise<CommitResult[]> {
+  for (const object of objects) validateKey(object.key);
+  throwIfAborted(options.signal);
+  const results: (CommitResult | undefined)[] = objects.map(() => undefined);
+  const errors: { index: number; error: unknown }[] = [];
+  // Same key twice: the later copy waits for the first one's commit (then finds the object stored).
+  const byKey = new Map<string, Promise<unknown>>();
+  let next = 0;
+  const store = async (index: number): Promise<void> => {
+    const object = objects[index] as PutObjectInput;
+    const earlier = byKey.get(object.key);
+    const done = (async () => {
+      await earlier?.catch(() => undefined);
+      const writer = await backend.createWriter(options);
+      try {
+        await writer.write(object.bytes);
+        results[index] = await writer.commit(object.key, options);
+      } finally {
+        await writer.cancel();
+      }
+    })();
+    byKey.set(object.key, done);
+    await done;
+  };
+  const lane = async (): Promise<void> => {
+    while (next < objects.length && errors.length === 0) {
+      const index = next++;
+      try {
+        await store(index);
+      } catch (error) {
+        errors.push({ index, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENT_WRITERS, objects.length) }, lane));
+  if (errors.length > 0) throw errors.reduce((first, e) => (e.index < first.index ? e : first)).error;
+  return results.map((result) => result ?? { created: false });
+}
