@@ -10,11 +10,12 @@
  * Nothing here updates or deletes an event, and the database refuses it too (a trigger).
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { encodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
+import { decodeCanonical, encodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
 import { formatTimestamp, type Clock } from '../../core/time/clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { computeEventHash } from './event-hash.ts';
-import { packageIdOf, type EventType } from './event-types.ts';
+import { decodedForm } from './decoded-form.ts';
+import { packageIdIn, type EventType } from './event-types.ts';
 
 /** An event as stored and as delivered to consumers. */
 export interface StoredEvent {
@@ -39,27 +40,52 @@ export interface AppendEventInput {
   readonly type: EventType;
   /**
    * Payload value, encoded here as canonical CBOR; or already-canonical bytes (e.g. a manifest), with
-   * the package they concern when the writer knows it (saves decoding large bytes to find it).
+   * the package they concern when the writer knows it (saves decoding large bytes to find it), and
+   * the value they are the canonical encoding of when the writer has it (saves decoding them for the
+   * projector). The writer vouches for both: they are not checked against the bytes.
    */
-  readonly payload: CborValue | { readonly canonicalBytes: Uint8Array; readonly packageId?: string };
+  readonly payload: CborValue | CanonicalPayload;
 }
 
-/** `packageIdOf(bytes)`, read off the payload value when it carries `package_id` itself (no decoding). */
-function packageIdOfInput(input: AppendEventInput, bytes: Uint8Array): string | null {
-  const value = input.payload;
-  if (value !== null && typeof value === 'object' && 'canonicalBytes' in value && typeof value.packageId === 'string') return value.packageId;
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !(value instanceof Uint8Array) && !('canonicalBytes' in value)) {
-    const direct = (value as Record<string, unknown>)['package_id'];
-    if (typeof direct === 'string') return direct;
-  }
-  return packageIdOf(bytes);
+/** A payload given as its canonical bytes (see `AppendEventInput`). */
+export interface CanonicalPayload {
+  readonly canonicalBytes: Uint8Array;
+  readonly packageId?: string;
+  /** A value whose canonical encoding is exactly `canonicalBytes`. */
+  readonly value?: CborValue;
 }
 
-function payloadBytes(payload: AppendEventInput['payload']): Uint8Array {
-  if (payload !== null && typeof payload === 'object' && 'canonicalBytes' in payload && payload.canonicalBytes instanceof Uint8Array) {
-    return payload.canonicalBytes;
+/**
+ * An event just appended, with its payload as the projector reads it: exactly the value
+ * `decodeCanonical(event.payload)` returns, built from the writer's value where there is one.
+ */
+export interface AppendedEvent {
+  readonly event: StoredEvent;
+  readonly payload: CborValue;
+}
+
+function isCanonicalPayload(payload: AppendEventInput['payload']): payload is CanonicalPayload {
+  return payload !== null && typeof payload === 'object' && 'canonicalBytes' in payload && payload.canonicalBytes instanceof Uint8Array;
+}
+
+/**
+ * Decodes `bytes` as replay will once they are stored: from a plain Uint8Array (the encoder may return a
+ * Buffer, and the decoder would then return byte strings as Buffer views).
+ */
+function decodeAsStored(bytes: Uint8Array): CborValue {
+  return decodeCanonical(bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+}
+
+/** The bytes stored for `input`, its decoded payload and the package it concerns. */
+function preparePayload(input: AppendEventInput): { bytes: Uint8Array; payload: CborValue; packageId: string | null } {
+  const given = input.payload;
+  if (isCanonicalPayload(given)) {
+    const payload = (given.value === undefined ? undefined : decodedForm(given.value)) ?? decodeAsStored(given.canonicalBytes);
+    return { bytes: given.canonicalBytes, payload, packageId: given.packageId ?? packageIdIn(payload) };
   }
-  return encodeCanonical(payload);
+  const bytes = encodeCanonical(given);
+  const payload = decodedForm(given) ?? decodeAsStored(bytes);
+  return { bytes, payload, packageId: packageIdIn(payload) };
 }
 
 /**
@@ -67,9 +93,9 @@ function payloadBytes(payload: AppendEventInput['payload']): Uint8Array {
  * The event becomes visible to readers when `trx` commits, and vanishes with it on rollback.
  */
 export async function appendEvent(trx: Transaction<Schema>, clock: Clock, input: AppendEventInput): Promise<StoredEvent> {
-  const [event] = await appendEvents(trx, clock, [input]);
-  if (event === undefined) throw new Error('appendEvents returned no event');
-  return event;
+  const [appended] = await appendEvents(trx, clock, [input]);
+  if (appended === undefined) throw new Error('appendEvents returned no event');
+  return appended.event;
 }
 
 /** Rows per multi-row INSERT (7 parameters each, far below PostgreSQL's 65,535). */
@@ -79,10 +105,11 @@ const INSERT_CHUNK = 500;
  * Appends `inputs` as consecutive events inside `trx`, in order, with one head update and multi-row
  * inserts: the same events, sequences and hashes as appending them one by one, at a fraction of the
  * statements. They share one timestamp (they commit together). Same locking as `appendEvent`.
+ * Returns each event with its decoded payload, for the projector (`applyAppended`).
  */
-export async function appendEvents(trx: Transaction<Schema>, clock: Clock, inputs: readonly AppendEventInput[]): Promise<StoredEvent[]> {
+export async function appendEvents(trx: Transaction<Schema>, clock: Clock, inputs: readonly AppendEventInput[]): Promise<AppendedEvent[]> {
   if (inputs.length === 0) return [];
-  const payloads = inputs.map((input) => payloadBytes(input.payload));
+  const prepared = inputs.map(preparePayload);
   const head = await trx
     .updateTable('event_head')
     .set((eb) => ({ last_sequence: eb('last_sequence', '+', inputs.length) }))
@@ -95,18 +122,18 @@ export async function appendEvents(trx: Transaction<Schema>, clock: Clock, input
   const occurredAt = formatTimestamp(occurred);
   const first = head.last_sequence - inputs.length + 1;
   let prevHash = head.last_hash;
-  const events: StoredEvent[] = inputs.map((input, i) => {
-    const payload = payloads[i] as Uint8Array;
-    const draft: StoredEvent = { sequence: first + i, type: input.type, occurredAt, packageId: packageIdOfInput(input, payload), payload, prevHash, hash: '' };
+  const appended: AppendedEvent[] = inputs.map((input, i) => {
+    const { bytes, payload, packageId } = prepared[i] as ReturnType<typeof preparePayload>;
+    const draft: StoredEvent = { sequence: first + i, type: input.type, occurredAt, packageId, payload: bytes, prevHash, hash: '' };
     const event = { ...draft, hash: computeEventHash(draft) };
     prevHash = event.hash;
-    return event;
+    return { event, payload };
   });
-  for (let i = 0; i < events.length; i += INSERT_CHUNK) {
+  for (let i = 0; i < appended.length; i += INSERT_CHUNK) {
     await trx
       .insertInto('events')
       .values(
-        events.slice(i, i + INSERT_CHUNK).map((event) => ({
+        appended.slice(i, i + INSERT_CHUNK).map(({ event }) => ({
           sequence: event.sequence,
           event_type: event.type,
           occurred_at: event.occurredAt,
@@ -121,7 +148,7 @@ export async function appendEvents(trx: Transaction<Schema>, clock: Clock, input
       .execute();
   }
   await trx.updateTable('event_head').set({ last_hash: prevHash, last_occurred_at: occurredAt }).where('id', '=', 1).execute();
-  return events;
+  return appended;
 }
 
 /** Options for reading a slice of the log. */

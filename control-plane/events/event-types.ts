@@ -51,7 +51,12 @@ export function asMap(value: CborValue | undefined, what: string): CborMap {
  * Used when appending (to fill the indexed column) and by audit (to check the column was not edited).
  */
 export function packageIdOf(payload: Uint8Array): string | null {
-  const map = asMap(decodeCanonical(payload), 'event payload');
+  return packageIdIn(decodeCanonical(payload));
+}
+
+/** `packageIdOf` for a payload already decoded. */
+export function packageIdIn(payload: CborValue): string | null {
+  const map = asMap(payload, 'event payload');
   const direct = map['package_id'];
   if (typeof direct === 'string') return direct;
   const pkg = map['package'];

@@ -1,14 +1,16 @@
 /**
  * The projector: turns one event into changes of the materialised views. The registry calls it right
- * after appending an event, in the same transaction; replay calls the very same function for every
- * event in order. Every value written comes from the event (payload, sequence, occurred_at), never
- * from the clock or the current environment, so live writes and replays produce identical rows.
+ * after appending events, in the same transaction, with the payload values it has just encoded
+ * (`applyAppended`); replay calls the very same handlers for every event in order, with payloads
+ * decoded from the stored bytes (`applyEvents`). Every value written comes from the event (payload,
+ * sequence, occurred_at), never from the clock or the current environment, so live writes and
+ * replays produce identical rows.
  */
 import type { ExpressionBuilder, Transaction, UpdateObject } from 'kysely';
 import { hash as blake3 } from 'blake3';
 import { decodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
 import type { Schema } from '../db/schema.ts';
-import type { StoredEvent } from './event-log.ts';
+import type { AppendedEvent, StoredEvent } from './event-log.ts';
 import { asMap, isEventType, type CborMap, type EventType } from './event-types.ts';
 import { fileAdded, insertFiles, integer, text, type FileAdded } from './project-files.ts';
 
@@ -248,19 +250,35 @@ async function updateRetention(trx: Transaction<Schema>, event: StoredEvent, pac
   await touchPackage(trx, event, packageId);
 }
 
-/** Applies one event to the views. Throws on an unknown type rather than silently skipping it. */
-export async function applyEvent(trx: Transaction<Schema>, event: StoredEvent): Promise<void> {
-  if (!isEventType(event.type)) throw new Error(`event ${event.sequence}: unknown event type ${event.type}`);
-  const payload = asMap(decodeCanonical(event.payload), `event ${event.sequence} payload`);
-  await handlers[event.type](trx, event, payload);
+/**
+ * Applies events read from the log, in order, decoding each payload from its stored bytes (replay, and
+ * any reader of stored events): the decoder's canonical-form check makes replay a true check of the log.
+ */
+export async function applyEvents(trx: Transaction<Schema>, events: readonly StoredEvent[]): Promise<void> {
+  await project(trx, events, (event) => decodeCanonical(event.payload));
 }
 
 /**
- * Applies `events` in order, leaving exactly the rows `applyEvent` one by one would. A run of
- * consecutive `v1.file.added` events of one package that replace nothing (a batch upload) is applied
- * with multi-row inserts and one package update; everything else goes through `applyEvent`.
+ * Applies events just appended in this transaction, with the payloads `appendEvents` returned (equal to
+ * what decoding their bytes gives, without decoding bytes it has just produced). Same handlers, same
+ * rows as `applyEvents`.
  */
-export async function applyEvents(trx: Transaction<Schema>, events: readonly StoredEvent[]): Promise<void> {
+export async function applyAppended(trx: Transaction<Schema>, appended: readonly AppendedEvent[]): Promise<void> {
+  await project(
+    trx,
+    appended.map((a) => a.event),
+    (_event, index) => (appended[index] as AppendedEvent).payload,
+  );
+}
+
+/**
+ * Applies `events` in order with the handlers, reading each payload with `payloadOf` (when it is
+ * needed, so replay holds one decoded manifest at a time). A run of consecutive `v1.file.added`
+ * events of one package that replace nothing (a batch upload) is applied with multi-row inserts and
+ * one package update, leaving exactly the rows the handler one event at a time would.
+ * Throws on an unknown type rather than silently skipping it.
+ */
+async function project(trx: Transaction<Schema>, events: readonly StoredEvent[], payloadOf: (event: StoredEvent, index: number) => CborValue): Promise<void> {
   let run: FileAdded[] = [];
   let last: StoredEvent | undefined;
   const flush = async (): Promise<void> => {
@@ -270,10 +288,9 @@ export async function applyEvents(trx: Transaction<Schema>, events: readonly Sto
     else await addFileRun(trx, run, last);
     run = [];
   };
-  for (const event of events) {
+  for (const [index, event] of events.entries()) {
     if (event.type === 'v1.file.added') {
-      const payload = asMap(decodeCanonical(event.payload), `event ${event.sequence} payload`);
-      const added = fileAdded(event, payload);
+      const added = fileAdded(event, asMap(payloadOf(event, index), `event ${event.sequence} payload`));
       if (added.replaces === null && (run[0] === undefined || run[0].packageId === added.packageId)) {
         run.push(added);
         last = event;
@@ -285,10 +302,12 @@ export async function applyEvents(trx: Transaction<Schema>, events: readonly Sto
         last = event;
         continue;
       }
-    } else {
-      await flush();
+      await handlers['v1.file.added'](trx, event, added.payload);
+      continue;
     }
-    await applyEvent(trx, event);
+    await flush();
+    if (!isEventType(event.type)) throw new Error(`event ${event.sequence}: unknown event type ${event.type}`);
+    await handlers[event.type](trx, event, asMap(payloadOf(event, index), `event ${event.sequence} payload`));
   }
   await flush();
 }

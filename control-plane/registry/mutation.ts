@@ -5,8 +5,8 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../core/time/clock.ts';
 import type { Schema } from '../db/schema.ts';
-import { appendEvent, appendEvents, type AppendEventInput, type StoredEvent } from '../events/event-log.ts';
-import { applyEvent, applyEvents } from '../events/projector.ts';
+import { appendEvents, type AppendEventInput, type StoredEvent } from '../events/event-log.ts';
+import { applyAppended } from '../events/projector.ts';
 
 /** Appends and projects one event inside the running mutation. */
 export type Emit = (input: AppendEventInput) => Promise<StoredEvent>;
@@ -36,23 +36,22 @@ export function createMutate(db: Kysely<Schema>, clock: Clock, options: MutateOp
   let queue: Promise<unknown> = Promise.resolve();
   const run: Mutate = async (body) => {
     const events: StoredEvent[] = [];
-    const result = await db.transaction().execute(async (trx) =>
-      body(
-        trx,
-        async (input) => {
-          const event = await appendEvent(trx, clock, input);
-          await applyEvent(trx, event);
-          events.push(event);
-          return event;
-        },
-        async (inputs) => {
-          const appended = await appendEvents(trx, clock, inputs);
-          await applyEvents(trx, appended);
-          events.push(...appended);
-          return appended;
-        },
-      ),
-    );
+    const result = await db.transaction().execute(async (trx) => {
+      // The projector gets the payload values just encoded, not a decoding of their bytes.
+      const emitAll: EmitAll = async (inputs) => {
+        const appended = await appendEvents(trx, clock, inputs);
+        await applyAppended(trx, appended);
+        const stored = appended.map((a) => a.event);
+        events.push(...stored);
+        return stored;
+      };
+      const emit: Emit = async (input) => {
+        const [event] = await emitAll([input]);
+        if (event === undefined) throw new Error('appendEvents returned no event');
+        return event;
+      };
+      return body(trx, emit, emitAll);
+    });
     if (events.length > 0) onCommit?.(events);
     return result;
   };

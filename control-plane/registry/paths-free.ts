@@ -2,8 +2,8 @@
  * The batch form of the registry's path check: may every path of a batch be added to the package?
  * A path is refused when a file already has it (unless `replace`), when it is a directory of a file
  * (a file's path starts with `<path>/`), or when one of its directories is a file; paths of the batch
- * count as files too. A handful of set queries instead of three per path. Messages match the one-path
- * check in `registry.ts`.
+ * count as files too. A handful of set queries instead of three per path, each probing an index once
+ * per path. Messages match the one-path check in `registry.ts`.
  */
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../db/schema.ts';
@@ -34,6 +34,21 @@ function chunks<T>(items: readonly T[]): T[][] {
 }
 
 /**
+ * The files of the package at `paths` (at most `limit` of them): one probe of the (package_id,
+ * relative_path) key per path. The inner LIMIT keeps the planner from turning the probes into a join
+ * (or, for an IN list, a filter) that reads every file of the package for every batch, which is what
+ * it picks without statistics, i.e. always on PGlite (never analysed).
+ */
+async function filesAt(q: Kysely<Schema>, packageId: string, paths: readonly string[], limit?: number): Promise<{ file_id: string; relative_path: string }[]> {
+  const { rows } = await sql<{ file_id: string; relative_path: string }>`
+    SELECT hit.file_id, hit.relative_path
+    FROM unnest(${paths}::text[]) AS b(p)
+    CROSS JOIN LATERAL (SELECT file_id, relative_path FROM files WHERE package_id = ${packageId} AND relative_path = b.p LIMIT 1) AS hit
+    ${limit === undefined ? sql`` : sql`LIMIT ${limit}`}`.execute(q);
+  return rows;
+}
+
+/**
  * Throws the first refusal, or returns, for each path that replaces a file, the replaced file's id.
  * Paths must be distinct (the caller checks).
  */
@@ -43,8 +58,7 @@ export async function checkPathsFree(q: Kysely<Schema>, packageId: string, entri
   const replaced = new Map<string, string>();
   // Taken paths.
   for (const slice of chunks(paths)) {
-    const rows = await q.selectFrom('files').select(['file_id', 'relative_path']).where('package_id', '=', packageId).where('relative_path', 'in', slice).execute();
-    for (const row of rows) replaced.set(row.relative_path, row.file_id);
+    for (const row of await filesAt(q, packageId, slice)) replaced.set(row.relative_path, row.file_id);
   }
   for (const entry of entries) {
     if (replaced.has(entry.relativePath) && !entry.replace) {
@@ -60,7 +74,7 @@ export async function checkPathsFree(q: Kysely<Schema>, packageId: string, entri
     }
   }
   for (const slice of chunks([...ancestorOf.keys()])) {
-    const row = await q.selectFrom('files').select('relative_path').where('package_id', '=', packageId).where('relative_path', 'in', slice).executeTakeFirst();
+    const [row] = await filesAt(q, packageId, slice, 1);
     if (row !== undefined) throw clash(ancestorOf.get(row.relative_path) ?? row.relative_path, row.relative_path);
   }
   // A path is a directory of a file of the package: one byte-ordered index range per path ('0'

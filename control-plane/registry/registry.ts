@@ -329,7 +329,9 @@ export function createRegistry(options: RegistryOptions): Registry {
           provenance,
         };
         const manifestBytes = encodeManifest(manifest);
-        await emit({ type: 'v1.package.finalized', payload: { canonicalBytes: manifestBytes, packageId: pkg.packageId } });
+        // `value`: the bytes encode a validated copy of `manifest`, which validation returns with the
+        // same data or not at all; the projector then needs no decoding of 10,000 entries.
+        await emit({ type: 'v1.package.finalized', payload: { canonicalBytes: manifestBytes, packageId: pkg.packageId, value: manifest } });
         return { package: await loadPackage(trx, input.tenant, input.packageId), manifest, manifestBytes };
       });
     },
