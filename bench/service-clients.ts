@@ -125,9 +125,14 @@ export function curlAvailable(): Promise<boolean> {
  * small machine the client shares the cores with the data plane.
  */
 export function curlDownload(service: BenchService, fileId: string): Promise<number> {
-  const url = `${service.dataUrl}/files/${encodeURIComponent(fileId)}/download`;
+  return curlGet(`${service.dataUrl}/files/${encodeURIComponent(fileId)}/download`, { Authorization: `Bearer ${service.token}` });
+}
+
+/** GET `url` with curl writing to /dev/null; resolves with the byte count, rejects unless the status is 200. */
+export function curlGet(url: string, headers: Readonly<Record<string, string>> = {}): Promise<number> {
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-H', `Authorization: Bearer ${service.token}`, url], (error, stdout, stderr) => {
+    execFile('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', ...headerArgs, url], (error, stdout, stderr) => {
       const [status, bytes] = stdout.trim().split(' ');
       if (error !== null) reject(new Error(`curl ${url}: ${stderr || error.message}`));
       else if (status !== '200') reject(new Error(`curl ${url}: status ${status ?? '?'}`));

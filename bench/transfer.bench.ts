@@ -13,6 +13,9 @@
  * path cannot pass. The peak-RSS case has a service of its own, so the other cases' buffers do not
  * count against it; its peak (VmHWM) is reset before each run.
  *
+ * `http-download-ceiling` (no target) serves the same bytes from a bare node:http server in the bench
+ * process with the data plane's read strategy and no service layers: what Node reaches here.
+ *
  * `disk-write-fsync` (no target) writes the same bytes to a file in the temp directory, where the data
  * plane stores too, and fsyncs it: the ceiling of any durable ingest on this disk, measured in the
  * same run.
@@ -26,7 +29,8 @@ import { WriteFileRequestSchema, type WriteFileRequest } from '../gen/artifactst
 import type { DataPlaneService } from '../gen/artifactstore/v1/data_plane_service_pb.ts';
 import type { BenchCase, BenchSuite } from './bench-case.ts';
 import { chunksOf, randomChunk, rateTarget, sha256Baseline } from './byte-source.ts';
-import { createBenchPackage, createByteClient, curlAvailable, curlDownload, dataPlaneGrpcClient, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
+import { startPlainFileServer, type PlainFileServer } from './plain-http-server.ts';
+import { createBenchPackage, createByteClient, curlAvailable, curlDownload, curlGet, dataPlaneGrpcClient, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
 import { readProcessMemory, resetPeakRss, sharedService, type BenchService, type SharedService } from './service-processes.ts';
 
 const BASELINE = 'transfer-sha256-inprocess';
@@ -101,6 +105,16 @@ export const transferSuite: BenchSuite = {
     let downloadFileId = '';
     let useCurl = false;
     let diskDir: string | undefined;
+    let ceiling: PlainFileServer | undefined;
+    let ceilingDir: string | undefined;
+    const readCeiling = async (): Promise<number> => {
+      if (ceiling === undefined) throw new Error('http-download-ceiling: not set up');
+      if (useCurl) return curlGet(ceiling.url);
+      const res = await fetch(ceiling.url);
+      let received = 0;
+      for await (const part of res.body ?? []) received += (part as Uint8Array).byteLength;
+      return received;
+    };
     const rss = sessionOf(sharedService({ label: 'rss', database: 'pglite' }), 'ingest-peak-rss');
     const rssSize = 4 * size;
 
@@ -181,6 +195,34 @@ export const transferSuite: BenchSuite = {
           return { bytes: received };
         },
         teardown: () => download.close(),
+      },
+      {
+        name: 'http-download-ceiling',
+        description: 'reference, no target: the same --size file from a bare node:http server in the bench process (same 1 MiB reused reads, no service layers), read the same way',
+        async setup() {
+          ceilingDir = await mkdtemp(join(tmpdir(), 'as-bench-ceiling-'));
+          const path = join(ceilingDir, 'data.bin');
+          const handle = await open(path, 'w');
+          try {
+            for (const part of chunksOf(chunk, size)) {
+              for (let at = 0; at < part.byteLength; ) at += (await handle.write(part, at)).bytesWritten;
+            }
+          } finally {
+            await handle.close();
+          }
+          ceiling = await startPlainFileServer(path);
+          useCurl = await curlAvailable();
+          await readCeiling(); // warm the page cache and the JIT, untimed
+        },
+        async run() {
+          const received = await readCeiling();
+          if (received !== size) throw new Error(`http-download-ceiling: received ${received} bytes, expected ${size}`);
+          return { bytes: received };
+        },
+        async teardown() {
+          await ceiling?.close();
+          if (ceilingDir !== undefined) await rm(ceilingDir, { recursive: true, force: true });
+        },
       },
       {
         name: 'ingest-peak-rss',
