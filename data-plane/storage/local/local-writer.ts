@@ -12,6 +12,7 @@ import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
+import { acquireAlignedBlock, alignUp, BLOCK_BYTES, openDirect, type AlignedBlock } from './direct-io.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 import type { LocalLayout } from './local-layout.ts';
 
@@ -41,7 +42,18 @@ class LocalWriter implements StorageWriter {
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort: () => void;
   #state: WriterState;
+  /** Bytes accepted by `write`. */
   #size = 0;
+  /** Bytes in the file (the rest wait in the block). */
+  #flushed = 0;
+  /** Where accepted bytes gather for a direct write; null once the writer writes buffered only. */
+  #block: AlignedBlock | null | undefined;
+  #blockFilled = 0;
+  /** The block of the direct write in flight (`#pending`), refilled once that write has landed. */
+  #spare: AlignedBlock | null | undefined;
+  #pending: Promise<void> | undefined;
+  /** The `O_DIRECT` handle, opened when the first block fills; null when refused or closed. */
+  #direct: FileHandle | null | undefined;
   // Every operation runs after the previous one settles, so an abort arriving mid-write cannot close
   // the file under the write, and `cancel` in a `finally` waits for an in-flight commit.
   #queue: Promise<unknown> = Promise.resolve();
@@ -65,18 +77,87 @@ class LocalWriter implements StorageWriter {
   write(chunk: Uint8Array): Promise<void> {
     return this.#serialize(async () => {
       const handle = this.#requireOpen();
-      let written = 0;
       try {
-        // A positional-less write may be short; loop until the kernel has taken the whole chunk.
-        while (written < chunk.byteLength) {
-          const { bytesWritten } = await handle.write(chunk, written, chunk.byteLength - written);
-          written += bytesWritten;
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          if (this.#block === undefined) this.#block = acquireAlignedBlock() ?? null;
+          if (this.#block === null) {
+            // No block (all in use, or direct I/O refused here): straight to the file, buffered.
+            await writeAll(handle, chunk.subarray(offset), this.#flushed);
+            this.#flushed += chunk.byteLength - offset;
+            break;
+          }
+          const n = Math.min(BLOCK_BYTES - this.#blockFilled, chunk.byteLength - offset);
+          this.#block.bytes.set(chunk.subarray(offset, offset + n), this.#blockFilled);
+          this.#blockFilled += n;
+          offset += n;
+          if (this.#blockFilled === BLOCK_BYTES) await this.#flushBlock(handle, false);
         }
       } catch (error) {
         throw await this.#fail(translateFsError(error, 'write staged bytes'));
       }
-      this.#size += written;
+      this.#size += chunk.byteLength;
     });
+  }
+
+  /**
+   * Writes the block's bytes to the file: directly once a full block has been collected (the first one
+   * opens the direct handle; a filesystem refusing it switches the writer to buffered writes), and
+   * through the buffered handle for objects smaller than a block. A full block's direct write runs while
+   * the next block fills (two blocks, when the pool has a spare); the last, partial block is padded to
+   * the alignment and the file cut back to its size once every write has landed.
+   */
+  async #flushBlock(handle: FileHandle, final: boolean): Promise<void> {
+    const block = this.#block;
+    const length = this.#blockFilled;
+    if (block === undefined || block === null || length === 0) {
+      await this.#pending;
+      return;
+    }
+    if (this.#direct === undefined && !final) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
+    if (this.#direct === undefined || this.#direct === null) {
+      await writeAll(handle, block.bytes.subarray(0, length), this.#flushed);
+      this.#flushed += length;
+      if (this.#direct === null) this.#releaseBlock(null);
+      this.#blockFilled = 0;
+      return;
+    }
+    const padded = alignUp(length);
+    if (padded > length) block.bytes.fill(0, length, padded);
+    const write = writeAll(this.#direct, block.bytes.subarray(0, padded), this.#flushed);
+    this.#flushed += length;
+    this.#blockFilled = 0;
+    if (!final) {
+      if (this.#spare === undefined) this.#spare = acquireAlignedBlock() ?? null;
+      if (this.#spare !== null) {
+        // The spare is the block of the previous write: it must have landed before it is refilled.
+        await this.#pending;
+        write.catch(() => undefined); // awaited later; handled now so a failure is not "unhandled"
+        this.#pending = write;
+        this.#block = this.#spare;
+        this.#spare = block;
+        return;
+      }
+    }
+    await this.#pending;
+    await write;
+    this.#pending = undefined;
+    if (padded > length) await this.#direct.truncate(this.#flushed);
+  }
+
+  /** Gives the blocks back once no write reads them any more. */
+  async #releaseBlocks(): Promise<void> {
+    await this.#pending?.catch(() => undefined);
+    this.#pending = undefined;
+    this.#releaseBlock(null);
+    if (this.#spare !== undefined && this.#spare !== null) this.#spare.release();
+    this.#spare = null;
+  }
+
+  #releaseBlock(next: null | undefined): void {
+    if (this.#block !== undefined && this.#block !== null) this.#block.release();
+    this.#block = next;
+    this.#blockFilled = 0;
   }
 
   async commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
@@ -86,6 +167,8 @@ class LocalWriter implements StorageWriter {
       const handle = this.#requireOpen();
       let created: boolean;
       try {
+        await this.#flushBlock(handle, true);
+        await this.#releaseBlocks();
         // Last moment an abort can stop the commit: once the worker has it, the object becomes visible.
         throwIfAborted(options.signal);
         throwIfAborted(this.#signal);
@@ -135,6 +218,9 @@ class LocalWriter implements StorageWriter {
   }
 
   async #discard(handle: FileHandle): Promise<void> {
+    await this.#releaseBlocks();
+    if (this.#direct !== undefined && this.#direct !== null) await this.#direct.close().catch(() => undefined);
+    this.#direct = null;
     await handle.close().catch(() => undefined);
     try {
       await unlink(this.#stagedPath);
@@ -164,5 +250,13 @@ class LocalWriter implements StorageWriter {
     const result = this.#queue.then(operation);
     this.#queue = result.catch(() => undefined);
     return result;
+  }
+}
+
+/** Writes all of `bytes` at `position` (a positional write may be short: loop until the kernel took everything). */
+async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let written = 0; written < bytes.byteLength; ) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.byteLength - written, position + written);
+    written += bytesWritten;
   }
 }

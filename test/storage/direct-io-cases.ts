@@ -1,0 +1,70 @@
+// Cases for the local writer's direct I/O, run by local-direct-io.test.ts on real filesystems and by
+// local-direct-io-refused.test.ts with O_DIRECT refused.
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StorageBackend } from '../../data-plane/storage/backend.ts';
+import { BLOCK_BYTES, DIRECT_ALIGNMENT } from '../../data-plane/storage/local/direct-io.ts';
+import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
+
+const MiB = 1024 * 1024;
+const SIZES = [0, 1, DIRECT_ALIGNMENT - 1, DIRECT_ALIGNMENT, BLOCK_BYTES - 1, BLOCK_BYTES, BLOCK_BYTES + 1, 2 * BLOCK_BYTES + DIRECT_ALIGNMENT + 1, 7 * MiB + 3];
+const CHUNKS = [1, 65_536, 1_000_003, 4096, 3 * MiB, 17];
+
+function bytesOf(size: number, seed: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let x = seed * 2_654_435_761 + 1;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1_103_515_245 + 12_345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+async function store(backend: StorageBackend, key: string, data: Buffer): Promise<void> {
+  const writer = await backend.createWriter();
+  try {
+    for (let offset = 0, i = 0; offset < data.byteLength; i++) {
+      const size = CHUNKS[i % CHUNKS.length] ?? 1;
+      await writer.write(data.subarray(offset, offset + size));
+      offset += size;
+    }
+    await writer.commit(key);
+  } finally {
+    await writer.cancel();
+  }
+}
+
+export function describeRoot(name: string, parent: string | undefined): void {
+  describe.skipIf(parent === undefined)(`local writer on ${name}`, () => {
+    let root: string;
+    let backend: StorageBackend;
+    beforeAll(async () => {
+      root = await mkdtemp(join(parent ?? tmpdir(), 'artifact-store-direct-'));
+      backend = createLocalBackend({ id: 'direct-test', root });
+    });
+    afterAll(() => rm(root, { recursive: true, force: true }));
+
+    it('stores exactly the bytes written for sizes around the block and alignment boundaries', async () => {
+      for (const [index, size] of SIZES.entries()) {
+        const data = bytesOf(size, index + 1);
+        const key = `direct/${name.replace(/[^a-z]/g, '')}/object-${index}`;
+        await store(backend, key, data);
+        const stored = await readFile(join(root, key));
+        expect(stored.byteLength, `size ${size}`).toBe(size);
+        expect(sha256(stored), `size ${size}`).toBe(sha256(data));
+        expect((await stat(join(root, key))).size).toBe(size);
+      }
+    });
+
+    it('keeps objects intact when more writers run at once than there are blocks', async () => {
+      const inputs = Array.from({ length: 24 }, (_, i) => bytesOf(BLOCK_BYTES + 12_345 * (i + 1), 100 + i));
+      await Promise.all(inputs.map((data, i) => store(backend, `direct/many/object-${i}`, data)));
+      for (const [i, data] of inputs.entries()) expect(sha256(await readFile(join(root, `direct/many/object-${i}`)))).toBe(sha256(data));
+    });
+  });
+}

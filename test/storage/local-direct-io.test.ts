@@ -1,0 +1,39 @@
+// The local writer's direct I/O (data-plane/storage/local/direct-io.ts): full 2 MiB blocks go to the file
+// with O_DIRECT, the last partial block is padded and the file cut back; small objects and an exhausted
+// block pool fall back to buffered writes (a filesystem refusing O_DIRECT: local-direct-io-refused.test.ts).
+// Every path must store exactly the bytes written, whatever the chunking.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, statfs, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { openDirect } from '../../data-plane/storage/local/direct-io.ts';
+import { describeRoot } from './direct-io-cases.ts';
+
+describeRoot('the temp directory', tmpdir());
+// tmpfs takes O_DIRECT since Linux 6.6 and refuses it before; either way the bytes must be exact.
+describeRoot('tmpfs (/dev/shm)', existsSync('/dev/shm') ? '/dev/shm' : undefined);
+
+// ext4, xfs, btrfs: filesystems that take O_DIRECT.
+const DIRECT_FILESYSTEMS = new Set([0xef53, 0x58465342, 0x9123683e]);
+
+/** Whether `openDirect` succeeds on a new file in `parent`. */
+async function directOpens(parent: string): Promise<boolean> {
+  const dir = await mkdtemp(join(parent, 'artifact-store-direct-open-'));
+  try {
+    const path = join(dir, 'probe');
+    await writeFile(path, '');
+    const handle = await openDirect(path);
+    await handle?.close();
+    return handle !== undefined;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+it('opens direct handles on a disk filesystem, so the tests above write directly', async () => {
+  const { type } = await statfs(tmpdir());
+  // Reported when the temp directory is elsewhere (then only the fallback paths ran above).
+  if (!DIRECT_FILESYSTEMS.has(type)) console.warn(`temp directory filesystem 0x${type.toString(16)}: not checked for O_DIRECT`);
+  else expect(await directOpens(tmpdir())).toBe(true);
+});
