@@ -81,8 +81,10 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
       () => running.delete(tracked),
       (error: unknown) => {
         running.delete(tracked);
-        // Stop at the first refused entry instead of storing the rest of the archive for nothing.
+        // Stop at the first refused entry instead of storing the rest of the archive for nothing:
+        // the abort also stops an entry streaming meanwhile and the other groups in flight.
         failure ??= { error };
+        local.abort(error);
       },
     );
     running.add(tracked);
@@ -137,7 +139,8 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
     local.abort(error);
     // Let every ingest in flight settle (each cleans up its own staging) before answering.
     await Promise.allSettled(ingests);
-    throw error;
+    // A refused group aborts whatever else was running: answer with why it was refused, not the abort.
+    throw (failure as { error: unknown } | undefined)?.error ?? error;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

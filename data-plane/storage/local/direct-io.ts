@@ -68,7 +68,9 @@ export async function openDirect(path: string): Promise<FileHandle | undefined> 
   try {
     return await open(path, constants.O_WRONLY | constants.O_DIRECT);
   } catch (error) {
-    if (hasErrno(error, 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP')) return undefined;
+    // EINVAL/ENOTSUP: no direct I/O on this filesystem. EACCES/EPERM: a second open refused (e.g. a
+    // mount or security module policy); the caller's buffered handle still works.
+    if (hasErrno(error, 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES', 'EPERM')) return undefined;
     throw error;
   }
 }

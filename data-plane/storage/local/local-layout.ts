@@ -47,7 +47,7 @@ export interface LocalLayout {
   parentsOf(key: string): string[];
   /** Removes now-empty directories above `path`, up to (not including) the root. Best effort. */
   pruneParents(path: string): Promise<void>;
-  /** Creates a new, uniquely named staging file, read-only on disk (see below) but open for writing. */
+  /** Creates a new, uniquely named staging file (mode 0600, made 0444 by the commit), open for writing. */
   createStagedFile(): Promise<StagedFile>;
 }
 
@@ -140,9 +140,10 @@ export function createLocalLayout(root: string): LocalLayout {
         });
         await stagingReady;
         try {
-          // Mode 0444: committed objects are immutable, and a read-only file guards against an operator's
-          // accidental overwrite. POSIX still returns a writable descriptor to the creating open.
-          const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
+          // Mode 0600 while staging: the writer may open it a second time for direct writes, which a
+          // read-only mode would refuse to anyone but root. The commit makes it 0444 before publishing:
+          // committed objects are immutable, and a read-only file guards against an operator's mistake.
+          const handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
           return { path, handle };
         } catch (error) {
           // Someone removed .staging since we last made sure of it: make it again, once.

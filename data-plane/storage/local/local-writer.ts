@@ -51,7 +51,10 @@ class LocalWriter implements StorageWriter {
   #blockFilled = 0;
   /** The block of the direct write in flight (`#pending`), refilled once that write has landed. */
   #spare: AlignedBlock | null | undefined;
+  /** The newest direct write in flight. */
   #pending: Promise<void> | undefined;
+  /** Every direct write in flight (at most two), each reading a block. */
+  readonly #writes = new Set<Promise<void>>();
   /** The `O_DIRECT` handle, opened when the first block fills; null when refused or closed. */
   #direct: FileHandle | null | undefined;
   // Every operation runs after the previous one settles, so an abort arriving mid-write cannot close
@@ -124,30 +127,43 @@ class LocalWriter implements StorageWriter {
     }
     const padded = alignUp(length);
     if (padded > length) block.bytes.fill(0, length, padded);
-    const write = writeAll(this.#direct, block.bytes.subarray(0, padded), this.#flushed);
+    const write = this.#track(writeAll(this.#direct, block.bytes.subarray(0, padded), this.#flushed));
     this.#flushed += length;
     this.#blockFilled = 0;
+    const previous = this.#pending;
+    this.#pending = write;
     if (!final) {
       if (this.#spare === undefined) this.#spare = acquireAlignedBlock() ?? null;
       if (this.#spare !== null) {
         // The spare is the block of the previous write: it must have landed before it is refilled.
-        await this.#pending;
-        write.catch(() => undefined); // awaited later; handled now so a failure is not "unhandled"
-        this.#pending = write;
+        await previous;
         this.#block = this.#spare;
         this.#spare = block;
         return;
       }
     }
-    await this.#pending;
+    await previous;
     await write;
     this.#pending = undefined;
     if (padded > length) await this.#direct.truncate(this.#flushed);
   }
 
+  /**
+   * Registers a direct write that reads a block: handled at once (its failure surfaces where it is
+   * awaited, never as an unhandled rejection), and waited for before any block goes back to the pool.
+   */
+  #track(write: Promise<void>): Promise<void> {
+    this.#writes.add(write);
+    const settled = (): void => {
+      this.#writes.delete(write);
+    };
+    write.then(settled, settled);
+    return write;
+  }
+
   /** Gives the blocks back once no write reads them any more. */
   async #releaseBlocks(): Promise<void> {
-    await this.#pending?.catch(() => undefined);
+    await Promise.allSettled([...this.#writes]);
     this.#pending = undefined;
     this.#releaseBlock(null);
     if (this.#spare !== undefined && this.#spare !== null) this.#spare.release();
@@ -169,6 +185,8 @@ class LocalWriter implements StorageWriter {
       try {
         await this.#flushBlock(handle, true);
         await this.#releaseBlocks();
+        // Read-only before any name points at it (staged 0600 so the direct handle could open it).
+        await handle.chmod(0o444);
         // Last moment an abort can stop the commit: once the worker has it, the object becomes visible.
         throwIfAborted(options.signal);
         throwIfAborted(this.#signal);

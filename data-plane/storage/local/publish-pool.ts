@@ -67,10 +67,11 @@ export function publishItems(where: PublishRoot, items: readonly PublishItem[]):
   const id = nextId++;
   const request: PublishRequest = { id, root: where.root, realRoot: where.realRoot, stagingDirectory: where.stagingDirectory, items };
   return new Promise((resolve, reject) => {
+    // Posted first: a message that cannot be sent (a detached buffer...) must leave nothing registered.
+    worker.postMessage(request);
     slot.waiting.set(id, { resolve, reject, items: items.length });
     slot.load += items.length;
     worker.ref();
-    worker.postMessage(request);
   });
 }
 

@@ -13,8 +13,9 @@
  * the parent's TypeScript loader.
  *
  * Rules kept from the asynchronous writer this replaces (see `local-writer.ts`):
- * - data is synced before any name points at it; every directory entry created is synced before the
- *   item is reported;
+ * - data is synced before any name points at it; every directory on the object's path is synced
+ *   before the item is reported, also when the object was already there (another writer's entries may
+ *   not be durable yet);
  * - link(2), never rename(2): an existing object is never replaced (EEXIST means "already stored");
  * - parent directories are created one level at a time and must be real directories inside the root:
  *   a regular file on the way means the key nests under a stored key, a symlink is an integrity error;
@@ -210,33 +211,27 @@ function assertInsideRoot(where, directory) {
 }
 
 /**
- * Links `staged` to the item's target. Returns whether this call created the object and the directories
- * whose entries must be synced.
+ * Links `staged` to the item's target; true when this call created the object, false when it was there.
  * @param {PublishRoot} where @param {PublishItem} item @param {string} staged
- * @returns {{ created: boolean; directories: string[] }}
  */
 function linkItem(where, item, staged) {
   /** @type {unknown} */
   let lastError;
   for (let attempt = 1; attempt <= MAX_LINK_ATTEMPTS; attempt++) {
-    /** @type {string[]} */
-    let created;
     try {
       const fast = createBelowDeepestExisting(where, item.parents);
-      created = fast?.created ?? carefulWalk(where, item.parents);
+      if (fast === undefined) carefulWalk(where, item.parents);
       if (fast === undefined || !fast.verified) assertInsideRoot(where, dirname(item.target));
       linkSync(staged, item.target);
+      return true;
     } catch (error) {
       if (hasErrno(error, 'EEXIST')) {
-        if (isExistingObject(item.target)) return { created: false, directories: [] };
+        if (isExistingObject(item.target)) return false;
       } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
         throw error;
       }
       lastError = error;
-      continue;
     }
-    // The object's entry, and the entry of every directory created on the way.
-    return { created: true, directories: [dirname(item.target), ...created.map((directory) => dirname(directory))] };
   }
   const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
   throw new Refusal('unavailable', `local storage: directories kept vanishing${detail}`);
@@ -258,6 +253,21 @@ function isExistingObject(target) {
   if (info.isFile()) return true;
   if (info.isDirectory()) throw new Refusal('invalid-key', 'is a prefix of stored keys');
   throw new Refusal('integrity', 'local storage: the object path is a symbolic link or special file');
+}
+
+/**
+ * The directories holding `target`'s entry and each of its parents' entries: from its own directory up
+ * to and including the root.
+ * @param {string} root @param {string} target
+ */
+function ancestry(root, target) {
+  /** @type {string[]} */
+  const directories = [];
+  for (let directory = dirname(target); directory.length >= root.length; directory = dirname(directory)) {
+    directories.push(directory);
+    if (directory === root) break;
+  }
+  return directories;
 }
 
 /** @param {PublishRequest} request @returns {PublishResult[]} */
@@ -287,15 +297,18 @@ function publish(request) {
     }
   });
   // 2. Names.
-  /** @type {Map<number, string[]>} */
+  /** @type {Map<number, { created: boolean; directories: string[] }>} */
   const pending = new Map();
   items.forEach((item, i) => {
     const path = staged[i];
     if (path === undefined) return;
     try {
-      const linked = linkItem(request, item, path);
-      if (linked.created) pending.set(i, linked.directories);
-      else results[i] = { ok: true, created: false };
+      const created = linkItem(request, item, path);
+      // Every directory from the object's up to the root, whoever created them: an entry another
+      // writer made (or an earlier attempt of ours, or an earlier request that failed before its
+      // syncs) may not be durable yet, and an object found already there is reported stored only
+      // once its path is. Syncing a clean directory costs little.
+      pending.set(i, { created, directories: ancestry(request.root, item.target) });
     } catch (error) {
       results[i] = { ok: false, failure: failureOf(error) };
     }
@@ -303,7 +316,7 @@ function publish(request) {
   // 3. Each directory entry made durable once, however many objects landed in it.
   /** @type {Map<string, PublishFailure | undefined>} */
   const synced = new Map();
-  for (const directories of pending.values()) {
+  for (const { directories } of pending.values()) {
     for (const directory of directories) {
       if (synced.has(directory)) continue;
       try {
@@ -314,9 +327,9 @@ function publish(request) {
       }
     }
   }
-  for (const [i, directories] of pending) {
+  for (const [i, { created, directories }] of pending) {
     const failure = directories.map((directory) => synced.get(directory)).find((f) => f !== undefined);
-    results[i] = failure === undefined ? { ok: true, created: true } : { ok: false, failure };
+    results[i] = failure === undefined ? { ok: true, created } : { ok: false, failure };
   }
   // 4. The staging names this worker made; objects keep their inode through the new link.
   for (const path of ours) unlinkQuietly(path);
