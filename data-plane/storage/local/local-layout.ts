@@ -39,8 +39,6 @@ export interface LocalLayout {
   requireRoot(): Promise<void>;
   /** Throws `integrity` when `directory` (resolved through symlinks) is not the root or below it. */
   assertInsideRoot(directory: string): Promise<void>;
-  /** The root's real path (symlinks resolved), cached after the first call. */
-  realRoot(): Promise<string>;
   /** What a publish worker needs to know of this root (`publish-protocol.ts`). */
   where(): Promise<PublishRoot>;
   /** The directory names from the root down to the parent of `key`'s object (`key` validated). */
@@ -111,8 +109,6 @@ export function createLocalLayout(root: string): LocalLayout {
         throw new StorageError('integrity', 'local storage: path leaves the root through a symbolic link');
       }
     },
-
-    realRoot: resolveRealRoot,
 
     where: async () => ({ root: absoluteRoot, realRoot: await resolveRealRoot(), stagingDirectory }),
 

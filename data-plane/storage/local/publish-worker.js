@@ -131,10 +131,9 @@ function unlinkQuietly(path) {
 /**
  * The fast way to the parent directory (most commits): find the deepest existing level; if its real
  * path is exactly the root's plus the segments (no symlink on the way), create only the levels below.
- * Returns the directories created and whether the parent is known to be inside the root, or undefined
- * when anything is unexpected (the careful walk then decides).
+ * True when the parent is there and known to be inside the root (mkdir does not follow a symlink in its
+ * last component); false when anything was unexpected (the careful walk then decides).
  * @param {PublishRoot} where @param {readonly string[]} parents
- * @returns {{ created: string[]; verified: boolean } | undefined}
  */
 function createBelowDeepestExisting(where, parents) {
   let level = parents.length;
@@ -145,49 +144,40 @@ function createBelowDeepestExisting(where, parents) {
       info = lstatSync(directory);
     } catch (error) {
       if (hasErrno(error, 'ENOENT')) continue;
-      return undefined;
+      return false;
     }
-    if (!info.isDirectory()) return undefined;
+    if (!info.isDirectory()) return false;
     let real;
     try {
       real = realpathSync(directory);
     } catch {
-      return undefined;
+      return false;
     }
-    if (real !== join(where.realRoot, ...parents.slice(0, level))) return undefined;
+    if (real !== join(where.realRoot, ...parents.slice(0, level))) return false;
     break;
   }
-  /** @type {string[]} */
-  const created = [];
   for (let next = level + 1; next <= parents.length; next++) {
-    const directory = join(where.root, ...parents.slice(0, next));
     try {
-      mkdirSync(directory);
+      mkdirSync(join(where.root, ...parents.slice(0, next)));
     } catch {
       // Raced with another writer or a prune, or the root is gone: the careful walk sorts it out.
-      return created.length === 0 ? undefined : { created: [...created, ...carefulWalk(where, parents)], verified: false };
+      return false;
     }
-    created.push(directory);
   }
-  // Verified when the deepest existing level was the parent itself, or directories were made below a
-  // verified level (mkdir does not follow a symlink in its last component).
-  return { created, verified: true };
+  return true;
 }
 
 /**
  * Creates the directories above a key one level at a time from the root, refusing to pass through
- * anything that is not a real directory; returns those it created.
+ * anything that is not a real directory.
  * @param {PublishRoot} where @param {readonly string[]} parents
  */
 function carefulWalk(where, parents) {
-  /** @type {string[]} */
-  const created = [];
   let directory = where.root;
   for (const segment of parents) {
     directory = join(directory, segment);
     try {
       mkdirSync(directory);
-      created.push(directory);
       continue;
     } catch (error) {
       if (hasErrno(error, 'ENOENT')) requireRoot(where.root);
@@ -198,7 +188,6 @@ function carefulWalk(where, parents) {
     if (info.isFile()) throw new Refusal('invalid-key', 'nests under a stored key');
     throw new Refusal('integrity', 'local storage: a path component is a symbolic link or special file');
   }
-  return created;
 }
 
 /** @param {PublishRoot} where @param {string} directory */
@@ -219,9 +208,10 @@ function linkItem(where, item, staged) {
   let lastError;
   for (let attempt = 1; attempt <= MAX_LINK_ATTEMPTS; attempt++) {
     try {
-      const fast = createBelowDeepestExisting(where, item.parents);
-      if (fast === undefined) carefulWalk(where, item.parents);
-      if (fast === undefined || !fast.verified) assertInsideRoot(where, dirname(item.target));
+      if (!createBelowDeepestExisting(where, item.parents)) {
+        carefulWalk(where, item.parents);
+        assertInsideRoot(where, dirname(item.target));
+      }
       linkSync(staged, item.target);
       return true;
     } catch (error) {
