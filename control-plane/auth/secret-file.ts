@@ -13,9 +13,13 @@ export interface LoadedSecret {
   readonly created: boolean;
 }
 
-/** A new random token: 32 bytes, base64url (43 characters). */
+/**
+ * A new random token: `as_` then 32 random bytes in base64url (46 characters). The prefix keeps a
+ * token from starting with `-`, which a command line would read as an option (`--token -x...`),
+ * and lets secret scanners recognise one.
+ */
 export function generateToken(): string {
-  return randomBytes(32).toString('base64url');
+  return `as_${randomBytes(32).toString('base64url')}`;
 }
 
 /** Reads the secret in `path`, or creates it with a new random token. */

@@ -42,7 +42,7 @@ describe('tokens', () => {
     const lines: string[] = [];
     const first = await startControlPlane({ host: '127.0.0.1', port: 0, dataDir, database: { kind: 'pglite' }, log: (l) => lines.push(l) });
     try {
-      expect(first.adminToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(first.adminToken).toMatch(/^as_[A-Za-z0-9_-]{43}$/);
       expect((await readFile(join(dataDir, 'dev-token'), 'utf8')).trim()).toBe(first.adminToken);
       expect((await stat(join(dataDir, 'dev-token'))).mode & 0o777).toBe(0o600);
       expect((await stat(join(dataDir, 'internal-token'))).mode & 0o777).toBe(0o600);

@@ -219,7 +219,7 @@ describe('guide-board ingest refuses what it cannot store, unless excluded', () 
   }
 
   async function expectRefused(dir: string, pattern: RegExp, runAs?: number): Promise<void> {
-    const r = runAs === undefined ? await runCliProcess(['guide-board', 'ingest', dir], s().env) : await runAsUser(runAs, ['guide-board', 'ingest', dir, '--token', s().token], s().env);
+    const r = runAs === undefined ? await runCliProcess(['guide-board', 'ingest', dir], s().env) : await runAsUser(runAs, ['guide-board', 'ingest', dir, `--token=${s().token}`], s().env);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toContain('unpushable-entries');
     expect(r.stderr).toMatch(pattern);
