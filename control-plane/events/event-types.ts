@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'v1.upload.created',
   'v1.upload.completed',
   'v1.upload.aborted',
+  'v1.upload.expired',
   'v1.retention.extended',
   'v1.retention.hold_applied',
   'v1.retention.hold_released',

@@ -47,7 +47,7 @@ function bool(map: CborMap, key: string): boolean {
   return v;
 }
 
-async function closeUpload(trx: Transaction<Schema>, event: StoredEvent, p: CborMap, status: 'completed' | 'aborted'): Promise<void> {
+async function closeUpload(trx: Transaction<Schema>, event: StoredEvent, p: CborMap, status: 'completed' | 'aborted' | 'expired'): Promise<void> {
   const uploadId = text(p, 'upload_id');
   const row = await trx.updateTable('upload_sessions').set({ status, updated_at: event.occurredAt }).where('upload_id', '=', uploadId).where('status', '=', 'open').returning('upload_id').executeTakeFirst();
   if (row === undefined) throw new Error(`event ${event.sequence}: upload ${uploadId} is not open`);
@@ -174,6 +174,9 @@ const handlers: Record<EventType, Handler> = {
 
   /** payload: { upload_id, package_id } */
   'v1.upload.aborted': (trx, event, p) => closeUpload(trx, event, p, 'aborted'),
+
+  /** payload: { upload_id, package_id, expires_at } (recorded at or after that instant). */
+  'v1.upload.expired': (trx, event, p) => closeUpload(trx, event, p, 'expired'),
 
   /** payload: { package_id, previous_expires_at, expires_at, reason, actor } */
   'v1.retention.extended': async (trx, event, p) => {

@@ -36,14 +36,19 @@ export interface CreateUploadSessionInput {
 export interface UploadSessions {
   /** Opens a session on an open package for a free path (or with `replace`). */
   createUploadSession(input: CreateUploadSessionInput): Promise<UploadSessionRecord>;
-  /** One session; not-found when its package is outside the scope. */
+  /**
+   * One session; not-found when its package is outside the scope. An open session past its
+   * `expiresAt` is returned with status `expired` before that is recorded (see `closeUploadSession`),
+   * so every caller treats it as closed from that instant on.
+   */
   getUploadSession(tenant: TenantScope, uploadId: string): Promise<UploadSessionRecord>;
   /**
-   * Ends an open session. `completed` requires that a file was recorded at the session's path.
-   * Closing again with the same status returns the session unchanged (retries are safe); another
-   * status is failed-precondition.
+   * Ends an open session. `completed` requires that a file was recorded at the session's path (a
+   * completion that started before the deadline may finish after it); `expired` requires that the
+   * deadline has passed and records `v1.upload.expired`. Closing again with the same status returns
+   * the session unchanged (retries are safe); another status is failed-precondition.
    */
-  closeUploadSession(tenant: TenantScope, uploadId: string, status: 'completed' | 'aborted'): Promise<UploadSessionRecord>;
+  closeUploadSession(tenant: TenantScope, uploadId: string, status: 'completed' | 'aborted' | 'expired'): Promise<UploadSessionRecord>;
 }
 
 /** What the upload-session operations need from the registry. */
@@ -72,6 +77,10 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
       throw err;
     }
     return toUploadSessionRecord(row);
+  }
+
+  function isPastDeadline(session: UploadSessionRecord): boolean {
+    return clock.now().getTime() >= Date.parse(session.expiresAt);
   }
 
   return {
@@ -109,7 +118,10 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
       return load(db, input.tenant, uploadId);
     },
 
-    getUploadSession: (tenant, uploadId) => load(db, tenant, uploadId),
+    async getUploadSession(tenant, uploadId) {
+      const session = await load(db, tenant, uploadId);
+      return session.status === 'open' && isPastDeadline(session) ? { ...session, status: 'expired' } : session;
+    },
 
     async closeUploadSession(tenant, uploadId, status) {
       return mutate(async (trx, emit) => {
@@ -120,6 +132,9 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
           const file = await trx.selectFrom('files').select('file_id').where('package_id', '=', session.packageId).where('relative_path', '=', session.relativePath).executeTakeFirst();
           if (file === undefined) throw new RegistryError('failed-precondition', `upload ${uploadId} cannot complete: no file was recorded at ${JSON.stringify(session.relativePath)}`);
           await emit({ type: 'v1.upload.completed', payload: { upload_id: uploadId, package_id: session.packageId, file_id: file.file_id } });
+        } else if (status === 'expired') {
+          if (!isPastDeadline(session)) throw new RegistryError('failed-precondition', `upload ${uploadId} does not expire until ${session.expiresAt}`);
+          await emit({ type: 'v1.upload.expired', payload: { upload_id: uploadId, package_id: session.packageId, expires_at: session.expiresAt } });
         } else {
           await emit({ type: 'v1.upload.aborted', payload: { upload_id: uploadId, package_id: session.packageId } });
         }

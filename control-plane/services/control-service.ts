@@ -141,7 +141,7 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
     },
 
     async closeUploadSession(req) {
-      if (req.status !== 'completed' && req.status !== 'aborted') throw new RegistryError('invalid-argument', 'status must be "completed" or "aborted"');
+      if (req.status !== 'completed' && req.status !== 'aborted' && req.status !== 'expired') throw new RegistryError('invalid-argument', 'status must be "completed", "aborted" or "expired"');
       return { session: uploadSessionToProto(await registry.closeUploadSession(writer(req.clientToken).scope, req.uploadId, req.status)) };
     },
   };

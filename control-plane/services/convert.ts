@@ -91,6 +91,7 @@ export function uploadSessionToProto(s: UploadSessionRecord): UploadSession {
     status: s.status,
     stagingKey: s.stagingKey,
     backendId: s.backendId,
+    expiresAt: ts(s.expiresAt),
   });
 }
 

@@ -54,6 +54,7 @@ const DATA_PLANE: Record<DataPlaneErrorCode, Row> = {
   'route-not-found': { status: 404, connectCode: Code.NotFound, title: 'No such route' },
   'method-not-allowed': { status: 405, connectCode: Code.Unimplemented, title: 'Method not allowed' },
   'upload-closed': { status: 409, connectCode: Code.FailedPrecondition, title: 'Upload session is closed' },
+  'upload-expired': { status: 410, connectCode: Code.FailedPrecondition, title: 'Upload session expired' },
   conflict: { status: 409, connectCode: Code.Aborted, title: 'Concurrent write' },
   'backend-unavailable': { status: 503, connectCode: Code.Unavailable, title: 'Storage backend not served here' },
   'upload-corrupt': { status: 500, connectCode: Code.DataLoss, title: 'Upload parts are inconsistent' },

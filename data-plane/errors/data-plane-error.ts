@@ -24,8 +24,10 @@ export const DATA_PLANE_ERROR_CODES = [
   'route-not-found',
   /** The route exists but not for this method. */
   'method-not-allowed',
-  /** The upload session is completed, aborted or expired. */
+  /** The upload session is completed or aborted. */
   'upload-closed',
+  /** The upload session passed its deadline (`expires_at`) before it completed; its parts are gone. */
+  'upload-expired',
   /** Another request wrote the same chunk concurrently; ask for the offset and retry. */
   'conflict',
   /** The file's bytes or the session's parts live on a backend this data plane does not serve. */

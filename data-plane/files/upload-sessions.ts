@@ -10,7 +10,12 @@
  *   digests are computed and checked over the whole file), record the file, close the session as
  *   completed, delete the parts.
  * - abort: close the session as aborted, delete the parts.
+ * - expiry: a session not completed by its `expires_at` (24 h after it opened) is reported `expired` by
+ *   the control plane. The first request that meets it records the expiry (`v1.upload.expired`) and
+ *   deletes its parts; chunks, completion and status then answer `upload-expired`, an abort succeeds.
+ *   Parts of an expired session nobody asks about again stay until the garbage collector (WP-0006).
  */
+import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { IngestError } from '../ingest/ingest-error.ts';
@@ -57,6 +62,7 @@ export async function createSession(deps: DataPlaneDeps, caller: Caller, request
 /** The session and its current offset. */
 export async function sessionStatus(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<SessionStatus> {
   const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status === 'expired') throw await expire(deps, caller, session, signal);
   if (session.status !== 'open') return { session, offset: 0 };
   const parts = await listParts(backendById(deps, session.backendId), stagingPrefix(session.uploadId, session.stagingKey), signal);
   return { session, offset: contiguousOffset(parts) };
@@ -94,6 +100,7 @@ export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId:
   const written = await writePart(partsBackend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
   // Stored; if the session closed meanwhile, nobody will ever read or delete this part but us.
   const after = await getSession(deps, caller, uploadId, signal);
+  if (after.status === 'expired') throw await expire(deps, caller, after, signal);
   if (after.status !== 'open') {
     await removeParts(deps, prefix, session.backendId);
     throw closedError(after);
@@ -130,9 +137,13 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
   return file;
 }
 
-/** Aborts a session and deletes its parts. Aborting an aborted session succeeds. */
+/** Aborts a session and deletes its parts. Aborting an aborted or expired session succeeds (an expiry is recorded as such). */
 export async function abortSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<void> {
   const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status === 'expired') {
+    await expire(deps, caller, session, signal);
+    return;
+  }
   if (session.status === 'open') {
     await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'aborted' }, { signal });
   } else if (session.status === 'completed') {
@@ -150,8 +161,20 @@ async function getSession(deps: DataPlaneDeps, caller: Caller, uploadId: string,
 
 async function getOpenSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<UploadSession> {
   const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status === 'expired') throw await expire(deps, caller, session, signal);
   if (session.status !== 'open') throw closedError(session);
   return session;
+}
+
+/**
+ * Records the expiry of a session the control plane reports expired (a no-op when already recorded),
+ * deletes its parts, and returns the error to answer with.
+ */
+async function expire(deps: DataPlaneDeps, caller: Caller, session: UploadSession, signal: AbortSignal): Promise<DataPlaneError> {
+  await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'expired' }, { signal });
+  await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey), session.backendId);
+  const deadline = session.expiresAt === undefined ? '' : ` at ${timestampDate(session.expiresAt).toISOString()}`;
+  return new DataPlaneError('upload-expired', `upload session ${session.uploadId} expired${deadline} before it completed; start a new one`);
 }
 
 function closedError(session: UploadSession): DataPlaneError {

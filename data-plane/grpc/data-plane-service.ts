@@ -51,7 +51,7 @@ export function createDataPlaneService(deps: DataPlaneDeps): ServiceImpl<typeof 
         const { session, offset } = await sessionStatus(deps, callerOf(context), requireId(request.uploadId, 'upload_id'), context.signal);
         const complete = session.status === 'completed';
         if (!complete && session.status !== 'open') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
-        return { committedSize: BigInt(complete ? Number(session.expectedSize ?? 0n) : offset), complete };
+        return { committedSize: BigInt(complete ? Number(session.expectedSize ?? 0n) : offset), complete, ...(complete || session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }) };
       });
     },
     async *readFile(request, context) {

@@ -8,6 +8,7 @@ import { createClient, type Client, type Interceptor } from '@connectrpc/connect
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/server/control-plane-server.ts';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
+import type { Clock } from '../../core/time/clock.ts';
 import { startDataPlane, type RunningDataPlane } from '../../data-plane/server/data-plane-server.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
@@ -38,7 +39,7 @@ export interface Cluster {
 }
 
 /** Starts a cluster; `maxUploadBytes` is passed to the data plane, `wrapBackend` wraps its backend. */
-export async function startCluster(options: { maxUploadBytes?: number; wrapBackend?: (backend: StorageBackend) => StorageBackend } = {}): Promise<Cluster> {
+export async function startCluster(options: { maxUploadBytes?: number; wrapBackend?: (backend: StorageBackend) => StorageBackend; controlPlaneClock?: Clock } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'dp-test-'));
   const root = join(dir, 'objects');
   await mkdir(root);
@@ -48,6 +49,7 @@ export async function startCluster(options: { maxUploadBytes?: number; wrapBacke
     dataDir: join(dir, 'cp'),
     database: { kind: 'pglite' },
     tokensEnv: `tenant-a:alice:${TOKEN_A},tenant-b:bob:${TOKEN_B}`,
+    ...(options.controlPlaneClock === undefined ? {} : { clock: options.controlPlaneClock }),
   });
   const local = createLocalBackend({ id: 'local', root });
   const backend = options.wrapBackend?.(local) ?? local;

@@ -1,7 +1,7 @@
 /**
  * A scripted registry workload shared by the replay and audit tests: three packages across two
- * tenants, files added one by one and in a batch, two replaced, two packages finalized and one left open with two upload
- * sessions (one completed, one aborted).
+ * tenants, files added one by one and in a batch, two replaced, two packages finalized and one left open with three upload
+ * sessions (one completed, one aborted, one expired).
  */
 import { createHash } from 'node:crypto';
 import { hash as blake3 } from 'blake3';
@@ -53,5 +53,8 @@ export async function runWorkload(registry: Registry, clock: ManualClock): Promi
   await registry.closeUploadSession('ci', done.uploadId, 'completed');
   const dropped = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/dropped.bin', mediaType: 'Application/X-Thing', backendId: 'local' });
   await registry.closeUploadSession('ci', dropped.uploadId, 'aborted');
+  const stale = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/stale.bin', backendId: 'local' });
+  clock.set(new Date(Date.parse(stale.expiresAt)));
+  await registry.closeUploadSession('ci', stale.uploadId, 'expired');
   return [a.packageId, b.packageId, c.packageId];
 }
