@@ -59,6 +59,11 @@ export interface UploadSessionRecord {
   readonly dataPlaneId: string | null;
   readonly createdAt: string;
   readonly expiresAt: string;
+  /**
+   * True once the expiry may be recorded and the parts deleted: the session is recorded expired, or open
+   * and past `expiresAt` + UPLOAD_EXPIRY_GRACE_MS. Set by `getUploadSession`; false elsewhere.
+   */
+  readonly purgeable: boolean;
 }
 
 /** A packages row joined with its retention expiry. */
@@ -115,6 +120,7 @@ export function toUploadSessionRecord(r: Selectable<UploadSessionsTable>): Uploa
     dataPlaneId: r.data_plane_id,
     createdAt: formatTimestamp(r.created_at),
     expiresAt: formatTimestamp(r.expires_at),
+    purgeable: r.status === 'expired',
   };
 }
 

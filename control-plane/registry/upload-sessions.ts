@@ -1,7 +1,12 @@
 /**
  * Resumable upload sessions. The control plane only records them (events `v1.upload.created`,
- * `v1.upload.completed`, `v1.upload.aborted`, projected into `upload_sessions`); the bytes and the
- * offset reached live on the data plane under the session's staging key.
+ * `v1.upload.completed`, `v1.upload.aborted`, `v1.upload.expired`, projected into `upload_sessions`);
+ * the bytes and the offset reached live on the data plane under the session's staging key.
+ *
+ * Expiry: from `expires_at` (UPLOAD_SESSION_TTL_MS after opening) an open session is reported `expired`,
+ * so data planes refuse its chunks and new completions. Its expiry may be recorded, and its parts deleted,
+ * only UPLOAD_EXPIRY_GRACE_MS later (`purgeable`): a completion that started before the deadline is still
+ * reading those parts and may record its file and close the session as completed until then.
  */
 import type { Kysely } from 'kysely';
 import { formatTimestamp, type Clock } from '../../core/time/clock.ts';
@@ -15,6 +20,8 @@ import { checkDigest, checkLabel, checkMediaType, checkRelativePath, checkSize }
 
 /** How long an open session stays resumable. */
 export const UPLOAD_SESSION_TTL_MS = 24 * 3_600_000;
+/** How long after its deadline an expired session's parts stay, for completions that started in time. */
+export const UPLOAD_EXPIRY_GRACE_MS = 3_600_000;
 
 /** Input of `createUploadSession`. */
 export interface CreateUploadSessionInput {
@@ -38,15 +45,16 @@ export interface UploadSessions {
   createUploadSession(input: CreateUploadSessionInput): Promise<UploadSessionRecord>;
   /**
    * One session; not-found when its package is outside the scope. An open session past its
-   * `expiresAt` is returned with status `expired` before that is recorded (see `closeUploadSession`),
-   * so every caller treats it as closed from that instant on.
+   * `expiresAt` is returned with status `expired` before that is recorded, so every caller treats it as
+   * closed from that instant on; `purgeable` says whether the expiry may be recorded yet (file comment).
    */
   getUploadSession(tenant: TenantScope, uploadId: string): Promise<UploadSessionRecord>;
   /**
    * Ends an open session. `completed` requires that a file was recorded at the session's path (a
-   * completion that started before the deadline may finish after it); `expired` requires that the
-   * deadline has passed and records `v1.upload.expired`. Closing again with the same status returns
-   * the session unchanged (retries are safe); another status is failed-precondition.
+   * completion that started before the deadline may finish after it); `aborted` is the client's own
+   * decision and is accepted until an expiry is recorded; `expired` requires that the session is
+   * purgeable and records `v1.upload.expired`. Closing again with the same status returns the session
+   * unchanged (retries are safe); another status is failed-precondition.
    */
   closeUploadSession(tenant: TenantScope, uploadId: string, status: 'completed' | 'aborted' | 'expired'): Promise<UploadSessionRecord>;
 }
@@ -79,8 +87,9 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
     return toUploadSessionRecord(row);
   }
 
-  function isPastDeadline(session: UploadSessionRecord): boolean {
-    return clock.now().getTime() >= Date.parse(session.expiresAt);
+  /** True from `graceMs` after the session's deadline on. */
+  function isPast(session: UploadSessionRecord, graceMs: number): boolean {
+    return clock.now().getTime() >= Date.parse(session.expiresAt) + graceMs;
   }
 
   return {
@@ -120,7 +129,8 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
 
     async getUploadSession(tenant, uploadId) {
       const session = await load(db, tenant, uploadId);
-      return session.status === 'open' && isPastDeadline(session) ? { ...session, status: 'expired' } : session;
+      if (session.status !== 'open' || !isPast(session, 0)) return session;
+      return { ...session, status: 'expired', purgeable: isPast(session, UPLOAD_EXPIRY_GRACE_MS) };
     },
 
     async closeUploadSession(tenant, uploadId, status) {
@@ -133,7 +143,10 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
           if (file === undefined) throw new RegistryError('failed-precondition', `upload ${uploadId} cannot complete: no file was recorded at ${JSON.stringify(session.relativePath)}`);
           await emit({ type: 'v1.upload.completed', payload: { upload_id: uploadId, package_id: session.packageId, file_id: file.file_id } });
         } else if (status === 'expired') {
-          if (!isPastDeadline(session)) throw new RegistryError('failed-precondition', `upload ${uploadId} does not expire until ${session.expiresAt}`);
+          if (!isPast(session, UPLOAD_EXPIRY_GRACE_MS)) {
+            const from = formatTimestamp(new Date(Date.parse(session.expiresAt) + UPLOAD_EXPIRY_GRACE_MS));
+            throw new RegistryError('failed-precondition', `upload ${uploadId} expires at ${session.expiresAt}; its expiry can be recorded from ${from}`);
+          }
           await emit({ type: 'v1.upload.expired', payload: { upload_id: uploadId, package_id: session.packageId, expires_at: session.expiresAt } });
         } else {
           await emit({ type: 'v1.upload.aborted', payload: { upload_id: uploadId, package_id: session.packageId } });

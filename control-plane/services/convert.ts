@@ -92,6 +92,7 @@ export function uploadSessionToProto(s: UploadSessionRecord): UploadSession {
     stagingKey: s.stagingKey,
     backendId: s.backendId,
     expiresAt: ts(s.expiresAt),
+    purgeable: s.purgeable,
   });
 }
 

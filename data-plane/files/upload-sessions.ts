@@ -1,6 +1,6 @@
 /**
  * Resumable upload sessions, independent of transport. The control plane owns each session's record
- * (who may use it, what file it becomes, open/completed/aborted); the bytes are parts on the backend
+ * (who may use it, what file it becomes, open/completed/aborted/expired); the bytes are parts on the backend
  * (`upload-parts.ts`). Every call is authorized by the control plane with the caller's token.
  *
  * - append: the chunk must start at the current offset (else `offset-mismatch` carrying the offset);
@@ -11,9 +11,11 @@
  *   completed, delete the parts.
  * - abort: close the session as aborted, delete the parts.
  * - expiry: a session not completed by its `expires_at` (24 h after it opened) is reported `expired` by
- *   the control plane. The first request that meets it records the expiry (`v1.upload.expired`) and
- *   deletes its parts; chunks, completion and status then answer `upload-expired`, an abort succeeds.
- *   Parts of an expired session nobody asks about again stay until the garbage collector (WP-0006).
+ *   the control plane: chunks, new completions and status answer `upload-expired`. An abort then still
+ *   records `aborted` and deletes the parts. Once the session is `purgeable` (an hour later, so a
+ *   completion that started in time has finished reading its parts), the first request that meets it
+ *   records the expiry (`v1.upload.expired`) and deletes the parts; an abort succeeds. Parts of an
+ *   expired session nobody asks about again stay: no collector of unreferenced bytes exists yet.
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
@@ -137,14 +139,17 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
   return file;
 }
 
-/** Aborts a session and deletes its parts. Aborting an aborted or expired session succeeds (an expiry is recorded as such). */
+/**
+ * Aborts a session and deletes its parts. Aborting an aborted or expired session succeeds; a purgeable
+ * one has its expiry recorded, not an abort.
+ */
 export async function abortSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<void> {
   const session = await getSession(deps, caller, uploadId, signal);
-  if (session.status === 'expired') {
+  if (session.status === 'expired' && session.purgeable) {
     await expire(deps, caller, session, signal);
     return;
   }
-  if (session.status === 'open') {
+  if (session.status === 'open' || session.status === 'expired') {
     await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'aborted' }, { signal });
   } else if (session.status === 'completed') {
     throw closedError(session);
@@ -167,12 +172,14 @@ async function getOpenSession(deps: DataPlaneDeps, caller: Caller, uploadId: str
 }
 
 /**
- * Records the expiry of a session the control plane reports expired (a no-op when already recorded),
- * deletes its parts, and returns the error to answer with.
+ * For a session the control plane reports expired: once it is purgeable, records the expiry (a no-op
+ * when already recorded) and deletes its parts. Returns the error to answer with.
  */
 async function expire(deps: DataPlaneDeps, caller: Caller, session: UploadSession, signal: AbortSignal): Promise<DataPlaneError> {
-  await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'expired' }, { signal });
-  await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey), session.backendId);
+  if (session.purgeable) {
+    await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'expired' }, { signal });
+    await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey), session.backendId);
+  }
   const deadline = session.expiresAt === undefined ? '' : ` at ${timestampDate(session.expiresAt).toISOString()}`;
   return new DataPlaneError('upload-expired', `upload session ${session.uploadId} expired${deadline} before it completed; start a new one`);
 }

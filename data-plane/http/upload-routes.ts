@@ -1,14 +1,16 @@
 /**
  * Upload-session routes (resumable, chunked uploads; state lives in the control plane and on the backend):
  * - `POST /uploads` with JSON `{ package_id, relative_path, media_type?, expected_size?, expected_sha256?,
- *   expected_blake3?, replace? }` → 201 `{ upload_id, url, offset: 0 }` and `Location`.
+ *   expected_blake3?, replace? }` → 201 `{ upload_id, url, offset: 0, expires_at }`, `Location` and
+ *   `Upload-Expires` (RFC 3339: chunks and completion are accepted until then).
  * - `PATCH /uploads/{id}` with `Content-Range: bytes a-b/total|*` and a matching `Content-Length`
  *   → 204 with `Upload-Offset: n` (and `Range: bytes=0-(n-1)`). A chunk not starting at the current
  *   offset → 416 `offset-mismatch` with the same headers; a repeated chunk is such a chunk.
  * - `HEAD /uploads/{id}` → 200 with `Upload-Status`, `Upload-Length` when the size was announced, and
- *   while open `Upload-Offset` and `Range`; an aborted or expired session → 409 `upload-closed`.
+ *   while open `Upload-Offset`, `Range` and `Upload-Expires`; an aborted session → 409 `upload-closed`.
  * - `POST /uploads/{id}/complete` → 201 with the file JSON.
  * - `DELETE /uploads/{id}` → 204; the parts are deleted.
+ * A session past its deadline answers 410 `upload-expired` (see `upload-sessions.ts`), except DELETE.
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';

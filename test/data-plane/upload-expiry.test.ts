@@ -1,12 +1,17 @@
-// An upload session that passes its deadline (24 h) is gone: the first request to meet it records the
-// expiry and deletes its parts; chunks, completion and status answer 410 upload-expired, an abort
-// succeeds. Real processes; the control plane's clock is moved instead of waiting a day.
+// An upload session that passes its deadline (24 h) refuses chunks, completion and status with 410
+// upload-expired. An hour later (the grace period for completions that started in time) the first
+// request to meet it records the expiry and deletes its parts; an abort succeeds throughout. Real
+// processes; the control plane's clock is moved instead of waiting a day.
+import { create } from '@bufbuild/protobuf';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCanonical } from '../../core/cbor/canonical.ts';
+import { ERROR_CODE_HEADER } from '../../data-plane/errors/classify-error.ts';
 import { createSystemClock, type Clock } from '../../core/time/clock.ts';
-import { UPLOAD_SESSION_TTL_MS } from '../../control-plane/registry/upload-sessions.ts';
+import { UPLOAD_EXPIRY_GRACE_MS, UPLOAD_SESSION_TTL_MS } from '../../control-plane/registry/upload-sessions.ts';
+import { WriteFileRequestSchema, type WriteFileRequest } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
 import { bytesOf, rawRequest, startCluster, TOKEN_A, type Cluster } from './cluster.ts';
 
 const auth = { authorization: `Bearer ${TOKEN_A}` };
@@ -44,6 +49,11 @@ async function uploadEvents(id: string): Promise<string[]> {
   return events.filter((e) => (decodeCanonical(e.payload) as { upload_id?: unknown }).upload_id === id).map((e) => e.type);
 }
 
+/** A WriteFile stream continuing session `uploadId` at `offset`. */
+function resumeStream(uploadId: string, offset: bigint, data: Uint8Array): AsyncIterable<WriteFileRequest> {
+  return createAsyncIterable([create(WriteFileRequestSchema, { kind: { case: 'header', value: { uploadId, writeOffset: offset } } }), create(WriteFileRequestSchema, { kind: { case: 'data', value: data } })]);
+}
+
 function problemCode(body: Buffer): unknown {
   return (JSON.parse(body.toString()) as { code: unknown }).code;
 }
@@ -65,11 +75,20 @@ describe('upload session expiry', () => {
     expect(status.expiresAt === undefined ? undefined : timestampDate(status.expiresAt).toISOString()).toBe(session.expires_at);
     expect(await parts(session.upload_id)).toHaveLength(1);
 
+    // Past the deadline: refused, but the parts stay through the grace period and nothing is recorded.
     shiftMs = deadline - system.now().getTime() + 1000;
     const late = await patch(session.upload_id, bytesOf(1000, 2), 1000);
     expect(late.status).toBe(410);
     expect(problemCode(late.body)).toBe('upload-expired');
     expect((JSON.parse(late.body.toString()) as { detail: string }).detail).toContain(`expired at ${session.expires_at}`);
+    expect(await parts(session.upload_id)).toHaveLength(1);
+    expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created']);
+
+    // Past the grace period: the next request records the expiry and deletes the parts.
+    shiftMs = deadline + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
+    const later = await patch(session.upload_id, bytesOf(1000, 2), 1000);
+    expect(later.status).toBe(410);
+    expect(problemCode(later.body)).toBe('upload-expired');
     expect(await parts(session.upload_id)).toEqual([]);
 
     const gone = await rawRequest(url, 'HEAD', `/uploads/${session.upload_id}`, auth);
@@ -82,7 +101,12 @@ describe('upload session expiry', () => {
       (e: unknown) => ConnectError.from(e),
     );
     expect(grpc?.code).toBe(Code.FailedPrecondition);
-    expect(grpc?.rawMessage).toContain('expired');
+    expect(grpc?.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
+    const resumed = await cluster.grpc.writeFile(resumeStream(session.upload_id, 1000n, bytesOf(10, 5))).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(resumed?.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
     // Recorded once, however many requests met it; nothing was added to the package.
     expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
     const { files } = await cluster.registry.listFiles({ packageId: pkg });
@@ -92,15 +116,20 @@ describe('upload session expiry', () => {
     expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
   });
 
-  it('records the expiry when the first request after the deadline is an abort', async () => {
+  it('takes an abort in the grace period as an abort, and after it records the expiry', async () => {
     shiftMs = 0;
     const pkg = await cluster.createPackage();
-    const session = await open(pkg, 'dropped.bin');
-    expect((await patch(session.upload_id, bytesOf(10, 3), 0)).status).toBe(204);
-    shiftMs = Date.parse(session.expires_at) - system.now().getTime() + 1000;
-    expect((await rawRequest(url, 'DELETE', `/uploads/${session.upload_id}`, auth)).status).toBe(204);
-    expect(await parts(session.upload_id)).toEqual([]);
-    expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    const aborted = await open(pkg, 'aborted.bin');
+    const dropped = await open(pkg, 'dropped.bin');
+    for (const s of [aborted, dropped]) expect((await patch(s.upload_id, bytesOf(10, 3), 0)).status).toBe(204);
+    shiftMs = Date.parse(aborted.expires_at) - system.now().getTime() + 1000;
+    expect((await rawRequest(url, 'DELETE', `/uploads/${aborted.upload_id}`, auth)).status).toBe(204);
+    expect(await parts(aborted.upload_id)).toEqual([]);
+    expect(await uploadEvents(aborted.upload_id)).toEqual(['v1.upload.created', 'v1.upload.aborted']);
+    shiftMs = Date.parse(dropped.expires_at) + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
+    expect((await rawRequest(url, 'DELETE', `/uploads/${dropped.upload_id}`, auth)).status).toBe(204);
+    expect(await parts(dropped.upload_id)).toEqual([]);
+    expect(await uploadEvents(dropped.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
   });
 
   it('keeps a session open right up to its deadline', async () => {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { hash as blake3 } from 'blake3';
 import type { ManualClock } from '../../core/time/clock.ts';
 import type { Registry } from '../../control-plane/registry/registry.ts';
+import { UPLOAD_EXPIRY_GRACE_MS } from '../../control-plane/registry/upload-sessions.ts';
 
 /** Dual digests of `text`, as the data plane would report them. */
 export function digestsOf(text: string): { blake3: string; sha256: string; size: number } {
@@ -46,7 +47,8 @@ export async function runWorkload(registry: Registry, clock: ManualClock): Promi
   });
   await registry.addFiles('ci', c.packageId, batch);
 
-  // Upload sessions: one completed after its file was recorded, one aborted.
+  // Upload sessions: one completed after its file was recorded, one aborted, one expired (this moves the
+  // clock past its deadline and grace period, 25 h: every later step of a caller runs a day later).
   const done = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/big.bin', expectedSize: 5, expectedSha256: digestsOf('12345').sha256, backendId: 'local', dataPlaneId: 'dp-1' });
   await addTextFile(registry, 'ci', c.packageId, 'chunked/big.bin', '12345');
   clock.advance(500);
@@ -54,7 +56,7 @@ export async function runWorkload(registry: Registry, clock: ManualClock): Promi
   const dropped = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/dropped.bin', mediaType: 'Application/X-Thing', backendId: 'local' });
   await registry.closeUploadSession('ci', dropped.uploadId, 'aborted');
   const stale = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/stale.bin', backendId: 'local' });
-  clock.set(new Date(Date.parse(stale.expiresAt)));
+  clock.set(new Date(Date.parse(stale.expiresAt) + UPLOAD_EXPIRY_GRACE_MS));
   await registry.closeUploadSession('ci', stale.uploadId, 'expired');
   return [a.packageId, b.packageId, c.packageId];
 }
