@@ -30,6 +30,7 @@ import type { DataPlaneService } from '../gen/artifactstore/v1/data_plane_servic
 import type { BenchCase, BenchSuite } from './bench-case.ts';
 import { chunksOf, randomChunk, rateTarget, sha256Baseline } from './byte-source.ts';
 import { startPlainFileServer, type PlainFileServer } from './plain-http-server.ts';
+import { createRawGrpcWriter, type RawGrpcWriter } from './raw-grpc-writer.ts';
 import { createBenchPackage, createByteClient, curlAvailable, curlDownload, curlGet, dataPlaneGrpcClient, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
 import { readProcessMemory, resetPeakRss, sharedService, type BenchService, type SharedService } from './service-processes.ts';
 
@@ -100,6 +101,8 @@ export const transferSuite: BenchSuite = {
 
     const httpIngest = sessionOf(shared, 'http-ingest');
     const grpcIngest = sessionOf(shared, 'grpc-ingest');
+    let rawGrpc: RawGrpcWriter | undefined;
+    const grpcConnect = sessionOf(shared, 'grpc-ingest-connect-client');
     let grpc: Client<typeof DataPlaneService> | undefined;
     const download = sessionOf(shared, 'http-download');
     let downloadFileId = '';
@@ -162,20 +165,39 @@ export const transferSuite: BenchSuite = {
       },
       {
         name: 'grpc-ingest',
-        description: 'DataPlaneService.WriteFile client stream (gRPC, h2c, 1 MiB messages) of --size bytes (target >= 0.3x SHA-256)',
+        description: 'DataPlaneService.WriteFile client stream (gRPC, h2c, 1 MiB messages) of --size bytes, pre-encoded messages written by node:http2 (target >= 0.3x SHA-256)',
         targets: [rateTarget(0.3)],
         async setup() {
           const { service, packageId } = await grpcIngest.open();
+          rawGrpc = createRawGrpcWriter(service);
+          await rawGrpc.writeFile({ packageId, relativePath: 'warm-up.bin', expectedSize: BigInt(16 * MiB) }, chunk, 16 * MiB);
+        },
+        async run() {
+          const { packageId } = grpcIngest.get();
+          if (rawGrpc === undefined) throw new Error('grpc-ingest: not set up');
+          const { file } = await rawGrpc.writeFile({ packageId, relativePath: nextPath('grpc-ingest'), mediaType: 'application/octet-stream', expectedSize: BigInt(size) }, chunk, size);
+          return { bytes: Number(file?.digests?.size ?? 0n), check: { sha256: (file?.digests?.sha256 ?? '').replace(/^sha256:/, '') } };
+        },
+        async teardown() {
+          rawGrpc?.close();
+          await grpcIngest.close();
+        },
+      },
+      {
+        name: 'grpc-ingest-connect-client',
+        description: 'reference, no target: grpc-ingest with connect-node as the client (it encodes every message; the client shares the 2 cores)',
+        async setup() {
+          const { service, packageId } = await grpcConnect.open();
           grpc = dataPlaneGrpcClient(service);
           await grpc.writeFile(writeFileStream(packageId, 'warm-up.bin', chunk, 16 * MiB));
         },
         async run() {
-          const { packageId } = grpcIngest.get();
-          if (grpc === undefined) throw new Error('grpc-ingest: not set up');
-          const { file } = await grpc.writeFile(writeFileStream(packageId, nextPath('grpc-ingest'), chunk, size));
+          const { packageId } = grpcConnect.get();
+          if (grpc === undefined) throw new Error('grpc-ingest-connect-client: not set up');
+          const { file } = await grpc.writeFile(writeFileStream(packageId, nextPath('grpc-ingest-connect-client'), chunk, size));
           return { bytes: Number(file?.digests?.size ?? 0n), check: { sha256: (file?.digests?.sha256 ?? '').replace(/^sha256:/, '') } };
         },
-        teardown: () => grpcIngest.close(),
+        teardown: () => grpcConnect.close(),
       },
       {
         name: 'http-download',
