@@ -36,7 +36,14 @@ export async function copyEventsCommand(io: CommandIo, rest: readonly string[]):
   }
   io.err(`source: ${from}`);
   io.err(`target: ${to}`);
-  const source = await openDatabase(sourceConfig);
+  // The source is read, never changed: not created, not migrated (an older schema is refused).
+  let source: Awaited<ReturnType<typeof openDatabase>>;
+  try {
+    source = await openDatabase(sourceConfig, { schema: 'require-current' });
+  } catch (error) {
+    io.err(`cannot read the source ${from}: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
   try {
     const target = await openDatabase(targetConfig);
     try {

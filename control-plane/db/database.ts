@@ -3,7 +3,8 @@
  * PostgreSQL server (`postgres://` URL). Both speak the same SQL through Kysely; this file is the only
  * place that knows which one is in use.
  */
-import { mkdir } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
@@ -55,13 +56,26 @@ export function databaseConfigFromUrl(url: string | undefined, pgliteDir: string
   throw new Error(`ARTIFACTSTORE_DATABASE_URL must start with postgres://, postgresql:// or pglite:// (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
 }
 
-/** Opens the database and brings its schema to the latest migration. */
-export async function openDatabase(config: DatabaseConfig): Promise<Database> {
-  const opened = config.kind === 'pglite' ? await openPglite(config.dataDir) : await openPostgres(config);
+/** Options of {@link openDatabase}. */
+export interface OpenOptions {
+  /**
+   * `migrate` (default): create the database if it is missing and bring its schema to the latest
+   * migration. `require-current`: change nothing, and refuse a database that does not exist or whose
+   * schema is not exactly this build's (for reading another deployment's database, e.g. a copy source).
+   */
+  readonly schema?: 'migrate' | 'require-current';
+}
+
+/** Opens the database and brings its schema to the latest migration (see {@link OpenOptions}). */
+export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
+  const readOnly = options.schema === 'require-current';
+  if (readOnly && config.kind === 'pglite') await requireEmbeddedDatabase(config.dataDir);
+  const opened = config.kind === 'pglite' ? await openPglite(config.dataDir, !readOnly) : await openPostgres(config, !readOnly);
   const schema = config.kind === 'postgres' ? config.schema : undefined;
   const handle: Database = { ...opened, migrate: () => migrateToLatest(opened.db, schema) };
   try {
-    await handle.migrate();
+    if (readOnly) await requireCurrentSchema(opened.db, schema);
+    else await handle.migrate();
   } catch (err) {
     await handle.close();
     throw err;
@@ -69,15 +83,41 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   return handle;
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Omit<Database, 'migrate'>> {
-  if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
+/** Throws unless `dataDir` holds an embedded (PGlite) database. */
+async function requireEmbeddedDatabase(dataDir: string | undefined): Promise<void> {
+  if (dataDir === undefined) throw new Error('an in-memory embedded database has no data to read');
+  try {
+    await access(join(dataDir, 'PG_VERSION'));
+  } catch {
+    throw new Error(`no embedded database at ${dataDir} (no PG_VERSION file there)`);
+  }
+}
+
+/**
+ * Throws unless every migration of this build, and no other, has been applied: an older schema would be
+ * upgraded in place by a migration, a newer one may hold data this build cannot read.
+ */
+export async function requireCurrentSchema(db: Kysely<Schema>, schema?: string): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(schema === undefined ? {} : { migrationTableSchema: schema }) });
+  const known = await migrator.getMigrations();
+  const pending = known.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  if (pending.length === known.length) throw new Error('the database has no artifact-store schema (no migration was ever applied to it)');
+  if (pending.length > 0) throw new Error(`the database's schema is older than this build's (pending migrations: ${pending.join(', ')}); run \`artifactstore migrate\` against it with this build first`);
+  const table = schema === undefined ? sql.table('kysely_migration') : sql.table(`${schema}.kysely_migration`);
+  const applied = await sql<{ name: string }>`SELECT name FROM ${table}`.execute(db);
+  const unknown = applied.rows.map((r) => r.name).filter((name) => !known.some((m) => m.name === name));
+  if (unknown.length > 0) throw new Error(`the database's schema is newer than this build's (unknown migrations: ${unknown.join(', ')}); use a build of its version`);
+}
+
+async function openPglite(dataDir: string | undefined, create = true): Promise<Omit<Database, 'migrate'>> {
+  if (dataDir !== undefined && create) await mkdir(dataDir, { recursive: true });
   const parsers = { [INT8_OID]: parseInt8 };
   const pglite = dataDir === undefined ? new PGlite({ parsers }) : new PGlite({ dataDir, parsers });
   const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite }) });
   return { db, dialect: 'pglite', close: onceAsync(() => db.destroy()) };
 }
 
-async function openPostgres(config: { url: string; schema?: string; maxConnections?: number }): Promise<Omit<Database, 'migrate'>> {
+async function openPostgres(config: { url: string; schema?: string; maxConnections?: number }, create = true): Promise<Omit<Database, 'migrate'>> {
   const schema = config.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
   const pool = new pg.Pool({
@@ -88,7 +128,7 @@ async function openPostgres(config: { url: string; schema?: string; maxConnectio
   });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   try {
-    if (schema !== undefined) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
+    if (schema !== undefined && create) await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(db);
   } catch (err) {
     await db.destroy();
     throw err;

@@ -6,15 +6,19 @@
  * ARTIFACTSTORE_TEST_DATABASE_URL is set.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sql } from 'kysely';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PGliteDialect, sql } from 'kysely';
+import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandIo } from '../../cli/command-io.ts';
 import { runCli } from '../../cli/main.ts';
 import { databaseConfigFromUrl, openDatabase } from '../../control-plane/db/database.ts';
+import type { Schema } from '../../control-plane/db/schema.ts';
+import { migrationProvider } from '../../migrations/index.ts';
 import { verifyEventChain } from '../../control-plane/events/audit.ts';
 import { dumpViews } from '../../control-plane/events/replay.ts';
 import { createRegistry } from '../../control-plane/registry/registry.ts';
@@ -89,6 +93,11 @@ describe('copy-events', () => {
       const url = new URL(TEST_DATABASE_URL!);
       url.pathname = `/${name}`;
       await copyAndCompare(url.toString());
+      // And back: PostgreSQL as the (only read) source.
+      const back = `pglite://${join(dir, 'back-from-postgres')}`;
+      const io = capture();
+      expect(await runCli(['copy-events', '--from', url.toString(), '--to', back], io), io.errors.join('\n')).toBe(0);
+      expect(await snapshot(back)).toEqual(await snapshot(url.toString()));
     } finally {
       // Pools closed by the command and the test may still be saying goodbye: wait for their
       // sessions to end (a forced drop would kill them mid-close, an error with no listener).
@@ -131,5 +140,28 @@ describe('copy-events', () => {
     expect(io.errors.join('\n')).toMatch(/same database/);
     io = capture();
     expect(await runCli(['copy-events'], io)).toBe(2);
+  });
+
+  it('only reads the source: a missing one is not created, an older schema is refused and left as it was', async () => {
+    const missing = join(dir, 'typo');
+    let io = capture();
+    expect(await runCli(['copy-events', '--from', `pglite://${missing}`, '--to', `pglite://${join(dir, 'target-missing')}`], io)).toBe(1);
+    expect(io.errors.join('\n')).toMatch(/cannot read the source .*no embedded database at .*typo/);
+    await expect(stat(missing)).rejects.toMatchObject({ code: 'ENOENT' });
+
+    // A database one migration behind this build.
+    const olderDir = join(dir, 'older');
+    const older = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite: new PGlite(olderDir) }) });
+    const all = await new Migrator({ db: older, provider: migrationProvider }).getMigrations();
+    const previous = all[all.length - 2]?.name ?? '';
+    expect((await new Migrator({ db: older, provider: migrationProvider }).migrateTo(previous)).error).toBeUndefined();
+    await older.destroy();
+    io = capture();
+    expect(await runCli(['copy-events', '--from', `pglite://${olderDir}`, '--to', `pglite://${join(dir, 'target-older')}`], io)).toBe(1);
+    expect(io.errors.join('\n')).toMatch(new RegExp(`schema is older than this build's \\(pending migrations: ${all[all.length - 1]?.name ?? '?'}\\); run \`artifactstore migrate\``));
+    const after = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite: new PGlite(olderDir) }) });
+    const still = await new Migrator({ db: after, provider: migrationProvider }).getMigrations();
+    await after.destroy();
+    expect(still.filter((m) => m.executedAt === undefined).map((m) => m.name)).toEqual([all[all.length - 1]?.name]);
   });
 });
