@@ -6,9 +6,10 @@
  *
  * The service is `artifactstore control-plane` + `artifactstore data-plane` as child processes on
  * embedded PGlite and a local directory, as `npm start` runs it. Bytes are views of one random 1 MiB
- * chunk, streamed over loopback by a node:http client; downloads are read by curl into /dev/null
- * (node:http when curl is missing), the cheapest client at hand, because on a small machine the
- * client shares the cores with the service. Clients neither copy nor hash, so the figures are the
+ * chunk, streamed over loopback by a node:http client (gRPC: the pre-encoded messages written onto a
+ * node:http2 stream, `raw-grpc-writer.ts`; `grpc-ingest-connect-client` shows connect-node beside it);
+ * downloads are read by curl into /dev/null (node:http when curl is missing): the cheapest client at
+ * hand, because on a small machine the client shares the cores with the service. Clients neither copy nor hash, so the figures are the
  * service's. Every stored file's SHA-256 must equal the baseline's (same bytes), so a fast but wrong
  * path cannot pass. The peak-RSS case has a service of its own, so the other cases' buffers do not
  * count against it; its peak (VmHWM) is reset before each run.
