@@ -40,6 +40,7 @@ import { createStorageLocations } from '../registry/storage-locations.ts';
 import { createStorageService } from '../services/storage-service.ts';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
+import { createShutdownController } from '../../core/net/shutdown-controller.ts';
 
 /** How to run a control plane. */
 export interface ControlPlaneOptions {
@@ -116,7 +117,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
 
   const ownsDatabase = !isDatabase(options.database);
   const database = isDatabase(options.database) ? options.database : await openDatabase(options.database);
-  const shutdown = new AbortController();
+  const shutdown = createShutdownController();
   try {
     const { db } = database;
     const feed = createEventFeed({ db, pollMs: options.eventPollMs ?? 250, log });

@@ -22,6 +22,7 @@ import { createByteRouter } from '../http/byte-router.ts';
 import type { HttpResponse } from '../http/http-io.ts';
 import { isBytePath } from '../http/route-match.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import { createShutdownController } from '../../core/net/shutdown-controller.ts';
 
 /** How to run a data plane. */
 export interface DataPlaneOptions {
@@ -70,7 +71,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   const ownPool = options.hashPool === undefined ? hashPool : undefined;
   let dataPlaneId: string | undefined;
   const control = createControlClient({ baseUrl: options.controlPlaneUrl.replace(/\/+$/, ''), internalToken: options.internalToken, dataPlaneId: () => dataPlaneId });
-  const shutdown = new AbortController();
+  const shutdown = createShutdownController();
   const backends = new Map([options.backend, ...(options.backends ?? [])].map((backend) => [backend.id, backend]));
   const deps: DataPlaneDeps = { control, backend: options.backend, backends, hashPool, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, log };
 
