@@ -72,15 +72,18 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-/** Fails when two cases report different values for the same check key (e.g. different SHA-256s). */
-function checkAgreement(suite: BenchSuite, runs: ReadonlyMap<BenchCase, BenchRun>): void {
+/** Fails when two runs (of any cases, any rounds) report different values for the same check key (e.g. different SHA-256s). */
+function checkAgreement(suite: BenchSuite, allRuns: ReadonlyMap<BenchCase, readonly BenchRun[]>): void {
   const seen = new Map<string, { value: string; from: string }>();
-  for (const [benchCase, run] of runs) {
-    for (const [key, value] of Object.entries(run.check ?? {})) {
-      const first = seen.get(key);
-      if (first === undefined) seen.set(key, { value, from: benchCase.name });
-      else if (first.value !== value) throw new Error(`${suite.name}: ${benchCase.name} computed ${key} ${value}, ${first.from} computed ${first.value}`);
-    }
+  for (const [benchCase, runs] of allRuns) {
+    runs.forEach((run, index) => {
+      for (const [key, value] of Object.entries(run.check ?? {})) {
+        const from = `${benchCase.name} (run ${index + 1})`;
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, { value, from });
+        else if (first.value !== value) throw new Error(`${suite.name}: ${from} computed ${key} ${value}, ${first.from} computed ${first.value}`);
+      }
+    });
   }
 }
 
@@ -154,7 +157,7 @@ async function runSuite(suite: BenchSuite, cases: readonly BenchCase[], repeat: 
   } finally {
     await Promise.allSettled(cases.flatMap((benchCase) => (benchCase.teardown === undefined ? [] : [benchCase.teardown()])));
   }
-  checkAgreement(suite, runs);
+  checkAgreement(suite, allRuns);
 
   const baseline = cases.find((benchCase) => benchCase.baseline === true);
   const rateOf = (benchCase: BenchCase): number => (runs.get(benchCase)?.bytes ?? 0) / median(seconds.get(benchCase) ?? []);

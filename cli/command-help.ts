@@ -49,7 +49,8 @@ This is the supported way to move from embedded PGlite to PostgreSQL (or back, o
 
   --from DB_URL   Source: postgres://user@host:port/db, or pglite://DIR (the embedded database of a
                   data directory is pglite://<data dir>/pglite). Only read: it must exist and have
-                  this build's schema (an older one: run 'artifactstore migrate' on it first).
+                  this build's schema (migrate an older one first:
+                  ARTIFACTSTORE_DATABASE_URL=DB_URL artifactstore migrate).
   --to DB_URL     Target (default: the configured database, ARTIFACTSTORE_DATABASE_URL, else the
                   PGlite of ARTIFACTSTORE_DATA_DIR). Migrated first. Must be empty, or hold a prefix
                   of the source's log (an earlier, interrupted or catch-up copy): only the rest is copied.

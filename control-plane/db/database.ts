@@ -89,7 +89,7 @@ async function requireEmbeddedDatabase(dataDir: string | undefined): Promise<voi
   try {
     await access(join(dataDir, 'PG_VERSION'));
   } catch {
-    throw new Error(`no embedded database at ${dataDir} (no PG_VERSION file there)`);
+    throw new Error(`no embedded database at ${dataDir} (no PG_VERSION file there; a data directory keeps its database in <data dir>/pglite)`);
   }
 }
 
@@ -102,7 +102,7 @@ export async function requireCurrentSchema(db: Kysely<Schema>, schema?: string):
   const known = await migrator.getMigrations();
   const pending = known.filter((m) => m.executedAt === undefined).map((m) => m.name);
   if (pending.length === known.length) throw new Error('the database has no artifact-store schema (no migration was ever applied to it)');
-  if (pending.length > 0) throw new Error(`the database's schema is older than this build's (pending migrations: ${pending.join(', ')}); run \`artifactstore migrate\` against it with this build first`);
+  if (pending.length > 0) throw new Error(`the database's schema is older than this build's (pending migrations: ${pending.join(', ')}); migrate it with this build first: ARTIFACTSTORE_DATABASE_URL=<its URL> artifactstore migrate`);
   const table = schema === undefined ? sql.table('kysely_migration') : sql.table(`${schema}.kysely_migration`);
   const applied = await sql<{ name: string }>`SELECT name FROM ${table}`.execute(db);
   const unknown = applied.rows.map((r) => r.name).filter((name) => !known.some((m) => m.name === name));

@@ -158,10 +158,24 @@ describe('copy-events', () => {
     await older.destroy();
     io = capture();
     expect(await runCli(['copy-events', '--from', `pglite://${olderDir}`, '--to', `pglite://${join(dir, 'target-older')}`], io)).toBe(1);
-    expect(io.errors.join('\n')).toMatch(new RegExp(`schema is older than this build's \\(pending migrations: ${all[all.length - 1]?.name ?? '?'}\\); run \`artifactstore migrate\``));
+    expect(io.errors.join('\n')).toMatch(new RegExp(`schema is older than this build's \\(pending migrations: ${all[all.length - 1]?.name ?? '?'}\\); migrate it with this build first: ARTIFACTSTORE_DATABASE_URL=<its URL> artifactstore migrate`));
     const after = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite: new PGlite(olderDir) }) });
     const still = await new Migrator({ db: after, provider: migrationProvider }).getMigrations();
     await after.destroy();
     expect(still.filter((m) => m.executedAt === undefined).map((m) => m.name)).toEqual([all[all.length - 1]?.name]);
+
+    // An embedded database without the schema, and one a newer build has migrated further.
+    const emptyDir = join(dir, 'empty');
+    await new PGlite(emptyDir).close();
+    io = capture();
+    expect(await runCli(['copy-events', '--from', `pglite://${emptyDir}`, '--to', `pglite://${join(dir, 'target-empty')}`], io)).toBe(1);
+    expect(io.errors.join('\n')).toMatch(/no artifact-store schema/);
+    const newerDir = join(dir, 'newer');
+    const newer = await openDatabase(databaseConfigFromUrl(`pglite://${newerDir}`, undefined));
+    await sql`INSERT INTO kysely_migration (name, timestamp) VALUES ('9999-from-the-future', '2027-01-01T00:00:00.000Z')`.execute(newer.db);
+    await newer.close();
+    io = capture();
+    expect(await runCli(['copy-events', '--from', `pglite://${newerDir}`, '--to', `pglite://${join(dir, 'target-newer')}`], io)).toBe(1);
+    expect(io.errors.join('\n')).toMatch(/newer than this build's \(unknown migrations: 9999-from-the-future\)/);
   });
 });
