@@ -7,14 +7,14 @@ import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCanonical } from '../../core/cbor/canonical.ts';
 import { ERROR_CODE_HEADER } from '../../data-plane/errors/classify-error.ts';
 import { createSystemClock, type Clock } from '../../core/time/clock.ts';
 import { UPLOAD_EXPIRY_GRACE_MS, UPLOAD_SESSION_TTL_MS } from '../../control-plane/registry/upload-sessions.ts';
 import { WriteFileRequestSchema, type WriteFileRequest } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
-import { bytesOf, rawRequest, startCluster, TOKEN_A, type Cluster } from './cluster.ts';
+import { bytesOf, rawRequest, startCluster, type Cluster } from './cluster.ts';
+import { AUTH_A, openSession, patchChunk, problemCode, sessionParts, uploadEvents } from './upload-client.ts';
 
-const auth = { authorization: `Bearer ${TOKEN_A}` };
+const auth = AUTH_A;
 const system = createSystemClock();
 let shiftMs = 0;
 /** The system clock moved forward by `shiftMs`. */
@@ -30,66 +30,44 @@ afterAll(async () => {
   await cluster.close();
 });
 
-async function open(pkg: string, path: string): Promise<{ upload_id: string; expires_at: string; header: string | null }> {
-  const res = await fetch(`${url}/uploads`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ package_id: pkg, relative_path: path }) });
-  expect(res.status).toBe(201);
-  return { ...((await res.json()) as { upload_id: string; expires_at: string }), header: res.headers.get('upload-expires') };
-}
-
-function patch(id: string, data: Uint8Array, start: number) {
-  return rawRequest(url, 'PATCH', `/uploads/${id}`, { ...auth, 'content-range': `bytes ${start}-${start + data.byteLength - 1}/*`, 'content-length': String(data.byteLength) }, data);
-}
-
-async function parts(id: string): Promise<string[]> {
-  return (await cluster.storedFiles()).filter((f) => f.startsWith(`uploads/${id.toLowerCase()}/`));
-}
-
-async function uploadEvents(id: string): Promise<string[]> {
-  const { events } = await cluster.registry.listEvents({ since: 0n, limit: 1000 });
-  return events.filter((e) => (decodeCanonical(e.payload) as { upload_id?: unknown }).upload_id === id).map((e) => e.type);
-}
-
 /** A WriteFile stream continuing session `uploadId` at `offset`. */
 function resumeStream(uploadId: string, offset: bigint, data: Uint8Array): AsyncIterable<WriteFileRequest> {
   return createAsyncIterable([create(WriteFileRequestSchema, { kind: { case: 'header', value: { uploadId, writeOffset: offset } } }), create(WriteFileRequestSchema, { kind: { case: 'data', value: data } })]);
 }
 
-function problemCode(body: Buffer): unknown {
-  return (JSON.parse(body.toString()) as { code: unknown }).code;
-}
 
 describe('upload session expiry', () => {
   it('tells the client the deadline, then refuses chunks, completion and status once it passed', async () => {
     shiftMs = 0;
     const pkg = await cluster.createPackage();
     const before = system.now().getTime();
-    const session = await open(pkg, 'slow/upload.bin');
+    const session = await openSession(cluster, pkg, 'slow/upload.bin');
     const deadline = Date.parse(session.expires_at);
     expect(session.header).toBe(session.expires_at);
     expect(deadline - before).toBeGreaterThanOrEqual(UPLOAD_SESSION_TTL_MS - 1000);
     expect(deadline - before).toBeLessThanOrEqual(UPLOAD_SESSION_TTL_MS + 60_000);
-    expect((await patch(session.upload_id, bytesOf(1000, 1), 0)).status).toBe(204);
+    expect((await patchChunk(cluster, session.upload_id, bytesOf(1000, 1), 0)).status).toBe(204);
     const head = await rawRequest(url, 'HEAD', `/uploads/${session.upload_id}`, auth);
     expect(head.headers['upload-expires']).toBe(session.expires_at);
     const status = await cluster.grpc.queryWriteStatus({ uploadId: session.upload_id });
     expect(status.expiresAt === undefined ? undefined : timestampDate(status.expiresAt).toISOString()).toBe(session.expires_at);
-    expect(await parts(session.upload_id)).toHaveLength(1);
+    expect(await sessionParts(cluster, session.upload_id)).toHaveLength(1);
 
     // Past the deadline: refused, but the parts stay through the grace period and nothing is recorded.
     shiftMs = deadline - system.now().getTime() + 1000;
-    const late = await patch(session.upload_id, bytesOf(1000, 2), 1000);
+    const late = await patchChunk(cluster, session.upload_id, bytesOf(1000, 2), 1000);
     expect(late.status).toBe(410);
     expect(problemCode(late.body)).toBe('upload-expired');
     expect((JSON.parse(late.body.toString()) as { detail: string }).detail).toContain(`expired at ${session.expires_at}`);
-    expect(await parts(session.upload_id)).toHaveLength(1);
-    expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created']);
+    expect(await sessionParts(cluster, session.upload_id)).toHaveLength(1);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created']);
 
     // Past the grace period: the next request records the expiry and deletes the parts.
     shiftMs = deadline + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
-    const later = await patch(session.upload_id, bytesOf(1000, 2), 1000);
+    const later = await patchChunk(cluster, session.upload_id, bytesOf(1000, 2), 1000);
     expect(later.status).toBe(410);
     expect(problemCode(later.body)).toBe('upload-expired');
-    expect(await parts(session.upload_id)).toEqual([]);
+    expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
 
     const gone = await rawRequest(url, 'HEAD', `/uploads/${session.upload_id}`, auth);
     expect(gone.status).toBe(410);
@@ -108,44 +86,44 @@ describe('upload session expiry', () => {
     );
     expect(resumed?.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
     // Recorded once, however many requests met it; nothing was added to the package.
-    expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
     const { files } = await cluster.registry.listFiles({ packageId: pkg });
     expect(files).toEqual([]);
     // An abort of an expired session succeeds and changes nothing more.
     expect((await rawRequest(url, 'DELETE', `/uploads/${session.upload_id}`, auth)).status).toBe(204);
-    expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
   });
 
   it('takes an abort in the grace period as an abort, and after it records the expiry', async () => {
     shiftMs = 0;
     const pkg = await cluster.createPackage();
-    const aborted = await open(pkg, 'aborted.bin');
-    const dropped = await open(pkg, 'dropped.bin');
-    for (const s of [aborted, dropped]) expect((await patch(s.upload_id, bytesOf(10, 3), 0)).status).toBe(204);
+    const aborted = await openSession(cluster, pkg, 'aborted.bin');
+    const dropped = await openSession(cluster, pkg, 'dropped.bin');
+    for (const s of [aborted, dropped]) expect((await patchChunk(cluster, s.upload_id, bytesOf(10, 3), 0)).status).toBe(204);
     shiftMs = Date.parse(aborted.expires_at) - system.now().getTime() + 1000;
     expect((await rawRequest(url, 'DELETE', `/uploads/${aborted.upload_id}`, auth)).status).toBe(204);
-    expect(await parts(aborted.upload_id)).toEqual([]);
-    expect(await uploadEvents(aborted.upload_id)).toEqual(['v1.upload.created', 'v1.upload.aborted']);
+    expect(await sessionParts(cluster, aborted.upload_id)).toEqual([]);
+    expect(await uploadEvents(cluster, aborted.upload_id)).toEqual(['v1.upload.created', 'v1.upload.aborted']);
     shiftMs = Date.parse(dropped.expires_at) + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
     expect((await rawRequest(url, 'DELETE', `/uploads/${dropped.upload_id}`, auth)).status).toBe(204);
-    expect(await parts(dropped.upload_id)).toEqual([]);
-    expect(await uploadEvents(dropped.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    expect(await sessionParts(cluster, dropped.upload_id)).toEqual([]);
+    expect(await uploadEvents(cluster, dropped.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
   });
 
   it('keeps a session open right up to its deadline', async () => {
     shiftMs = 0;
     const pkg = await cluster.createPackage();
     const data = bytesOf(2000, 4);
-    const session = await open(pkg, 'in-time.bin');
-    expect((await patch(session.upload_id, data.subarray(0, 1000), 0)).status).toBe(204);
+    const session = await openSession(cluster, pkg, 'in-time.bin');
+    expect((await patchChunk(cluster, session.upload_id, data.subarray(0, 1000), 0)).status).toBe(204);
     shiftMs = Date.parse(session.expires_at) - system.now().getTime() - 30_000;
-    expect((await patch(session.upload_id, data.subarray(1000), 1000)).status).toBe(204);
+    expect((await patchChunk(cluster, session.upload_id, data.subarray(1000), 1000)).status).toBe(204);
     expect((await rawRequest(url, 'HEAD', `/uploads/${session.upload_id}`, auth)).headers['upload-offset']).toBe('2000');
     // Completing routes the file to a live data plane, and a day's jump makes the last heartbeat look a
     // day old: complete at the real time (the registry test covers a completion straddling the deadline).
     shiftMs = 0;
     const done = await rawRequest(url, 'POST', `/uploads/${session.upload_id}/complete`, auth);
     expect(done.status).toBe(201);
-    expect(await uploadEvents(session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completed']);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completed']);
   });
 });
