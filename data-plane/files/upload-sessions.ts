@@ -180,8 +180,13 @@ async function expire(deps: DataPlaneDeps, caller: Caller, session: UploadSessio
     await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'expired' }, { signal });
     await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey), session.backendId);
   }
-  const deadline = session.expiresAt === undefined ? '' : ` at ${timestampDate(session.expiresAt).toISOString()}`;
-  return new DataPlaneError('upload-expired', `upload session ${session.uploadId} expired${deadline} before it completed; start a new one`);
+  return new DataPlaneError('upload-expired', `upload session ${session.uploadId} expired at ${deadlineOf(session)} before it completed; start a new one`);
+}
+
+/** Until when the session accepts chunks and completion, RFC 3339 (UTC). */
+export function deadlineOf(session: UploadSession): string {
+  if (session.expiresAt === undefined) throw new Error(`control plane returned upload session ${session.uploadId} without expires_at`);
+  return timestampDate(session.expiresAt).toISOString();
 }
 
 function closedError(session: UploadSession): DataPlaneError {

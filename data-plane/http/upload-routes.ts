@@ -12,12 +12,10 @@
  * - `DELETE /uploads/{id}` → 204; the parts are deleted.
  * A session past its deadline answers 410 `upload-expired` (see `upload-sessions.ts`), except DELETE.
  */
-import { timestampDate } from '@bufbuild/protobuf/wkt';
-import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { normalizeRelativePath } from '../../core/paths/relative-path.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
-import { abortSession, appendChunk, completeSession, createSession, sessionStatus, type CreateSessionRequest } from '../files/upload-sessions.ts';
+import { abortSession, appendChunk, completeSession, createSession, deadlineOf, sessionStatus, type CreateSessionRequest } from '../files/upload-sessions.ts';
 import { fileJson } from './file-json.ts';
 import { chunkContentRange } from './headers.ts';
 import { acceptBody, readSmallBody, requestBody, respond, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
@@ -30,7 +28,7 @@ export async function postUpload(deps: DataPlaneDeps, caller: Caller, baseUrl: s
   const request = parseCreateBody(await readSmallBody(req, MAX_JSON_BYTES));
   const session = await createSession(deps, caller, request, signal);
   const path = `/uploads/${encodeURIComponent(session.uploadId)}`;
-  const expires = expiresAt(session);
+  const expires = deadlineOf(session);
   respondJson(res, 201, { upload_id: session.uploadId, url: baseUrl + path, offset: 0, expires_at: expires }, { location: path, 'upload-offset': '0', 'upload-expires': expires });
 }
 
@@ -51,7 +49,7 @@ export async function headUpload(deps: DataPlaneDeps, caller: Caller, uploadId: 
   // A completed session's parts are gone; its size is the file's, not an offset to resume at.
   const headers: Record<string, string> = { ...(session.status === 'open' ? offsetHeaders(offset) : { 'cache-control': 'no-store' }), 'upload-status': session.status, 'content-length': '0' };
   if (session.expectedSize !== undefined) headers['upload-length'] = String(session.expectedSize);
-  if (session.status === 'open') headers['upload-expires'] = expiresAt(session);
+  if (session.status === 'open') headers['upload-expires'] = deadlineOf(session);
   respond(res, 200, headers);
 }
 
@@ -65,12 +63,6 @@ export async function completeUpload(deps: DataPlaneDeps, caller: Caller, upload
 export async function deleteUpload(deps: DataPlaneDeps, caller: Caller, uploadId: string, res: HttpResponse, signal: AbortSignal): Promise<void> {
   await abortSession(deps, caller, uploadId, signal);
   respond(res, 204, {});
-}
-
-/** Until when the session accepts chunks, RFC 3339 (UTC). */
-function expiresAt(session: UploadSession): string {
-  if (session.expiresAt === undefined) throw new Error(`control plane returned upload session ${session.uploadId} without expires_at`);
-  return timestampDate(session.expiresAt).toISOString();
 }
 
 function offsetHeaders(offset: number): Record<string, string> {

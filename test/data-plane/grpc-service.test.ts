@@ -7,6 +7,7 @@ import { createAsyncIterable } from '@connectrpc/connect/protocol';
 import { hash as blake3 } from 'blake3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlaneService, WriteFileRequestSchema, type WriteFileHeader, type WriteFileRequest } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
+import { rejectionOf } from '../support/rejection.ts';
 import { bytesOf, startCluster, TOKEN_A, type Cluster } from './cluster.ts';
 
 const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -32,13 +33,8 @@ async function readAll(client: Client<typeof DataPlaneService>, request: Paramet
   return { bytes: Buffer.concat(parts), chunks: parts.map((p) => p.byteLength) };
 }
 
-async function connectError(action: Promise<unknown>): Promise<ConnectError> {
-  const error = await action.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
+function connectError(action: Promise<unknown>): Promise<ConnectError> {
+  return rejectionOf(action, ConnectError);
 }
 
 describe('DataPlaneService', () => {

@@ -11,6 +11,7 @@ import { ERROR_CODE_HEADER } from '../../data-plane/errors/classify-error.ts';
 import { createSystemClock, type Clock } from '../../core/time/clock.ts';
 import { UPLOAD_EXPIRY_GRACE_MS, UPLOAD_SESSION_TTL_MS } from '../../control-plane/registry/upload-sessions.ts';
 import { WriteFileRequestSchema, type WriteFileRequest } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
+import { rejectionOf } from '../support/rejection.ts';
 import { bytesOf, rawRequest, startCluster, type Cluster } from './cluster.ts';
 import { AUTH_A, openSession, patchChunk, problemCode, sessionParts, uploadEvents } from './upload-client.ts';
 
@@ -74,17 +75,11 @@ describe('upload session expiry', () => {
     const complete = await rawRequest(url, 'POST', `/uploads/${session.upload_id}/complete`, auth);
     expect(complete.status).toBe(410);
     expect(problemCode(complete.body)).toBe('upload-expired');
-    const grpc = await cluster.grpc.queryWriteStatus({ uploadId: session.upload_id }).then(
-      () => undefined,
-      (e: unknown) => ConnectError.from(e),
-    );
-    expect(grpc?.code).toBe(Code.FailedPrecondition);
-    expect(grpc?.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
-    const resumed = await cluster.grpc.writeFile(resumeStream(session.upload_id, 1000n, bytesOf(10, 5))).then(
-      () => undefined,
-      (e: unknown) => ConnectError.from(e),
-    );
-    expect(resumed?.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
+    const grpc = await rejectionOf(cluster.grpc.queryWriteStatus({ uploadId: session.upload_id }), ConnectError);
+    expect(grpc.code).toBe(Code.FailedPrecondition);
+    expect(grpc.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
+    const resumed = await rejectionOf(cluster.grpc.writeFile(resumeStream(session.upload_id, 1000n, bytesOf(10, 5))), ConnectError);
+    expect(resumed.metadata.get(ERROR_CODE_HEADER)).toBe('upload-expired');
     // Recorded once, however many requests met it; nothing was added to the package.
     expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
     const { files } = await cluster.registry.listFiles({ packageId: pkg });

@@ -12,17 +12,13 @@ import { UPLOAD_EXPIRY_GRACE_MS, UPLOAD_SESSION_TTL_MS } from '../../control-pla
 import { RegistryError } from '../../control-plane/registry/registry-error.ts';
 import type { Schema } from '../../control-plane/db/schema.ts';
 import { describeEachDialect } from '../db/test-database.ts';
+import { rejectionOf } from '../support/rejection.ts';
 import { addTextFile } from './workload.ts';
 
 const START = new Date('2026-12-04T09:00:00.000Z');
 
-async function failure(promise: Promise<unknown>): Promise<RegistryError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(RegistryError);
-  return error as RegistryError;
+function failure(promise: Promise<unknown>): Promise<RegistryError> {
+  return rejectionOf(promise, RegistryError);
 }
 
 /** A registry on `db` at START with one open package holding one session for `relativePath`. */
