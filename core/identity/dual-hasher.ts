@@ -7,6 +7,10 @@
  * has acknowledged it. At most `windowBytes / batchBytes` slabs exist, so a producer faster than the
  * workers waits in `update` instead of queueing memory (backpressure).
  *
+ * A chunk that is itself a view on a SharedArrayBuffer skips the slab: the workers read it in place and
+ * `update` resolves when they are done with it (no copy on the calling thread; ingest fills shared blocks
+ * for this, ADR 0013). The caller bounds how many such chunks are in flight; the window does not.
+ *
  * Placement (ADR 0002): with two or more workers, SHA-256 and BLAKE3 run in separate sessions on different
  * workers, reading the same slab; SHA-256 is the bottleneck (~4× BLAKE3's cost), so this leaves its worker
  * doing nothing else. With one worker, a single session computes both.
@@ -24,7 +28,7 @@ import type { AlgorithmName } from './algorithms.ts';
 import { createDeferred, type Deferred } from './deferred.ts';
 import { Digest, type DualDigest } from './digest.ts';
 import { HashError } from './hash-error.ts';
-import type { HashPool, HashSession, SessionResult } from './hash-pool.ts';
+import { isShared, type HashPool, type HashSession, type SessionResult } from './hash-pool.ts';
 
 /** Tuning for {@link createDualHasher}; the defaults are the measured choice (ADR 0002). */
 export interface DualHasherOptions {
@@ -43,7 +47,9 @@ export type HashSessionSource = Pick<HashPool, 'size' | 'open'>;
 export interface DualHasher {
   /**
    * Appends `chunk`. Resolves once the bytes are copied (the caller may then reuse `chunk`); waits while
-   * the window is full. Calls are applied in call order, even if the caller does not await each one.
+   * the window is full. A view on a SharedArrayBuffer (larger than what is hashed inline) is not copied:
+   * the workers read it in place, so the caller must not modify it before this resolves, which is when
+   * they are done with it. Calls are applied in call order, even if the caller does not await each one.
    * Rejects with the sticky error after a failure, and with `invalid-state` after `digest`.
    */
   update(chunk: Uint8Array): Promise<void>;
@@ -191,6 +197,29 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
     return offset;
   }
 
+  /** True when `chunk` goes to the workers in place: shared, and past what would be hashed inline. */
+  function readsInPlace(chunk: Uint8Array): boolean {
+    return isShared(chunk) && chunk.byteLength > 0 && (sessions !== undefined || filled + chunk.byteLength > inlineBytes);
+  }
+
+  /** Sends a shared `chunk` to every session as it is; resolves when all of them have read it. */
+  function sendInPlace(chunk: Uint8Array): Promise<void> {
+    const active = sessions ?? startStreaming();
+    // Bytes gathered in a slab before this chunk go first, so the workers see the stream in order.
+    if (filled > 0) dispatch();
+    const length = chunk.byteLength;
+    size += length;
+    inFlight += length;
+    return Promise.all(active.map((session) => session.write(chunk))).then(
+      () => {
+        inFlight -= length;
+      },
+      (error: unknown) => {
+        throw fail(HashError.from(error));
+      },
+    );
+  }
+
   function slabAvailable(): Promise<void> {
     if (free.length > 0 || allocated < maxSlabs) return RESOLVED;
     slabWaiter = createDeferred<void>();
@@ -250,7 +279,9 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
       if (tail === undefined) {
         let offset: number;
         try {
-          offset = fill(chunk, 0); // opening sessions can throw, e.g. pool-closed
+          // Opening sessions can throw, e.g. pool-closed.
+          if (readsInPlace(chunk)) return sendInPlace(chunk);
+          offset = fill(chunk, 0);
         } catch (error) {
           return Promise.reject(fail(HashError.from(error)));
         }
@@ -259,7 +290,10 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
       } else {
         // An earlier update is waiting for window space; keep byte order by queueing behind it. If it
         // failed, this rejects with the same (sticky) error.
-        pending = tail.then(() => fillSlowly(chunk, 0));
+        pending = tail.then(() => {
+          throwIfFailed();
+          return readsInPlace(chunk) ? sendInPlace(chunk) : fillSlowly(chunk, 0);
+        });
       }
       tail = pending;
       const clear = (): void => {

@@ -311,7 +311,7 @@ function protocolError(slot: Slot, what: string, cause?: unknown): HashError {
   return new HashError('worker-failed', `hash worker ${slot.index} broke protocol: ${what}`, { cause });
 }
 
-/** True for views on a SharedArrayBuffer; a tag check, because `instanceof` fails across realms. */
-function isShared(bytes: Uint8Array): boolean {
+/** True for views on a SharedArrayBuffer (a worker reads those in place); a tag check, because `instanceof` fails across realms. */
+export function isShared(bytes: Uint8Array): boolean {
   return Object.prototype.toString.call(bytes.buffer) === '[object SharedArrayBuffer]';
 }

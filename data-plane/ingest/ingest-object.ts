@@ -10,6 +10,7 @@ import { createDualHasher, type HashSessionSource } from '../../core/identity/du
 import type { StorageBackend } from '../storage/backend.ts';
 import { throwIfAborted } from '../storage/errors.ts';
 import { contentKey } from '../storage/keys.ts';
+import { createBlockFeed } from './block-feed.ts';
 import { IngestError } from './ingest-error.ts';
 
 /** What the client claims about the bytes; each given value is checked, none is trusted. */
@@ -75,9 +76,14 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
   throwIfAborted(signal);
   const writer = await deps.backend.createWriter(signal === undefined ? {} : { signal });
   const hasher = createDualHasher(deps.hashPool);
+  // Each block goes to the hasher (read in place by the workers) and the writer (written as it is, on the
+  // local backend) at once; both are done with it when their promises resolve.
+  const feed = createBlockFeed(async (block) => {
+    await Promise.all([hasher.update(block), writer.write(block)]);
+  });
   try {
     let total = 0;
-    for await (const chunk of coalesce(source, COALESCE_BYTES)) {
+    const take = (chunk: Uint8Array): void => {
       throwIfAborted(signal);
       total += chunk.byteLength;
       if (total > limit) {
@@ -85,8 +91,19 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
           ? new IngestError('size-mismatch', `received more than the expected ${expected.size} bytes`)
           : new IngestError('too-large', `stream exceeds the limit of ${options.maxBytes} bytes`);
       }
-      // Both consumers copy or persist the chunk before resolving, so the source may reuse it after.
-      await Promise.all([hasher.update(chunk), writer.write(chunk)]);
+    };
+    if (Symbol.asyncIterator in source) {
+      for await (const chunk of source) {
+        take(chunk);
+        await feed.push(chunk);
+      }
+      await feed.end();
+    } else {
+      // In-memory sources (a batch's small files, already read whole): nothing to gather.
+      for (const chunk of source) {
+        take(chunk);
+        await Promise.all([hasher.update(chunk), writer.write(chunk)]);
+      }
     }
     const digests = await hasher.digest();
     checkAgainst(expected, digests);
@@ -96,7 +113,12 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
     return { digests, backendId: deps.backend.id, storageKey, created };
   } finally {
     hasher.abort();
-    await writer.cancel();
+    try {
+      await writer.cancel();
+    } finally {
+      // After the writer has stopped: no write reads a block any more when the blocks go back to the pool.
+      await feed.close();
+    }
   }
 }
 
@@ -144,49 +166,4 @@ export async function ingestObjects(objects: readonly InMemoryObject[], deps: In
     signal === undefined ? {} : { signal },
   );
   return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false }));
-}
-
-/** Incoming chunks are gathered up to this size before they are hashed and written. */
-const COALESCE_BYTES = 1024 * 1024;
-
-/**
- * Regroups `source` into chunks of about `size` bytes (the last may be shorter; a chunk that is
- * already that large passes through uncopied). A yielded chunk is only valid until the next one is
- * asked for: its buffer is reused. Sockets deliver 16–64 KiB at a time; hashing and
- * writing each of those separately costs a round trip per chunk to the workers and the file system.
- */
-async function* coalesce(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  // In-memory sources (a batch's small files, already read whole) pass through: nothing to gain.
-  if (!(Symbol.asyncIterator in source)) {
-    yield* source;
-    return;
-  }
-  let buffer: Uint8Array | undefined;
-  let filled = 0;
-  for await (const chunk of source) {
-    if (filled === 0 && chunk.byteLength >= size) {
-      yield chunk;
-      continue;
-    }
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      // Grown as data arrives (not `size` up front): a small file never costs a whole buffer.
-      if (buffer === undefined || (filled + chunk.byteLength - offset > buffer.byteLength && buffer.byteLength < size)) {
-        const grown = Buffer.allocUnsafe(Math.min(size, Math.max(2 * (buffer?.byteLength ?? 0), filled + chunk.byteLength - offset, 64 * 1024)));
-        if (buffer !== undefined) grown.set(buffer.subarray(0, filled));
-        buffer = grown;
-      }
-      const n = Math.min(buffer.byteLength - filled, chunk.byteLength - offset);
-      buffer.set(chunk.subarray(offset, offset + n), filled);
-      filled += n;
-      offset += n;
-      if (filled === size) {
-        // Reused once the consumer asks for the next chunk: ingest's consumers (hasher, writer) copy
-        // or persist a chunk before they resolve, so no garbage buffer per MiB.
-        yield buffer;
-        filled = 0;
-      }
-    }
-  }
-  if (filled > 0 && buffer !== undefined) yield buffer.subarray(0, filled);
 }

@@ -6,21 +6,32 @@ import { hash as blake3 } from 'blake3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
 import { ingestObject } from '../../data-plane/ingest/ingest-object.ts';
+import { freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 import { createMemoryBackend } from '../../data-plane/storage/memory/memory-backend.ts';
 
 let pool: HashPool;
+let blocksBefore: number;
 beforeAll(() => {
   pool = createHashPool({ size: 2 });
+  blocksBefore = freeAlignedBlocks();
 });
 afterAll(async () => {
   await pool.close();
 });
 
-function* chunks(bytes: Uint8Array, size = 65_536): Generator<Uint8Array> {
+function* syncChunks(bytes: Uint8Array, size = 65_536): Generator<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, Math.min(bytes.length, i + size));
 }
+
+/** As a socket delivers them: ingest gathers these into shared blocks (block-feed.ts). */
+async function* streamedChunks(bytes: Uint8Array, size = 65_536): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield await Promise.resolve(bytes.subarray(i, Math.min(bytes.length, i + size)));
+}
+
+/** In-memory sources (a batch's files) pass straight through; streamed ones are gathered: both must store the same. */
+const sources = { 'in memory': syncChunks, streamed: streamedChunks } as const;
 
 function addresses(bytes: Uint8Array): { blake3: string; sha256: string } {
   return { blake3: `blake3:${blake3(bytes).toString('hex')}`, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}` };
@@ -59,8 +70,8 @@ const fixtures: Record<'memory' | 'local', () => Promise<Fixture & { cleanup(): 
   },
 };
 
-for (const [name, make] of Object.entries(fixtures)) {
-  describe(`ingestObject [${name}]`, () => {
+for (const [name, make] of Object.entries(fixtures)) for (const [sourceKind, chunks] of Object.entries(sources)) {
+  describe(`ingestObject [${name}, ${sourceKind} source]`, () => {
     let fx: Awaited<ReturnType<typeof make>>;
     beforeAll(async () => {
       fx = await make();
@@ -70,6 +81,7 @@ for (const [name, make] of Object.entries(fixtures)) {
     });
     afterEach(async () => {
       expect((await fx.contents()).staged, 'no staged leftovers').toBe(0);
+      expect(freeAlignedBlocks(), 'every shared block back in the pool').toBe(blocksBefore);
     });
 
     it('stores verified bytes under the BLAKE3 key and reports both digests', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
-import { BLOCK_BYTES, DIRECT_ALIGNMENT } from '../../data-plane/storage/local/direct-io.ts';
+import { acquireAlignedBlock, BLOCK_BYTES, DIRECT_ALIGNMENT, freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 
 const MiB = 1024 * 1024;
@@ -59,6 +59,39 @@ export function describeRoot(name: string, parent: string | undefined): void {
         expect(sha256(stored), `size ${size}`).toBe(sha256(data));
         expect((await stat(join(root, key))).size).toBe(size);
       }
+    });
+
+    it('stores pool blocks handed over without waiting (as ingest does), mixed with copied chunks, and frees them', async () => {
+      const free = freeAlignedBlocks();
+      const blocks = [acquireAlignedBlock(), acquireAlignedBlock(), acquireAlignedBlock()];
+      // A block, a block, a partial aligned block, a block, then a small unaligned chunk: writes in place
+      // while the file ends aligned, copies after that.
+      const pieces = [BLOCK_BYTES, BLOCK_BYTES, 3 * DIRECT_ALIGNMENT, BLOCK_BYTES, 100, BLOCK_BYTES, BLOCK_BYTES - 100, BLOCK_BYTES];
+      const data = bytesOf(pieces.reduce((a, b) => a + b, 0), 77);
+      const writer = await backend.createWriter();
+      try {
+        const inFlight: Promise<void>[] = [];
+        let offset = 0;
+        for (const [i, size] of pieces.entries()) {
+          const block = blocks[i % blocks.length];
+          if (block === undefined) throw new Error('pool exhausted in the test');
+          // The block is refilled only after the write that read it has resolved.
+          if (inFlight.length === blocks.length) await inFlight.shift();
+          block.bytes.set(data.subarray(offset, offset + size));
+          inFlight.push(writer.write(block.bytes.subarray(0, size)));
+          offset += size;
+        }
+        await Promise.all(inFlight);
+        // Resolved writes no longer need the blocks: scribbling over them must not change what is stored.
+        for (const block of blocks) block?.bytes.fill(0xee);
+        expect(offset).toBe(data.byteLength);
+        await writer.commit('direct/in-place/object');
+      } finally {
+        await writer.cancel();
+        for (const block of blocks) block?.release();
+      }
+      expect(sha256(await readFile(join(root, 'direct/in-place/object')))).toBe(sha256(data));
+      expect(freeAlignedBlocks()).toBe(free);
     });
 
     it('keeps objects intact when more writers run at once than there are blocks', async () => {

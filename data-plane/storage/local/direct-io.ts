@@ -8,55 +8,24 @@
  * wrote 1.55-1.7 GB/s every time (measured 2026-11-29; see ADR 0012).
  *
  * `O_DIRECT` needs the buffer address, the file offset and the length aligned to the device's logical
- * block size. Node has no aligned allocator, but a WebAssembly memory starts on a page boundary: one
- * fixed-size memory is cut into `BLOCK_BYTES` blocks (it is never grown, which would detach them).
- * A writer that finds no free block, or a filesystem that refuses `O_DIRECT` (tmpfs, some FUSE mounts),
- * falls back to buffered writes; nothing else changes.
+ * block size; the blocks of `../aligned-blocks.ts` are. A block that ingest filled is written as it is
+ * (no copy); other bytes are gathered into a block of the writer's own. A writer that finds no free block,
+ * or a filesystem that refuses `O_DIRECT` (tmpfs, some FUSE mounts), falls back to buffered writes;
+ * nothing else changes.
  */
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { acquireAlignedBlock, DIRECT_ALIGNMENT, type AlignedBlock } from '../aligned-blocks.ts';
 import { hasErrno } from './fs-errors.ts';
 
-/** Alignment of offsets and lengths: 4096 covers devices with 512-byte and 4 KiB logical blocks. */
-export const DIRECT_ALIGNMENT = 4096;
-/** Bytes per block (a multiple of the alignment): one direct write each. */
-export const BLOCK_BYTES = 2 * 1024 * 1024;
-/** Blocks in the process: concurrent large writes beyond this many are buffered. */
-const BLOCKS = 16;
-const WASM_PAGE_BYTES = 64 * 1024;
+export { BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
 
-/** One aligned block, held by one writer until released. */
-export interface AlignedBlock {
-  readonly bytes: Buffer;
-  release(): void;
-}
+/** True when this platform has `O_DIRECT` at all (a filesystem may still refuse it: {@link openDirect}). */
+export const directIoAvailable: boolean = constants.O_DIRECT !== undefined;
 
-// @types/node declares WebAssembly as types only; the global exists at run time in every Node.
-const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (descriptor: { initial: number; maximum: number }) => { readonly buffer: ArrayBuffer } } }).WebAssembly;
-
-let blocks: Buffer[] | undefined;
-const free: number[] = [];
-
-/** A free aligned block, or undefined when all are in use (or direct I/O is unavailable here). */
-export function acquireAlignedBlock(): AlignedBlock | undefined {
-  if (constants.O_DIRECT === undefined) return undefined;
-  if (blocks === undefined) {
-    const pages = (BLOCKS * BLOCK_BYTES) / WASM_PAGE_BYTES;
-    const memory = new wasm.Memory({ initial: pages, maximum: pages });
-    blocks = Array.from({ length: BLOCKS }, (_, i) => Buffer.from(memory.buffer, i * BLOCK_BYTES, BLOCK_BYTES));
-    for (let i = BLOCKS - 1; i >= 0; i--) free.push(i);
-  }
-  const index = free.pop();
-  if (index === undefined) return undefined;
-  let released = false;
-  return {
-    bytes: blocks[index] as Buffer,
-    release() {
-      if (released) return;
-      released = true;
-      free.push(index);
-    },
-  };
+/** A free aligned block for the writer's own gathering, or undefined when all are held or direct I/O is unavailable. */
+export function acquireWriterBlock(): AlignedBlock | undefined {
+  return directIoAvailable ? acquireAlignedBlock() : undefined;
 }
 
 /**

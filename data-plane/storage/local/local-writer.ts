@@ -12,7 +12,7 @@ import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
-import { acquireAlignedBlock, alignUp, BLOCK_BYTES, openDirect, type AlignedBlock } from './direct-io.ts';
+import { acquireWriterBlock, alignUp, BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, openDirect, type AlignedBlock } from './direct-io.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 import type { LocalLayout } from './local-layout.ts';
 
@@ -55,6 +55,8 @@ class LocalWriter implements StorageWriter {
   #pending: Promise<void> | undefined;
   /** Every direct write in flight (at most two), each reading a block. */
   readonly #writes = new Set<Promise<void>>();
+  /** The first failure of a write in place, surfaced by the next operation (`#startWriteInPlace`). */
+  #writeFailure: StorageError | undefined;
   /** The `O_DIRECT` handle, opened when the first block fills; null when refused or closed. */
   #direct: FileHandle | null | undefined;
   // Every operation runs after the previous one settles, so an abort arriving mid-write cannot close
@@ -78,12 +80,19 @@ class LocalWriter implements StorageWriter {
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    return this.#serialize(async () => {
+    let landing: Promise<void> | undefined;
+    const queued = this.#serialize(async () => {
       const handle = this.#requireOpen();
       try {
+        this.#throwIfWriteFailed();
+        landing = (await this.#startWriteInPlace(chunk))?.landing;
+        if (landing !== undefined) {
+          this.#size += chunk.byteLength;
+          return;
+        }
         let offset = 0;
         while (offset < chunk.byteLength) {
-          if (this.#block === undefined) this.#block = acquireAlignedBlock() ?? null;
+          if (this.#block === undefined) this.#block = acquireWriterBlock() ?? null;
           if (this.#block === null) {
             // No block (all in use, or direct I/O refused here): straight to the file, buffered.
             await writeAll(handle, chunk.subarray(offset), this.#flushed);
@@ -101,6 +110,43 @@ class LocalWriter implements StorageWriter {
       }
       this.#size += chunk.byteLength;
     });
+    return queued.then(() => landing);
+  }
+
+  /**
+   * Starts writing `chunk` to the file straight from the caller's memory, when it is an aligned view (a
+   * block that ingest filled, see `../aligned-blocks.ts`), nothing waits in the writer's own block and the
+   * file so far ends on an aligned offset: no copy. Returns the write (wrapped: an async function would
+   * wait for a promise it returns), which `write` resolves with: the caller may reuse its block once it
+   * has landed. Undefined when the chunk must take the copying path.
+   *
+   * The next operation does not wait for the write to land: a caller with several blocks keeps the device
+   * busy while the main thread is (writes go to distinct offsets). A failed write sticks (the next
+   * operation rejects with it) and `commit` waits for every write before it publishes anything.
+   */
+  async #startWriteInPlace(chunk: Uint8Array): Promise<{ readonly landing: Promise<void> } | undefined> {
+    if (this.#blockFilled !== 0 || this.#flushed % DIRECT_ALIGNMENT !== 0 || !isAlignedView(chunk)) return undefined;
+    if (this.#direct === undefined) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
+    if (this.#direct === null) return undefined;
+    const landing = this.#track(writeAll(this.#direct, chunk, this.#flushed)).catch((error: unknown) => {
+      const failure = translateFsError(error, 'write staged bytes');
+      this.#writeFailure ??= failure;
+      throw failure;
+    });
+    landing.catch(() => undefined); // surfaced through `write`'s promise and #writeFailure, never unhandled
+    this.#flushed += chunk.byteLength;
+    return { landing };
+  }
+
+  /** Throws the failure of a write that landed badly while other operations went on. */
+  #throwIfWriteFailed(): void {
+    if (this.#writeFailure !== undefined) throw this.#writeFailure;
+  }
+
+  /** Waits for every write in flight; throws the first failure. */
+  async #landAll(): Promise<void> {
+    await Promise.allSettled([...this.#writes]);
+    this.#throwIfWriteFailed();
   }
 
   /**
@@ -133,7 +179,7 @@ class LocalWriter implements StorageWriter {
     const previous = this.#pending;
     this.#pending = write;
     if (!final) {
-      if (this.#spare === undefined) this.#spare = acquireAlignedBlock() ?? null;
+      if (this.#spare === undefined) this.#spare = acquireWriterBlock() ?? null;
       if (this.#spare !== null) {
         // The spare is the block of the previous write: it must have landed before it is refilled.
         await previous;
@@ -184,6 +230,7 @@ class LocalWriter implements StorageWriter {
       let created: boolean;
       try {
         await this.#flushBlock(handle, true);
+        await this.#landAll();
         await this.#releaseBlocks();
         // Read-only before any name points at it (staged 0600 so the direct handle could open it).
         await handle.chmod(0o444);

@@ -1,0 +1,122 @@
+// The block feed (data-plane/ingest/block-feed.ts): gathers a stream into shared aligned blocks and hands
+// each full block to one consumer while the next fills, holding at most maxBlocks.
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDeferred, type Deferred } from '../../core/identity/deferred.ts';
+import { createBlockFeed } from '../../data-plane/ingest/block-feed.ts';
+import { settledState as state } from '../support/settled-state.ts';
+import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks, isAlignedView, type AlignedBlock } from '../../data-plane/storage/aligned-blocks.ts';
+
+const isShared = (bytes: Uint8Array): boolean => Object.prototype.toString.call(bytes.buffer) === '[object SharedArrayBuffer]';
+
+/** A consumer that keeps a copy of each block as handed over, and holds each call until released. */
+function heldConsumer() {
+  const calls: { bytes: Uint8Array; copy: Buffer; done: Deferred<void> }[] = [];
+  return {
+    calls,
+    consume(bytes: Uint8Array): Promise<void> {
+      const done = createDeferred<void>();
+      calls.push({ bytes, copy: Buffer.from(bytes), done });
+      return done.promise;
+    },
+  };
+}
+
+const taken: AlignedBlock[] = [];
+afterEach(() => {
+  for (const block of taken.splice(0)) block.release();
+});
+
+describe('createBlockFeed', () => {
+  it('hands over full blocks of the stream in order, then the partial last one, on pooled aligned memory', async () => {
+    const free = freeAlignedBlocks();
+    const seen: Buffer[] = [];
+    const feed = createBlockFeed((bytes) => {
+      expect(isAlignedView(bytes.subarray(0, 4096))).toBe(true);
+      seen.push(Buffer.from(bytes));
+      return Promise.resolve();
+    });
+    const data = randomBytes(2 * BLOCK_BYTES + 100_003);
+    // Uneven chunk sizes, one larger than a block.
+    for (let offset = 0, i = 0; offset < data.byteLength; i++) {
+      const size = [1, 65_536, 3 * 1024 * 1024, 17][i % 4] ?? 1;
+      await feed.push(data.subarray(offset, offset + size));
+      offset += size;
+    }
+    await feed.end();
+    await feed.close();
+    expect(seen.map((b) => b.byteLength)).toEqual([BLOCK_BYTES, BLOCK_BYTES, 100_003]);
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(freeAlignedBlocks()).toBe(free);
+  });
+
+  it('holds at most maxBlocks: push waits until the consumer is done with the oldest, which is refilled', async () => {
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 2 });
+    const data = randomBytes(3 * BLOCK_BYTES);
+    await feed.push(data.subarray(0, 2 * BLOCK_BYTES)); // two blocks handed over, none held back
+    expect(consumer.calls).toHaveLength(2);
+    const third = feed.push(data.subarray(2 * BLOCK_BYTES));
+    expect(await state(third)).toBe('pending');
+    consumer.calls[0]?.done.resolve();
+    expect(await state(third)).toBe('fulfilled');
+    expect(consumer.calls).toHaveLength(3);
+    // The third block is the first one again, refilled only after its consumer call resolved.
+    expect(consumer.calls[2]?.bytes.buffer).toBe(consumer.calls[0]?.bytes.buffer);
+    expect(consumer.calls[2]?.bytes.byteOffset).toBe(consumer.calls[0]?.bytes.byteOffset);
+    const end = feed.end();
+    expect(await state(end)).toBe('pending');
+    for (const call of consumer.calls) call.done.resolve();
+    await end;
+    await feed.close();
+    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
+  });
+
+  it('a consumer failure sticks: the waiting push, later pushes and end reject with it', async () => {
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 1 });
+    await feed.push(new Uint8Array(BLOCK_BYTES));
+    const waiting = feed.push(new Uint8Array(10));
+    const failure = new Error('disk gone');
+    consumer.calls[0]?.done.reject(failure);
+    await expect(waiting).rejects.toBe(failure);
+    await expect(feed.push(new Uint8Array(10))).rejects.toBe(failure);
+    await expect(feed.end()).rejects.toBe(failure);
+    await feed.close();
+  });
+
+  it('close waits for every consumer call to settle before the blocks go back to the pool', async () => {
+    const free = freeAlignedBlocks();
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    await feed.push(new Uint8Array(2 * BLOCK_BYTES + 5));
+    const closing = feed.close();
+    expect(await state(closing)).toBe('pending');
+    expect(freeAlignedBlocks()).toBe(free - 3);
+    consumer.calls[0]?.done.resolve();
+    consumer.calls[1]?.done.reject(new Error('ignored at close'));
+    await closing;
+    expect(freeAlignedBlocks()).toBe(free);
+    await expect(feed.push(new Uint8Array(1))).rejects.toThrow('closed');
+  });
+
+  it('with the pool exhausted, gathers into shared memory of its own', async () => {
+    for (let block = acquireAlignedBlock(); block !== undefined; block = acquireAlignedBlock()) taken.push(block);
+    const seen: Uint8Array[] = [];
+    const feed = createBlockFeed((bytes) => {
+      expect(isShared(bytes)).toBe(true);
+      expect(isAlignedView(bytes)).toBe(false);
+      seen.push(Uint8Array.from(bytes));
+      return Promise.resolve();
+    });
+    const data = randomBytes(BLOCK_BYTES + 1);
+    await feed.push(data);
+    await feed.end();
+    await feed.close();
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+  });
+
+  it('refuses a maxBlocks below 1', () => {
+    expect(() => createBlockFeed(() => Promise.resolve(), { maxBlocks: 0 })).toThrow(RangeError);
+  });
+});
