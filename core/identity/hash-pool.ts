@@ -261,8 +261,9 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
           if (isShared(bytes)) {
             post(state.slot, { op: 'write', session: state.id, bytes });
           } else {
-            // Compact copy, then transfer it: cloning a view would copy its whole backing buffer.
-            const copy = bytes.slice();
+            // Compact copy, then transfer it: cloning a view would copy its whole backing buffer. Not
+            // `bytes.slice()`: on a Buffer that is a view, and transferring it would detach the caller's memory.
+            const copy = new Uint8Array(bytes);
             post(state.slot, { op: 'write', session: state.id, bytes: copy }, [copy.buffer]);
           }
         } catch (cause) {

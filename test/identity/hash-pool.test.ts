@@ -59,11 +59,16 @@ describe('createHashPool sessions', () => {
     expect(p.activeSessions).toBe(0);
   });
 
-  it('copies views on ordinary buffers during write, so the caller may change them at once', async () => {
+  // A Buffer too: its `slice()` is a view, and transferring that view's buffer would detach the caller's.
+  it.each([
+    ['Uint8Array', (size: number): Uint8Array => new Uint8Array(size)],
+    ['Buffer', (size: number): Uint8Array => Buffer.alloc(size)],
+  ])('copies views on ordinary buffers (%s) during write, so the caller may change them at once', async (_, make) => {
     const p = pool({ size: 1 });
     const session = p.open(['sha256']);
-    const buffer = new Uint8Array(1000).fill(1);
+    const buffer = make(1000).fill(1);
     const write = session.write(buffer.subarray(10, 500));
+    expect(buffer.byteLength, 'the caller keeps its buffer').toBe(1000);
     buffer.fill(2);
     await write;
     expect((await session.digest()).digests.get('sha256')?.hex).toBe(sha256Hex(new Uint8Array(490).fill(1)));

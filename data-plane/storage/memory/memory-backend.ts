@@ -118,8 +118,9 @@ class MemoryWriter implements StorageWriter {
   async write(chunk: Uint8Array): Promise<void> {
     this.#requireOpen();
     if (chunk.byteLength === 0) return;
-    // Copy: the contract lets the caller reuse its buffer once the write has settled.
-    this.#chunks.push(chunk.slice());
+    // Copy: the contract lets the caller reuse its buffer once the write has settled. Not `chunk.slice()`:
+    // on a Buffer (ingest's blocks are Buffers) that is a view of the caller's memory.
+    this.#chunks.push(new Uint8Array(chunk));
     this.#size += chunk.byteLength;
   }
 

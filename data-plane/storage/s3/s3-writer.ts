@@ -56,6 +56,8 @@ class S3Writer implements StorageWriter {
   #size = 0;
   #state: WriterState = 'open';
   #upload: MultipartUpload | undefined;
+  /** The last write queued; settles (never rejects) when it is done. */
+  #writes: Promise<void> = Promise.resolve();
   /** A completed multipart upload waiting to be copied to its key. */
   #stagedObject: string | undefined;
   /** Removal of staged bytes after a failure or cancel; later calls wait for it. */
@@ -75,7 +77,15 @@ class S3Writer implements StorageWriter {
     return this.#size;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> {
+    // Calls may overlap (ingest hands over its next block before this one settles); each runs after the
+    // previous one, so part numbers, the multipart upload and the byte order come out as if awaited.
+    const run = this.#writes.then(() => this.#write(chunk));
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+
+  async #write(chunk: Uint8Array): Promise<void> {
     await this.#requireOpen();
     if (chunk.byteLength === 0) return;
     // Copy: the caller may reuse its buffer once this write settles.
@@ -95,6 +105,7 @@ class S3Writer implements StorageWriter {
 
   async commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
     validateKey(key);
+    await this.#writes;
     await this.#requireOpen();
     if (options.signal?.aborted === true) throw this.#fail(abortedError(options.signal));
     const signal = combine(this.#signal, options.signal);
@@ -120,6 +131,8 @@ class S3Writer implements StorageWriter {
   }
 
   async cancel(): Promise<void> {
+    // A write still running could start a multipart upload after the discard below looked for one.
+    await this.#writes;
     if (this.#state === 'open') {
       this.#finish('cancelled');
       this.#cleanup = this.#discard().finally(() => this.#target.staged.delete(this));
