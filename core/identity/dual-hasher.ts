@@ -60,7 +60,7 @@ export interface DualHasher {
    * (`cause` = `reason`). Safe to call twice and after `digest`, where it does nothing, so it fits in a `finally`.
    */
   abort(reason?: unknown): void;
-  /** Bytes accepted but not yet acknowledged by the workers; never more than the window. */
+  /** Bytes accepted but not yet acknowledged by the workers; copied bytes never exceed the window (chunks read in place are the caller's to bound). */
   readonly bufferedBytes: number;
 }
 
@@ -134,14 +134,17 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
     }
   }
 
-  /** Leaves the inline phase: opens sessions and moves the staged bytes into the first slab. */
+  /** Leaves the inline phase: opens sessions and moves the staged bytes, if any, into the first slab. */
   function startStreaming(): HashSession[] {
     const opened = openSessions();
     sessions = opened;
-    const slab = takeSlab() as Uint8Array; // nothing is in flight yet, so a slab is always available
-    if (staging !== undefined && filled > 0) slab.set(staging.subarray(0, filled));
+    if (staging !== undefined && filled > 0) {
+      const slab = takeSlab() as Uint8Array; // nothing is in flight yet, so a slab is always available
+      slab.set(staging.subarray(0, filled));
+      current = slab;
+    }
+    // No slab otherwise: a stream read in place may never need one (`fill` takes one on demand).
     staging = undefined;
-    current = slab;
     return opened;
   }
 

@@ -28,14 +28,19 @@ export interface BlockFeed {
   /**
    * Copies `chunk` into the current block, handing full blocks to the consumer; the caller may reuse
    * `chunk` once this resolves. Waits while every block is with the consumer; rejects with the consumer's
-   * failure (which sticks: every later call rejects with it).
+   * failure (which sticks: every later call rejects with it). Await each call before the next: two
+   * overlapping pushes could interleave their bytes.
    */
   push(chunk: Uint8Array): Promise<void>;
-  /** Hands the last, partial block to the consumer and waits until it is done with every block. */
+  /**
+   * Hands the last, partial block to the consumer, waits until it is done with every block, and gives
+   * the blocks back to the pool at once (a commit may take a while; other streams can use them).
+   */
   end(): Promise<void>;
   /**
-   * Waits for every consumer call to settle, then gives the blocks back to the pool. Call it once, in a
-   * `finally`, after whatever the consumer writes into has been stopped; the feed is unusable afterwards.
+   * Waits for every consumer call to settle, then gives the blocks back to the pool (if `end` has not).
+   * Call it in a `finally`, after whatever the consumer writes into has been stopped; the feed is unusable
+   * afterwards. Safe to call twice.
    */
   close(): Promise<void>;
 }
@@ -101,6 +106,14 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     consuming.push({ block, done });
   }
 
+  function releaseAll(): void {
+    consuming.length = 0;
+    idle.length = 0;
+    current = undefined;
+    for (const block of held) block.pooled?.release();
+    held.length = 0;
+  }
+
   function check(): void {
     if (closed) throw new Error('block feed is closed');
     if (failure !== undefined) throw failure.error;
@@ -123,16 +136,14 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
       check();
       if (filled > 0) handOver();
       while (consuming.length > 0) idle.push(await settleOldest());
+      closed = true; // nothing reads the blocks any more
+      releaseAll();
     },
     async close() {
-      if (closed) return;
+      if (closed && held.length === 0) return;
       closed = true;
       await Promise.allSettled(consuming.map((entry) => entry.done));
-      consuming.length = 0;
-      idle.length = 0;
-      current = undefined;
-      for (const block of held) block.pooled?.release();
-      held.length = 0;
+      releaseAll();
     },
   };
 }

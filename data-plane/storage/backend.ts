@@ -98,8 +98,9 @@ export interface StorageWriter {
    * Appends `chunk` to the staged bytes. The backend does not keep a reference to `chunk` after the
    * returned promise settles, but the caller must not modify it before then. An empty chunk is a no-op.
    * A caller may write again before the previous write settles (ingest does, to keep several blocks
-   * moving): writes are applied in call order, exactly as if each had been awaited. `commit` and
-   * `cancel` wait for the writes made before them.
+   * moving): writes are applied in call order, and `commit` and `cancel` wait for the writes made before
+   * them. A failure may then surface on a later call than the write that caused it (the local writer
+   * starts the next write while one lands); `commit` always rejects after any failed write.
    * Rejects with `failed-precondition` after commit or cancel, with the sticky error after a failure,
    * with `resource-exhausted` when the medium is full and `unavailable` on I/O errors (both sticky).
    */

@@ -64,11 +64,14 @@ describe('createBlockFeed', () => {
     // The third block is the first one again, refilled only after its consumer call resolved.
     expect(consumer.calls[2]?.bytes.buffer).toBe(consumer.calls[0]?.bytes.buffer);
     expect(consumer.calls[2]?.bytes.byteOffset).toBe(consumer.calls[0]?.bytes.byteOffset);
+    const free = freeAlignedBlocks();
     const end = feed.end();
     expect(await state(end)).toBe('pending');
     for (const call of consumer.calls) call.done.resolve();
     await end;
+    expect(freeAlignedBlocks(), 'end gives the blocks back, before close').toBe(free + 2);
     await feed.close();
+    expect(freeAlignedBlocks()).toBe(free + 2);
     expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
   });
 

@@ -139,6 +139,8 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
           offset += size;
         }
         const committed = writer.commit(contentKeyOf(data));
+        // A write called after commit is refused, even while the commit is still running, and stores nothing.
+        await expectStorageError(writer.write(new Uint8Array(10)), 'failed-precondition');
         await Promise.all(writes);
         expect(await committed).toEqual({ created: true });
       } finally {

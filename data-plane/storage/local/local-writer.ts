@@ -53,11 +53,11 @@ class LocalWriter implements StorageWriter {
   #spare: AlignedBlock | null | undefined;
   /** The newest direct write in flight. */
   #pending: Promise<void> | undefined;
-  /** Every direct write in flight (at most two), each reading a block. */
+  /** Every direct write in flight, each reading a block: two of the writer's own at most, and the caller's writes in place. */
   readonly #writes = new Set<Promise<void>>();
   /** The first failure of a write in place, surfaced by the next operation (`#startWriteInPlace`). */
   #writeFailure: StorageError | undefined;
-  /** The `O_DIRECT` handle, opened when the first block fills; null when refused or closed. */
+  /** The `O_DIRECT` handle, opened by the first full block or write in place; null when refused or closed. */
   #direct: FileHandle | null | undefined;
   // Every operation runs after the previous one settles, so an abort arriving mid-write cannot close
   // the file under the write, and `cancel` in a `finally` waits for an in-flight commit.
@@ -115,8 +115,9 @@ class LocalWriter implements StorageWriter {
 
   /**
    * Starts writing `chunk` to the file straight from the caller's memory, when it is an aligned view (a
-   * block that ingest filled, see `../aligned-blocks.ts`), nothing waits in the writer's own block and the
-   * file so far ends on an aligned offset: no copy. Returns the write (wrapped: an async function would
+   * block that ingest filled, see `../aligned-blocks.ts`), nothing waits in the writer's own block, the
+   * file so far ends on an aligned offset, and the object is not a small one (a whole block, or bytes
+   * after one): no copy. Returns the write (wrapped: an async function would
    * wait for a promise it returns), which `write` resolves with: the caller may reuse its block once it
    * has landed. Undefined when the chunk must take the copying path.
    *
@@ -126,6 +127,8 @@ class LocalWriter implements StorageWriter {
    */
   async #startWriteInPlace(chunk: Uint8Array): Promise<{ readonly landing: Promise<void> } | undefined> {
     if (this.#blockFilled !== 0 || this.#flushed % DIRECT_ALIGNMENT !== 0 || !isAlignedView(chunk)) return undefined;
+    // An object that fits in its first, partial block stays buffered (written at commit, as ADR 0012 has it).
+    if (this.#flushed === 0 && chunk.byteLength < BLOCK_BYTES) return undefined;
     if (this.#direct === undefined) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
     if (this.#direct === null) return undefined;
     const landing = this.#track(writeAll(this.#direct, chunk, this.#flushed)).catch((error: unknown) => {

@@ -56,8 +56,10 @@ class S3Writer implements StorageWriter {
   #size = 0;
   #state: WriterState = 'open';
   #upload: MultipartUpload | undefined;
-  /** The last write queued; settles (never rejects) when it is done. */
-  #writes: Promise<void> = Promise.resolve();
+  /** The last write, commit or cancel queued; settles (never rejects) when it is done. */
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Set by `cancel`: writes still queued give up instead of shipping their bytes. */
+  #cancelling = false;
   /** A completed multipart upload waiting to be copied to its key. */
   #stagedObject: string | undefined;
   /** Removal of staged bytes after a failure or cancel; later calls wait for it. */
@@ -80,12 +82,19 @@ class S3Writer implements StorageWriter {
   write(chunk: Uint8Array): Promise<void> {
     // Calls may overlap (ingest hands over its next block before this one settles); each runs after the
     // previous one, so part numbers, the multipart upload and the byte order come out as if awaited.
-    const run = this.#writes.then(() => this.#write(chunk));
-    this.#writes = run.catch(() => undefined);
+    return this.#inOrder(() => this.#write(chunk));
+  }
+
+  /** Runs `operation` after every write, commit and cancel called before it has settled. */
+  #inOrder<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(operation);
+    this.#queue = run.catch(() => undefined);
     return run;
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
+    // A cancel is waiting behind this write: do not ship bytes that are about to be thrown away.
+    if (this.#cancelling) throw new StorageError('failed-precondition', 'storage writer was cancelled');
     await this.#requireOpen();
     if (chunk.byteLength === 0) return;
     // Copy: the caller may reuse its buffer once this write settles.
@@ -103,9 +112,12 @@ class S3Writer implements StorageWriter {
     await this.#requireOpen();
   }
 
-  async commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
+  commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
+    return this.#inOrder(() => this.#commit(key, options));
+  }
+
+  async #commit(key: string, options: SignalOptions): Promise<CommitResult> {
     validateKey(key);
-    await this.#writes;
     await this.#requireOpen();
     if (options.signal?.aborted === true) throw this.#fail(abortedError(options.signal));
     const signal = combine(this.#signal, options.signal);
@@ -130,9 +142,14 @@ class S3Writer implements StorageWriter {
     }
   }
 
-  async cancel(): Promise<void> {
-    // A write still running could start a multipart upload after the discard below looked for one.
-    await this.#writes;
+  cancel(): Promise<void> {
+    // Writes queued before the cancel give up (#write); the one running, if any, finishes first, since it
+    // could start a multipart upload after the discard below looked for one.
+    this.#cancelling = true;
+    return this.#inOrder(() => this.#cancel());
+  }
+
+  async #cancel(): Promise<void> {
     if (this.#state === 'open') {
       this.#finish('cancelled');
       this.#cleanup = this.#discard().finally(() => this.#target.staged.delete(this));
