@@ -135,7 +135,7 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     async end() {
       check();
       if (filled > 0) handOver();
-      while (consuming.length > 0) idle.push(await settleOldest());
+      while (consuming.length > 0) await settleOldest();
       closed = true; // nothing reads the blocks any more
       releaseAll();
     },

@@ -3,11 +3,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDeferred, type Deferred } from '../../core/identity/deferred.ts';
+import { isShared } from '../../core/identity/hash-pool.ts';
 import { createBlockFeed } from '../../data-plane/ingest/block-feed.ts';
 import { settledState as state } from '../support/settled-state.ts';
 import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks, isAlignedView, type AlignedBlock } from '../../data-plane/storage/aligned-blocks.ts';
 
-const isShared = (bytes: Uint8Array): boolean => Object.prototype.toString.call(bytes.buffer) === '[object SharedArrayBuffer]';
 
 /** A consumer that keeps a copy of each block as handed over, and holds each call until released. */
 function heldConsumer() {

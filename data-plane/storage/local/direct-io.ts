@@ -18,8 +18,6 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { acquireAlignedBlock, DIRECT_ALIGNMENT, type AlignedBlock } from '../aligned-blocks.ts';
 import { hasErrno } from './fs-errors.ts';
 
-export { BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
-
 /** True when this platform has `O_DIRECT` at all (a filesystem may still refuse it: {@link openDirect}). */
 export const directIoAvailable: boolean = constants.O_DIRECT !== undefined;
 

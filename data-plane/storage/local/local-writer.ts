@@ -12,7 +12,9 @@ import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
-import { acquireWriterBlock, alignUp, BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, openDirect, type AlignedBlock } from './direct-io.ts';
+import { BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
+import { createOperationQueue, type OperationQueue } from '../operation-queue.ts';
+import { acquireWriterBlock, alignUp, openDirect } from './direct-io.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 import type { LocalLayout } from './local-layout.ts';
 
@@ -61,7 +63,7 @@ class LocalWriter implements StorageWriter {
   #direct: FileHandle | null | undefined;
   // Every operation runs after the previous one settles, so an abort arriving mid-write cannot close
   // the file under the write, and `cancel` in a `finally` waits for an in-flight commit.
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #serialize: OperationQueue = createOperationQueue();
 
   constructor(layout: LocalLayout, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined) {
     this.#layout = layout;
@@ -117,9 +119,9 @@ class LocalWriter implements StorageWriter {
    * Starts writing `chunk` to the file straight from the caller's memory, when it is an aligned view (a
    * block that ingest filled, see `../aligned-blocks.ts`), nothing waits in the writer's own block, the
    * file so far ends on an aligned offset, and the object is not a small one (a whole block, or bytes
-   * after one): no copy. Returns the write (wrapped: an async function would
-   * wait for a promise it returns), which `write` resolves with: the caller may reuse its block once it
-   * has landed. Undefined when the chunk must take the copying path.
+   * after one): no copy. Returns the write (wrapped: an async function would wait for a promise it
+   * returns), which `write` resolves with: the caller may reuse its block once it has landed. Undefined
+   * when the chunk must take the copying path.
    *
    * The next operation does not wait for the write to land: a caller with several blocks keeps the device
    * busy while the main thread is (writes go to distinct offsets). A failed write sticks (the next
@@ -314,11 +316,6 @@ class LocalWriter implements StorageWriter {
     this.#signal?.removeEventListener('abort', this.#onAbort);
   }
 
-  #serialize<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(operation);
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
 }
 
 /** Writes all of `bytes` at `position` (a positional write may be short: loop until the kernel took everything). */

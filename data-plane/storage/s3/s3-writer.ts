@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { validateKey } from '../keys.ts';
+import { createOperationQueue, type OperationQueue } from '../operation-queue.ts';
 import { s3HttpStatus, s3ErrorName, translateS3Error, isS3NotFound } from './s3-errors.ts';
 import { callOptions } from './s3-client.ts';
 import { objectSettings, type S3Target } from './s3-target.ts';
@@ -56,8 +57,8 @@ class S3Writer implements StorageWriter {
   #size = 0;
   #state: WriterState = 'open';
   #upload: MultipartUpload | undefined;
-  /** The last write, commit or cancel queued; settles (never rejects) when it is done. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Writes, commit and cancel, in call order. */
+  readonly #inOrder: OperationQueue = createOperationQueue();
   /** Set by `cancel`: writes still queued give up instead of shipping their bytes. */
   #cancelling = false;
   /** A completed multipart upload waiting to be copied to its key. */
@@ -83,13 +84,6 @@ class S3Writer implements StorageWriter {
     // Calls may overlap (ingest hands over its next block before this one settles); each runs after the
     // previous one, so part numbers, the multipart upload and the byte order come out as if awaited.
     return this.#inOrder(() => this.#write(chunk));
-  }
-
-  /** Runs `operation` after every write, commit and cancel called before it has settled. */
-  #inOrder<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(operation);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
