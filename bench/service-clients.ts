@@ -63,6 +63,30 @@ async function readText(res: IncomingMessage): Promise<string> {
   return Buffer.concat(parts).toString('utf8');
 }
 
+/**
+ * `PUT url` with `size` bytes of `chunk` repeated, written with backpressure as views of the one chunk
+ * (never a copy, never collected); resolves with the status and the response body as text.
+ */
+export function putBytes(url: string, options: { readonly agent: Agent; readonly headers: Readonly<Record<string, string>> }, chunk: Uint8Array, size: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'PUT', agent: options.agent, headers: { ...options.headers, 'content-type': 'application/octet-stream', 'content-length': size } }, (res) => {
+      readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
+    });
+    req.on('error', reject);
+    const parts = chunksOf(chunk, size);
+    const pump = (): void => {
+      for (let step = parts.next(); step.done !== true; step = parts.next()) {
+        if (!req.write(step.value)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
 /** Creates a {@link ByteClient} for `service`'s data plane. */
 export function createByteClient(service: BenchService): ByteClient {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -70,26 +94,9 @@ export function createByteClient(service: BenchService): ByteClient {
   return {
     put(packageId, relativePath, chunk, size) {
       const path = `/packages/${encodeURIComponent(packageId)}/files/${relativePath.split('/').map(encodeURIComponent).join('/')}`;
-      return new Promise((resolve, reject) => {
-        const req = request(`${service.dataUrl}${path}`, { method: 'PUT', agent, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': size } }, (res) => {
-          readText(res).then((text) => {
-            if (res.statusCode !== 201) reject(new Error(`PUT ${path}: ${res.statusCode ?? '?'} ${text.slice(0, 500)}`));
-            else resolve(JSON.parse(text) as StoredFileJson);
-          }, reject);
-        });
-        req.on('error', reject);
-        // Write with backpressure: views of the one chunk, never a copy.
-        const parts = chunksOf(chunk, size);
-        const pump = (): void => {
-          for (let step = parts.next(); step.done !== true; step = parts.next()) {
-            if (!req.write(step.value)) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-          req.end();
-        };
-        pump();
+      return putBytes(`${service.dataUrl}${path}`, { agent, headers: auth }, chunk, size).then(({ status, text }) => {
+        if (status !== 201) throw new Error(`PUT ${path}: ${status} ${text.slice(0, 500)}`);
+        return JSON.parse(text) as StoredFileJson;
       });
     },
     download(fileId) {

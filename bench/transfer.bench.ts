@@ -17,11 +17,15 @@
  * `http-download-ceiling` (no target) serves the same bytes from a bare node:http server in the bench
  * process with the data plane's read strategy and no service layers: what Node reaches here.
  *
+ * `http-ingest-ceiling` (no target) sends the same single-shot PUT to a bare node:http server that only
+ * counts the body: what a node:http server takes in here before hashing or storing anything.
+ *
  * `disk-write-fsync` (no target) writes the same bytes to a file in the temp directory, where the data
  * plane stores too, and fsyncs it: the ceiling of any durable ingest on this disk, measured in the
  * same run.
  */
 import { open, mkdtemp, rm } from 'node:fs/promises';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
@@ -31,8 +35,9 @@ import type { DataPlaneService } from '../gen/artifactstore/v1/data_plane_servic
 import type { BenchCase, BenchSuite } from './bench-case.ts';
 import { chunksOf, randomChunk, rateTarget, sha256Baseline } from './byte-source.ts';
 import { startPlainFileServer, type PlainFileServer } from './plain-http-server.ts';
+import { startPlainIngestServer, type PlainIngestServer } from './plain-ingest-server.ts';
 import { createRawGrpcWriter, type RawGrpcWriter } from './raw-grpc-writer.ts';
-import { createBenchPackage, createByteClient, curlAvailable, curlDownload, curlGet, dataPlaneGrpcClient, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
+import { createBenchPackage, createByteClient, curlAvailable, curlDownload, curlGet, dataPlaneGrpcClient, putBytes, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
 import { readProcessMemory, resetPeakRss, sharedService, type BenchService, type SharedService } from './service-processes.ts';
 
 const BASELINE = 'transfer-sha256-inprocess';
@@ -118,6 +123,14 @@ export const transferSuite: BenchSuite = {
       let received = 0;
       for await (const part of res.body ?? []) received += (part as Uint8Array).byteLength;
       return received;
+    };
+    let ingestCeiling: { readonly server: PlainIngestServer; readonly agent: Agent } | undefined;
+    const putCeiling = async (bytes: number): Promise<number> => {
+      if (ingestCeiling === undefined) throw new Error('http-ingest-ceiling: not set up');
+      const { status, text } = await putBytes(ingestCeiling.server.url, { agent: ingestCeiling.agent, headers: {} }, chunk, bytes);
+      const counted = status === 201 ? (JSON.parse(text) as { bytes: number }).bytes : NaN;
+      if (counted !== bytes) throw new Error(`http-ingest-ceiling: server answered ${status} ${text.slice(0, 200)}, expected ${bytes} bytes`);
+      return counted;
     };
     const rss = sessionOf(sharedService({ label: 'rss', database: 'pglite' }), 'ingest-peak-rss');
     const rssSize = 4 * size;
@@ -216,6 +229,22 @@ export const transferSuite: BenchSuite = {
           return { bytes: Number(file.digests.size ?? 0), check: { sha256: sha256Hex(file) } };
         },
         teardown: () => httpIngest.close(),
+      },
+      {
+        name: 'http-ingest-ceiling',
+        description: 'reference, no target: the same single-shot PUT from the same client to a bare node:http server (a worker thread of the bench process) that only counts the body: no hashing, storage or service layers',
+        async setup() {
+          ingestCeiling = { server: await startPlainIngestServer(), agent: new Agent({ keepAlive: true, maxSockets: 1 }) };
+          await putCeiling(16 * MiB); // JIT, connection: untimed
+        },
+        async run() {
+          return { bytes: await putCeiling(size) };
+        },
+        async teardown() {
+          ingestCeiling?.agent.destroy();
+          await ingestCeiling?.server.close();
+          ingestCeiling = undefined;
+        },
       },
       {
         name: 'grpc-ingest',

@@ -24,6 +24,7 @@
 import { createHash as createSha256 } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 import { hash as blake3 } from 'blake3';
+import { copyBytes } from '../bytes/copy-bytes.ts';
 import type { AlgorithmName } from './algorithms.ts';
 import { createDeferred, type Deferred } from './deferred.ts';
 import { Digest, type DualDigest } from './digest.ts';
@@ -140,7 +141,7 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
     sessions = opened;
     if (staging !== undefined && filled > 0) {
       const slab = takeSlab() as Uint8Array; // nothing is in flight yet, so a slab is always available
-      slab.set(staging.subarray(0, filled));
+      copyBytes(slab, staging.subarray(0, filled));
       current = slab;
     }
     // No slab otherwise: a stream read in place may never need one (`fill` takes one on demand).
@@ -191,7 +192,7 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
       current ??= takeSlab();
       if (current === undefined) return offset;
       const n = Math.min(batchBytes - filled, chunk.byteLength - offset);
-      current.set(chunk.subarray(offset, offset + n), filled);
+      copyBytes(current, chunk.subarray(offset, offset + n), filled);
       filled += n;
       offset += n;
       size += n;

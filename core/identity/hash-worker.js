@@ -51,7 +51,9 @@ function reply(message) {
 function hash(session, bytes) {
   for (let offset = 0; offset < bytes.byteLength; offset += PIECE_BYTES) {
     const end = Math.min(bytes.byteLength, offset + PIECE_BYTES);
-    scratch.set(bytes.subarray(offset, end));
+    // fill(), not set(): from a SharedArrayBuffer V8's set copies with relaxed word stores, fill is memcpy
+    // (core/bytes/copy-bytes.ts says why).
+    scratch.fill(bytes.subarray(offset, end), 0, end - offset);
     const piece = end - offset === PIECE_BYTES ? scratch : scratch.subarray(0, end - offset);
     for (const [, hasher] of session.hashers) hasher.update(piece);
   }

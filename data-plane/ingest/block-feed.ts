@@ -12,6 +12,7 @@
  * (backpressure). When the pool has no free block, the feed uses a shared block of its own (still read in
  * place by the workers; the local writer then copies it).
  */
+import { copyBytes } from '../../core/bytes/copy-bytes.ts';
 import { acquireAlignedBlock, BLOCK_BYTES, type AlignedBlock } from '../storage/aligned-blocks.ts';
 
 /** Takes a view of a filled block; resolves when done with it (the block is then refilled). */
@@ -126,7 +127,7 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
       while (offset < chunk.byteLength) {
         current ??= await nextBlock();
         const n = Math.min(BLOCK_BYTES - filled, chunk.byteLength - offset);
-        current.bytes.set(chunk.subarray(offset, offset + n), filled);
+        copyBytes(current.bytes, chunk.subarray(offset, offset + n), filled);
         filled += n;
         offset += n;
         if (filled === BLOCK_BYTES) handOver();

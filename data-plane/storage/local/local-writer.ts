@@ -14,6 +14,7 @@ import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
 import { BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
 import { createOperationQueue, type OperationQueue } from '../operation-queue.ts';
+import { copyBytes } from '../../../core/bytes/copy-bytes.ts';
 import { acquireWriterBlock, alignUp, openDirect } from './direct-io.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 import type { LocalLayout } from './local-layout.ts';
@@ -102,7 +103,7 @@ class LocalWriter implements StorageWriter {
             break;
           }
           const n = Math.min(BLOCK_BYTES - this.#blockFilled, chunk.byteLength - offset);
-          this.#block.bytes.set(chunk.subarray(offset, offset + n), this.#blockFilled);
+          copyBytes(this.#block.bytes, chunk.subarray(offset, offset + n), this.#blockFilled);
           this.#blockFilled += n;
           offset += n;
           if (this.#blockFilled === BLOCK_BYTES) await this.#flushBlock(handle, false);
