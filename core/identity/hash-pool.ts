@@ -300,12 +300,36 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
       for (const slot of slots) {
         const worker = slot.worker;
         slot.worker = undefined; // detach first so the exit event is not reported as a crash
-        if (worker !== undefined) exits.push(worker.terminate());
+        if (worker !== undefined) exits.push(stopWorker(worker));
       }
       closing = Promise.all(exits).then(() => undefined);
       return closing;
     },
   };
+}
+
+/** How long `close` waits for a worker to end itself before terminating it (a hung worker must not hang close). */
+const STOP_WAIT_MS = 10_000;
+
+/**
+ * Asks `worker` to end itself (`exit`, after the messages already sent) and resolves with its exit code.
+ * Not `terminate()` straight away: stopping a thread from outside while it is inside the blake3 addon
+ * aborts the process (hash-protocol.ts); seen when a pool was closed right after a session started a
+ * worker. A worker that has not ended after {@link STOP_WAIT_MS} is terminated.
+ */
+function stopWorker(worker: Worker): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const timer = setTimeout(() => {
+      worker.terminate().then(resolve, () => resolve(1));
+    }, STOP_WAIT_MS);
+    timer.unref();
+    worker.once('exit', (code: number) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+    worker.ref(); // an awaited close keeps the process alive until the worker has ended
+    worker.postMessage({ op: 'exit' } satisfies ToWorker);
+  });
 }
 
 function protocolError(slot: Slot, what: string, cause?: unknown): HashError {

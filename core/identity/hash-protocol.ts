@@ -4,7 +4,7 @@
  *
  * Ordering: a worker handles one port's messages in order, so for one session `open` precedes every
  * `write`, and `digest` follows the last `write`. Each `write` gets exactly one `written` (or the session
- * gets one `error`); `digest` gets one `digest` (or `error`). `drop` gets no reply.
+ * gets one `error`); `digest` gets one `digest` (or `error`). `drop` and `exit` get no reply.
  */
 import type { AlgorithmName } from './algorithms.ts';
 
@@ -20,7 +20,14 @@ export type ToWorker =
   /** Finish the session and reply with its digests; the worker forgets the session afterwards. */
   | { readonly op: 'digest'; readonly session: number }
   /** Forget the session without replying (abort); later messages for it are ignored. */
-  | { readonly op: 'drop'; readonly session: number };
+  | { readonly op: 'drop'; readonly session: number }
+  /**
+   * End the worker thread, between two messages. The pool closes workers this way, not with
+   * `Worker#terminate`: a thread stopped from outside while it is inside the blake3 native addon (loading
+   * it, creating or feeding a hasher) aborts the whole process (`FATAL ERROR:
+   * Error::ThrowAsJavaScriptException napi_throw`).
+   */
+  | { readonly op: 'exit' };
 
 /** Worker → main thread. */
 export type FromWorker =

@@ -10,6 +10,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { createHash as createSha256 } from 'node:crypto';
+import process from 'node:process';
 import { parentPort } from 'node:worker_threads';
 import { createHash as createBlake3 } from 'blake3';
 
@@ -61,6 +62,8 @@ function hash(session, bytes) {
 }
 
 port.on('message', (/** @type {ToWorker} */ message) => {
+  // Between two messages no native call is in progress, so ending the thread here is safe (hash-protocol.ts).
+  if (message.op === 'exit') process.exit(0);
   const id = message.session;
   try {
     switch (message.op) {

@@ -180,4 +180,15 @@ describe('createHashPool process lifetime', () => {
     const bytes = new Uint8Array(32 * 1024 * 1024).fill(7);
     expect(stdout.trim()).toBe(`sha256:${sha256Hex(bytes)} blake3:${blake3(bytes).toString('hex')} ${bytes.byteLength}`);
   });
+
+  it('closing a pool while its workers are inside the blake3 addon never takes the process down', async () => {
+    // The fixture closes 40 busy pools (half of them before their workers have loaded). Terminating the
+    // workers from outside aborted the process in about half of such runs (FATAL ERROR ... napi_throw);
+    // close now asks each worker to end itself between two messages.
+    const run = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'test/identity/fixtures/close-while-busy.ts'], {
+      cwd: REPO_ROOT,
+      timeout: 90_000,
+    }).catch((error: unknown) => error as { stdout?: string; stderr?: string; signal?: string; code?: number });
+    expect({ stdout: run.stdout?.trim(), fatal: /FATAL ERROR.*/.exec(run.stderr ?? '')?.[0] }).toEqual({ stdout: 'ok', fatal: undefined });
+  }, 120_000);
 });
