@@ -121,7 +121,8 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
     if (slab !== undefined) return slab;
     if (allocated >= maxSlabs) return undefined;
     allocated += 1;
-    return new Uint8Array(new SharedArrayBuffer(batchBytes));
+    // A Buffer, so copyBytes fills it without making a view per chunk.
+    return Buffer.from(new SharedArrayBuffer(batchBytes));
   }
 
   function openSessions(): HashSession[] {

@@ -207,7 +207,7 @@ export function createHashPool(options: HashPoolOptions = {}): HashPool {
     });
     worker.on('messageerror', (cause) => {
       onWorkerGone(slot, worker, new HashError('worker-failed', `hash worker ${slot.index} sent an unreadable message`, { cause }));
-      void worker.terminate();
+      void stopWorker(worker);
     });
     worker.on('exit', (code) => {
       onWorkerGone(slot, worker, new HashError('worker-failed', `hash worker ${slot.index} exited unexpectedly with code ${code}`));

@@ -26,7 +26,7 @@ export const DATA_PLANE_ERROR_CODES = [
   'method-not-allowed',
   /** The upload session is completed or aborted. */
   'upload-closed',
-  /** The upload session passed its deadline (`expires_at`) before it completed; start a new one (its parts are deleted an hour later). */
+  /** The upload session passed its deadline (`expires_at`) before it completed; start a new one (its parts are deleted by the first request that meets the session after a one-hour grace period). */
   'upload-expired',
   /** Another request wrote the same chunk concurrently; ask for the offset and retry. */
   'conflict',

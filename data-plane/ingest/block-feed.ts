@@ -63,7 +63,6 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   const maxBlocks = options.maxBlocks ?? DEFAULT_MAX_BLOCKS;
   if (!Number.isSafeInteger(maxBlocks) || maxBlocks < 1) throw new RangeError(`block feed: maxBlocks must be an integer ≥ 1, got ${String(maxBlocks)}`);
   const held: HeldBlock[] = [];
-  const idle: HeldBlock[] = [];
   const consuming: Consumed[] = [];
   let current: HeldBlock | undefined;
   let filled = 0;
@@ -72,7 +71,7 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
 
   function hold(): HeldBlock {
     const pooled = acquireAlignedBlock();
-    const block = { bytes: pooled?.bytes ?? new Uint8Array(new SharedArrayBuffer(BLOCK_BYTES)), pooled };
+    const block = { bytes: pooled?.bytes ?? Buffer.from(new SharedArrayBuffer(BLOCK_BYTES)), pooled };
     held.push(block);
     return block;
   }
@@ -90,8 +89,6 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   }
 
   async function nextBlock(): Promise<HeldBlock> {
-    const block = idle.pop();
-    if (block !== undefined) return block;
     if (held.length < maxBlocks) return hold();
     return settleOldest();
   }
@@ -109,7 +106,6 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
 
   function releaseAll(): void {
     consuming.length = 0;
-    idle.length = 0;
     current = undefined;
     for (const block of held) block.pooled?.release();
     held.length = 0;

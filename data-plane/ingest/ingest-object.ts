@@ -78,9 +78,10 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
   const hasher = createDualHasher(deps.hashPool);
   // Each block goes to the hasher (read in place by the workers) and the writer (written as it is, on the
   // local backend) at once; both are done with it when their promises resolve.
-  const feed = createBlockFeed(async (block) => {
-    await Promise.all([hasher.update(block), writer.write(block)]);
-  });
+  const consume = async (bytes: Uint8Array): Promise<void> => {
+    await Promise.all([hasher.update(bytes), writer.write(bytes)]);
+  };
+  const feed = createBlockFeed(consume);
   try {
     let total = 0;
     const take = (chunk: Uint8Array): void => {
@@ -102,7 +103,7 @@ export async function ingestObject(source: AsyncIterable<Uint8Array> | Iterable<
       // In-memory sources (a batch's small files, already read whole): nothing to gather.
       for (const chunk of source) {
         take(chunk);
-        await Promise.all([hasher.update(chunk), writer.write(chunk)]);
+        await consume(chunk);
       }
     }
     const digests = await hasher.digest();

@@ -19,7 +19,7 @@ import { acquireAlignedBlock, DIRECT_ALIGNMENT, type AlignedBlock } from '../ali
 import { hasErrno } from './fs-errors.ts';
 
 /** True when this platform has `O_DIRECT` at all (a filesystem may still refuse it: {@link openDirect}). */
-export const directIoAvailable: boolean = constants.O_DIRECT !== undefined;
+const directIoAvailable: boolean = constants.O_DIRECT !== undefined;
 
 /** A free aligned block for the writer's own gathering, or undefined when all are held or direct I/O is unavailable. */
 export function acquireWriterBlock(): AlignedBlock | undefined {
@@ -31,7 +31,7 @@ export function acquireWriterBlock(): AlignedBlock | undefined {
  * does not support `O_DIRECT`.
  */
 export async function openDirect(path: string): Promise<FileHandle | undefined> {
-  if (constants.O_DIRECT === undefined) return undefined;
+  if (!directIoAvailable) return undefined;
   try {
     return await open(path, constants.O_WRONLY | constants.O_DIRECT);
   } catch (error) {

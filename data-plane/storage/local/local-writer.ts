@@ -149,12 +149,6 @@ class LocalWriter implements StorageWriter {
     if (this.#writeFailure !== undefined) throw this.#writeFailure;
   }
 
-  /** Waits for every write in flight; throws the first failure. */
-  async #landAll(): Promise<void> {
-    await Promise.allSettled([...this.#writes]);
-    this.#throwIfWriteFailed();
-  }
-
   /**
    * Writes the block's bytes to the file: directly once a full block has been collected (the first one
    * opens the direct handle; a filesystem refusing it switches the writer to buffered writes), and
@@ -236,8 +230,8 @@ class LocalWriter implements StorageWriter {
       let created: boolean;
       try {
         await this.#flushBlock(handle, true);
-        await this.#landAll();
-        await this.#releaseBlocks();
+        await this.#releaseBlocks(); // after every write has landed
+        this.#throwIfWriteFailed();
         // Read-only before any name points at it (staged 0600 so the direct handle could open it).
         await handle.chmod(0o444);
         // Last moment an abort can stop the commit: once the worker has it, the object becomes visible.

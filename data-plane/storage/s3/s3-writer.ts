@@ -23,6 +23,7 @@ import { createOperationQueue, type OperationQueue } from '../operation-queue.ts
 import { s3HttpStatus, s3ErrorName, translateS3Error, isS3NotFound } from './s3-errors.ts';
 import { callOptions } from './s3-client.ts';
 import { objectSettings, type S3Target } from './s3-target.ts';
+import { copyBytes } from '../../../core/bytes/copy-bytes.ts';
 
 // Parts uploading at once per writer: enough to keep a loopback RGW busy, and with the part being
 // filled a bound of (N + 1) × multipart_chunk_bytes of memory per writer.
@@ -91,8 +92,11 @@ class S3Writer implements StorageWriter {
     if (this.#cancelling) throw new StorageError('failed-precondition', 'storage writer was cancelled');
     await this.#requireOpen();
     if (chunk.byteLength === 0) return;
-    // Copy: the caller may reuse its buffer once this write settles.
-    this.#pending.push(Buffer.from(chunk));
+    // Copy: the caller may reuse its buffer once this write settles. copyBytes, not Buffer.from: ingest
+    // hands over blocks of shared memory, which V8 itself copies word by word.
+    const copy = Buffer.allocUnsafe(chunk.byteLength);
+    copyBytes(copy, chunk);
+    this.#pending.push(copy);
     this.#pendingBytes += chunk.byteLength;
     this.#size += chunk.byteLength;
     const { multipartThresholdBytes, multipartChunkBytes } = this.#target;
