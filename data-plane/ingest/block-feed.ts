@@ -11,9 +11,14 @@
  * At most `maxBlocks` blocks are held, so a producer faster than the consumer waits in `push`
  * (backpressure). When the pool has no free block, the feed uses a shared block of its own (still read in
  * place by the workers; the local writer then copies it).
+ *
+ * A stream's first `HEAD_BYTES` gather in ordinary memory that grows with them
+ * (`core/bytes/growing-buffer.ts`); only a stream that outgrows them takes a block, into which the head is
+ * copied. A small upload hands its bytes over from there and never holds a pooled block.
  */
 import { copyBytes } from '../../core/bytes/copy-bytes.ts';
-import { acquireAlignedBlock, BLOCK_BYTES, type AlignedBlock } from '../storage/aligned-blocks.ts';
+import { GrowingBuffer } from '../../core/bytes/growing-buffer.ts';
+import { acquireAlignedBlock, BLOCK_BYTES, HEAD_BYTES, type AlignedBlock } from '../storage/aligned-blocks.ts';
 
 /** Takes a view of a filled block; resolves when done with it (the block is then refilled). */
 export type BlockConsumer = (bytes: Uint8Array) => Promise<void>;
@@ -27,7 +32,7 @@ export interface BlockFeedOptions {
 /** A stream's gathering, see the file comment. */
 export interface BlockFeed {
   /**
-   * Copies `chunk` into the current block, handing full blocks to the consumer; the caller may reuse
+   * Copies `chunk` into the head or the current block, handing full blocks to the consumer; the caller may reuse
    * `chunk` once this resolves. Waits while every block is with the consumer; rejects with the consumer's
    * failure (which sticks: every later call rejects with it). Await each call before the next: two
    * overlapping pushes could interleave their bytes.
@@ -66,6 +71,8 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   const consuming: Consumed[] = [];
   let current: HeldBlock | undefined;
   let filled = 0;
+  // The stream's first bytes until they outgrow HEAD_BYTES (then the start of the first block); undefined after.
+  let head: GrowingBuffer | undefined = new GrowingBuffer(HEAD_BYTES);
   let failure: { readonly error: unknown } | undefined;
   let closed = false;
 
@@ -98,15 +105,29 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     const bytes = filled === BLOCK_BYTES ? block.bytes : block.bytes.subarray(0, filled);
     current = undefined;
     filled = 0;
+    start(block, bytes);
+  }
+
+  function start(block: HeldBlock, bytes: Uint8Array): void {
     // Called at once; a consumer that throws instead of rejecting still yields a rejected promise.
     const done = (async () => consume(bytes))();
     done.catch(() => undefined); // observed by settleOldest / end / close; never unhandled
     consuming.push({ block, done });
   }
 
+  /** Moves the head into the stream's first block (it outgrew HEAD_BYTES, which is less than a block). */
+  async function leaveHead(gathered: GrowingBuffer): Promise<void> {
+    head = undefined;
+    current = await nextBlock();
+    copyBytes(current.bytes, gathered.view());
+    filled = gathered.length;
+    gathered.clear();
+  }
+
   function releaseAll(): void {
     consuming.length = 0;
     current = undefined;
+    head = undefined;
     for (const block of held) block.pooled?.release();
     held.length = 0;
   }
@@ -119,6 +140,10 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   return {
     async push(chunk) {
       check();
+      if (head !== undefined) {
+        if (head.tryAppend(chunk)) return;
+        await leaveHead(head);
+      }
       let offset = 0;
       while (offset < chunk.byteLength) {
         current ??= await nextBlock();
@@ -131,7 +156,12 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     },
     async end() {
       check();
-      if (filled > 0) handOver();
+      if (head !== undefined) {
+        // The whole stream fit in the head: handed over from there, no pooled block held.
+        const gathered = head.view();
+        head = undefined;
+        if (gathered.byteLength > 0) start({ bytes: gathered, pooled: undefined }, gathered);
+      } else if (filled > 0) handOver();
       while (consuming.length > 0) await settleOldest();
       closed = true; // nothing reads the blocks any more
       releaseAll();

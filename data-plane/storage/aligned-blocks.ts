@@ -17,6 +17,11 @@
 export const DIRECT_ALIGNMENT = 4096;
 /** Bytes per block (a multiple of the alignment). */
 export const BLOCK_BYTES = 2 * 1024 * 1024;
+/**
+ * Bytes a stream gathers in ordinary memory (`core/bytes/growing-buffer.ts`) before it takes a block: an
+ * object this small never holds one, so many concurrent small uploads cannot empty the pool.
+ */
+export const HEAD_BYTES = 256 * 1024;
 /** Blocks in the process (64 MiB of address space; resident only once touched). */
 const BLOCKS = 32;
 const WASM_PAGE_BYTES = 64 * 1024;

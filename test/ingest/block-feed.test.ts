@@ -6,7 +6,7 @@ import { createDeferred, type Deferred } from '../../core/identity/deferred.ts';
 import { isShared } from '../../core/identity/hash-pool.ts';
 import { createBlockFeed } from '../../data-plane/ingest/block-feed.ts';
 import { settledState as state } from '../support/settled-state.ts';
-import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks, isAlignedView, type AlignedBlock } from '../../data-plane/storage/aligned-blocks.ts';
+import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks, HEAD_BYTES, isAlignedView, type AlignedBlock } from '../../data-plane/storage/aligned-blocks.ts';
 
 
 /** A consumer that keeps a copy of each block as handed over, and holds each call until released. */
@@ -22,6 +22,27 @@ function heldConsumer() {
   };
 }
 
+/**
+ * Feeds `data` in chunks of `sizes` (repeated as needed) to a feed whose consumer checks that each block
+ * is pooled, aligned memory; returns copies of the blocks as handed over.
+ */
+async function feedAligned(data: Uint8Array, sizes: readonly number[]): Promise<Buffer[]> {
+  const seen: Buffer[] = [];
+  const feed = createBlockFeed((bytes) => {
+    expect(isAlignedView(bytes.subarray(0, 4096))).toBe(true);
+    seen.push(Buffer.from(bytes));
+    return Promise.resolve();
+  });
+  for (let offset = 0, i = 0; offset < data.byteLength; i++) {
+    const size = sizes[i % sizes.length] ?? 1;
+    await feed.push(data.subarray(offset, offset + size));
+    offset += size;
+  }
+  await feed.end();
+  await feed.close();
+  return seen;
+}
+
 const taken: AlignedBlock[] = [];
 afterEach(() => {
   for (const block of taken.splice(0)) block.release();
@@ -30,21 +51,9 @@ afterEach(() => {
 describe('createBlockFeed', () => {
   it('hands over full blocks of the stream in order, then the partial last one, on pooled aligned memory', async () => {
     const free = freeAlignedBlocks();
-    const seen: Buffer[] = [];
-    const feed = createBlockFeed((bytes) => {
-      expect(isAlignedView(bytes.subarray(0, 4096))).toBe(true);
-      seen.push(Buffer.from(bytes));
-      return Promise.resolve();
-    });
     const data = randomBytes(2 * BLOCK_BYTES + 100_003);
     // Uneven chunk sizes, one larger than a block.
-    for (let offset = 0, i = 0; offset < data.byteLength; i++) {
-      const size = [1, 65_536, 3 * 1024 * 1024, 17][i % 4] ?? 1;
-      await feed.push(data.subarray(offset, offset + size));
-      offset += size;
-    }
-    await feed.end();
-    await feed.close();
+    const seen = await feedAligned(data, [1, 65_536, 3 * 1024 * 1024, 17]);
     expect(seen.map((b) => b.byteLength)).toEqual([BLOCK_BYTES, BLOCK_BYTES, 100_003]);
     expect(Buffer.concat(seen).equals(data)).toBe(true);
     expect(freeAlignedBlocks()).toBe(free);
@@ -117,6 +126,55 @@ describe('createBlockFeed', () => {
     await feed.end();
     await feed.close();
     expect(Buffer.concat(seen).equals(data)).toBe(true);
+  });
+
+  it('a stream within HEAD_BYTES takes no pooled block: many at once leave the pool as it was', async () => {
+    const free = freeAlignedBlocks();
+    const streams = Array.from({ length: 64 }, (_, i) => {
+      const consumer = heldConsumer();
+      return { consumer, feed: createBlockFeed((bytes) => consumer.consume(bytes)), data: randomBytes(i === 0 ? HEAD_BYTES : 1 + i * 4000) };
+    });
+    // Every stream pushes its bytes in uneven chunks and ends; all of them are in flight together.
+    const ends: Promise<void>[] = [];
+    for (const { feed, data } of streams) {
+      for (let offset = 0, i = 0; offset < data.byteLength; i++) {
+        const size = [65_536, 1, 3000][i % 3] ?? 1;
+        await feed.push(data.subarray(offset, offset + size));
+        offset += size;
+      }
+      ends.push(feed.end());
+    }
+    expect(freeAlignedBlocks(), 'pooled blocks held by small streams').toBe(free);
+    for (const { consumer, data } of streams) {
+      // One hand-over of ordinary memory with all of the stream's bytes.
+      expect(consumer.calls).toHaveLength(1);
+      expect(isShared(consumer.calls[0]?.bytes ?? new Uint8Array())).toBe(false);
+      expect(consumer.calls[0]?.copy.equals(data)).toBe(true);
+      consumer.calls[0]?.done.resolve();
+    }
+    await Promise.all(ends);
+    for (const { feed } of streams) await feed.close();
+    expect(freeAlignedBlocks()).toBe(free);
+  });
+
+  it('a stream that outgrows the head goes on in pooled blocks, the head copied to the start of the first', async () => {
+    for (const sizes of [[HEAD_BYTES, 1], [HEAD_BYTES - 1, 2, BLOCK_BYTES], [1, HEAD_BYTES + BLOCK_BYTES]]) {
+      const free = freeAlignedBlocks();
+      const data = randomBytes(sizes.reduce((a, b) => a + b, 0));
+      const seen = await feedAligned(data, sizes);
+      expect(Buffer.concat(seen).equals(data), `chunks ${sizes.join(', ')}`).toBe(true);
+      expect(seen[0]?.byteLength).toBe(Math.min(BLOCK_BYTES, data.byteLength));
+      expect(freeAlignedBlocks()).toBe(free);
+    }
+  });
+
+  it('an empty stream hands nothing over', async () => {
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    await feed.push(new Uint8Array(0));
+    await feed.end();
+    await feed.close();
+    expect(consumer.calls).toHaveLength(0);
   });
 
   it('refuses a maxBlocks below 1', () => {

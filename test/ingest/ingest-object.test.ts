@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash as blake3 } from 'blake3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDeferred } from '../../core/identity/deferred.ts';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
 import { ingestObject } from '../../data-plane/ingest/ingest-object.ts';
 import { freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
@@ -148,6 +149,29 @@ for (const [name, make] of Object.entries(fixtures)) for (const [sourceKind, chu
       }
       await expect(ingestObject(failing(), deps)).rejects.toThrow('client went away');
       expect((await fx.contents()).keys).toEqual([]);
+    });
+
+    it('many concurrent small uploads hold no pooled block while they stream', async () => {
+      const inputs = Array.from({ length: 48 }, (_, i) => randomBytes(1000 + i * 4000));
+      const gate = createDeferred<void>();
+      let waiting = 0;
+      const allWaiting = createDeferred<void>();
+      async function* halted(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+        yield await Promise.resolve(bytes.subarray(0, 500));
+        if (++waiting === inputs.length) allWaiting.resolve();
+        await gate.promise;
+        yield* chunks(bytes.subarray(500), 3000);
+      }
+      const ingests = inputs.map((bytes) => ingestObject(halted(bytes), { backend: fx.backend, hashPool: pool }));
+      await allWaiting.promise;
+      expect(freeAlignedBlocks(), 'pooled blocks held mid-stream').toBe(blocksBefore);
+      gate.resolve();
+      const results = await Promise.all(ingests);
+      for (const [i, result] of results.entries()) {
+        expect(result.digests.sha256.toString()).toBe(addresses(inputs[i] ?? new Uint8Array()).sha256);
+        expect((await readAll(fx.backend, result.storageKey)).equals(inputs[i] ?? new Uint8Array())).toBe(true);
+        await fx.backend.delete(result.storageKey);
+      }
     });
   });
 }

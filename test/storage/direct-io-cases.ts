@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
-import { acquireAlignedBlock, BLOCK_BYTES, DIRECT_ALIGNMENT, freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
+import { acquireAlignedBlock, BLOCK_BYTES, DIRECT_ALIGNMENT, freeAlignedBlocks, HEAD_BYTES } from '../../data-plane/storage/aligned-blocks.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 
 const MiB = 1024 * 1024;
-const SIZES = [0, 1, DIRECT_ALIGNMENT - 1, DIRECT_ALIGNMENT, BLOCK_BYTES - 1, BLOCK_BYTES, BLOCK_BYTES + 1, 2 * BLOCK_BYTES + DIRECT_ALIGNMENT + 1, 7 * MiB + 3];
+const SIZES = [0, 1, DIRECT_ALIGNMENT - 1, DIRECT_ALIGNMENT, HEAD_BYTES - 1, HEAD_BYTES, HEAD_BYTES + 1, BLOCK_BYTES - 1, BLOCK_BYTES, BLOCK_BYTES + 1, 2 * BLOCK_BYTES + DIRECT_ALIGNMENT + 1, 7 * MiB + 3];
 const CHUNKS = [1, 65_536, 1_000_003, 4096, 3 * MiB, 17];
 
 function bytesOf(size: number, seed: number): Buffer {
@@ -91,6 +91,27 @@ export function describeRoot(name: string, parent: string | undefined): void {
         for (const block of blocks) block?.release();
       }
       expect(sha256(await readFile(join(root, 'direct/in-place/object')))).toBe(sha256(data));
+      expect(freeAlignedBlocks()).toBe(free);
+    });
+
+    it('takes no pooled block for objects within HEAD_BYTES, however many writers are open', async () => {
+      const free = freeAlignedBlocks();
+      const inputs = Array.from({ length: 48 }, (_, i) => bytesOf(i === 0 ? HEAD_BYTES : 1 + i * 5000, 300 + i));
+      const writers = await Promise.all(inputs.map(() => backend.createWriter()));
+      try {
+        for (const [i, data] of inputs.entries()) {
+          for (let offset = 0, n = 0; offset < data.byteLength; n++) {
+            const size = CHUNKS[n % CHUNKS.length] ?? 1;
+            await writers[i]?.write(data.subarray(offset, offset + size));
+            offset += size;
+          }
+        }
+        expect(freeAlignedBlocks(), 'pooled blocks held by open writers of small objects').toBe(free);
+        await Promise.all(writers.map((writer, i) => writer.commit(`direct/small/object-${i}`)));
+      } finally {
+        await Promise.all(writers.map((writer) => writer.cancel()));
+      }
+      for (const [i, data] of inputs.entries()) expect(sha256(await readFile(join(root, `direct/small/object-${i}`)))).toBe(sha256(data));
       expect(freeAlignedBlocks()).toBe(free);
     });
 

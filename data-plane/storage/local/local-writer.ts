@@ -12,9 +12,10 @@ import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
-import { BLOCK_BYTES, DIRECT_ALIGNMENT, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
+import { BLOCK_BYTES, DIRECT_ALIGNMENT, HEAD_BYTES, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
 import { createOperationQueue, type OperationQueue } from '../operation-queue.ts';
 import { copyBytes } from '../../../core/bytes/copy-bytes.ts';
+import { GrowingBuffer } from '../../../core/bytes/growing-buffer.ts';
 import { acquireWriterBlock, alignUp, openDirect } from './direct-io.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 import type { LocalLayout } from './local-layout.ts';
@@ -49,6 +50,11 @@ class LocalWriter implements StorageWriter {
   #size = 0;
   /** Bytes in the file (the rest wait in the block). */
   #flushed = 0;
+  /**
+   * The object's first copied bytes, until they outgrow HEAD_BYTES: a small object never takes a pooled
+   * block (see `core/bytes/growing-buffer.ts`) and is written buffered at commit.
+   */
+  readonly #head = new GrowingBuffer(HEAD_BYTES);
   /** Where accepted bytes gather for a direct write; null once the writer writes buffered only. */
   #block: AlignedBlock | null | undefined;
   #blockFilled = 0;
@@ -94,6 +100,10 @@ class LocalWriter implements StorageWriter {
           return;
         }
         let offset = 0;
+        if (this.#block === undefined && this.#flushed === 0) {
+          if (this.#head.tryAppend(chunk)) offset = chunk.byteLength;
+          else await this.#leaveHead(handle);
+        }
         while (offset < chunk.byteLength) {
           if (this.#block === undefined) this.#block = acquireWriterBlock() ?? null;
           if (this.#block === null) {
@@ -129,7 +139,7 @@ class LocalWriter implements StorageWriter {
    * operation rejects with it) and `commit` waits for every write before it publishes anything.
    */
   async #startWriteInPlace(chunk: Uint8Array): Promise<{ readonly landing: Promise<void> } | undefined> {
-    if (this.#blockFilled !== 0 || this.#flushed % DIRECT_ALIGNMENT !== 0 || !isAlignedView(chunk)) return undefined;
+    if (this.#blockFilled !== 0 || this.#head.length !== 0 || this.#flushed % DIRECT_ALIGNMENT !== 0 || !isAlignedView(chunk)) return undefined;
     // An object that fits in its first, partial block stays buffered (written at commit, as ADR 0012 has it).
     if (this.#flushed === 0 && chunk.byteLength < BLOCK_BYTES) return undefined;
     if (this.#direct === undefined) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
@@ -144,6 +154,23 @@ class LocalWriter implements StorageWriter {
     return { landing };
   }
 
+  /**
+   * The head outgrew HEAD_BYTES: its bytes start the first block, or go to the file (buffered) when the
+   * pool has no block to spare or direct I/O is refused here.
+   */
+  async #leaveHead(handle: FileHandle): Promise<void> {
+    const gathered = this.#head.view();
+    this.#block = acquireWriterBlock() ?? null;
+    if (this.#block === null) {
+      await writeAll(handle, gathered, this.#flushed);
+      this.#flushed += gathered.byteLength;
+    } else {
+      copyBytes(this.#block.bytes, gathered);
+      this.#blockFilled = gathered.byteLength;
+    }
+    this.#head.clear();
+  }
+
   /** Throws the failure of a write that landed badly while other operations went on. */
   #throwIfWriteFailed(): void {
     if (this.#writeFailure !== undefined) throw this.#writeFailure;
@@ -152,11 +179,17 @@ class LocalWriter implements StorageWriter {
   /**
    * Writes the block's bytes to the file: directly once a full block has been collected (the first one
    * opens the direct handle; a filesystem refusing it switches the writer to buffered writes), and
-   * through the buffered handle for objects smaller than a block. A full block's direct write runs while
+   * through the buffered handle for objects smaller than a block (from the head, for one that fit in it). A full block's direct write runs while
    * the next block fills (two blocks, when the pool has a spare); the last, partial block is padded to
    * the alignment and the file cut back to its size once every write has landed.
    */
   async #flushBlock(handle: FileHandle, final: boolean): Promise<void> {
+    if (this.#head.length > 0) {
+      // Only at commit, with no block taken: the whole object fit in the head.
+      await writeAll(handle, this.#head.view(), this.#flushed);
+      this.#flushed += this.#head.length;
+      this.#head.clear();
+    }
     const block = this.#block;
     const length = this.#blockFilled;
     if (block === undefined || block === null || length === 0) {
@@ -211,6 +244,7 @@ class LocalWriter implements StorageWriter {
   async #releaseBlocks(): Promise<void> {
     await Promise.allSettled([...this.#writes]);
     this.#pending = undefined;
+    this.#head.clear();
     this.#releaseBlock(null);
     if (this.#spare !== undefined && this.#spare !== null) this.#spare.release();
     this.#spare = null;

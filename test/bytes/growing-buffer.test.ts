@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { GrowingBuffer } from '../../core/bytes/growing-buffer.ts';
+
+describe('GrowingBuffer', () => {
+  it('gathers copies of chunks in order, growing as they come, up to exactly the limit', () => {
+    const limit = 100_000;
+    const head = new GrowingBuffer(limit);
+    const data = randomBytes(limit);
+    const sizes = [1, 0, 17, 16_384, 40_000, 3];
+    let offset = 0;
+    for (const size of sizes) {
+      const chunk = Buffer.from(data.subarray(offset, offset + size));
+      expect(head.tryAppend(chunk)).toBe(true);
+      chunk.fill(0); // the caller reuses its chunk: the buffer kept a copy
+      offset += size;
+    }
+    expect(head.tryAppend(data.subarray(offset))).toBe(true); // up to the limit itself
+    expect(head.length).toBe(limit);
+    expect(head.view().equals(data)).toBe(true);
+  });
+
+  it('refuses a chunk that would pass the limit and keeps what it has', () => {
+    const head = new GrowingBuffer(1000);
+    const first = randomBytes(600);
+    expect(head.tryAppend(first)).toBe(true);
+    expect(head.tryAppend(new Uint8Array(401))).toBe(false);
+    expect(head.length).toBe(600);
+    expect(head.view().equals(first)).toBe(true);
+    expect(head.tryAppend(new Uint8Array(400))).toBe(true);
+    expect(head.length).toBe(1000);
+  });
+
+  it('copies from shared memory too, and clear lets the bytes go', () => {
+    const shared = Buffer.from(new SharedArrayBuffer(5000));
+    shared.set(randomBytes(5000));
+    const head = new GrowingBuffer(10_000);
+    expect(head.tryAppend(shared.subarray(100, 4100))).toBe(true);
+    expect(head.view().equals(shared.subarray(100, 4100))).toBe(true);
+    expect(head.view().buffer).not.toBe(shared.buffer);
+    head.clear();
+    expect(head.length).toBe(0);
+    expect(head.view().byteLength).toBe(0);
+    expect(head.tryAppend(new Uint8Array([7]))).toBe(true);
+    expect([...head.view()]).toEqual([7]);
+  });
+
+  it('is empty at first, and takes an empty chunk even at the limit', () => {
+    const head = new GrowingBuffer(0);
+    expect(head.length).toBe(0);
+    expect(head.view().byteLength).toBe(0);
+    expect(head.tryAppend(new Uint8Array(0))).toBe(true);
+    expect(head.tryAppend(new Uint8Array(1))).toBe(false);
+  });
+
+  it('refuses a limit that is not a non-negative integer', () => {
+    expect(() => new GrowingBuffer(-1)).toThrow(RangeError);
+    expect(() => new GrowingBuffer(1.5)).toThrow(RangeError);
+  });
+});
