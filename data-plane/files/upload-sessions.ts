@@ -180,7 +180,9 @@ async function expire(deps: DataPlaneDeps, caller: Caller, session: UploadSessio
     await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'expired' }, { signal });
     await removeParts(deps, stagingPrefix(session.uploadId, session.stagingKey), session.backendId);
   }
-  return new DataPlaneError('upload-expired', `upload session ${session.uploadId} expired at ${deadlineOf(session)} before it completed; start a new one`);
+  // The control plane always sets expires_at; the answer does not depend on it.
+  const when = session.expiresAt === undefined ? '' : ` at ${deadlineOf(session)}`;
+  return new DataPlaneError('upload-expired', `upload session ${session.uploadId} expired${when} before it completed; start a new one`);
 }
 
 /** Until when the session accepts chunks and completion, RFC 3339 (UTC). */

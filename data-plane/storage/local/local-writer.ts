@@ -142,9 +142,9 @@ class LocalWriter implements StorageWriter {
     if (this.#blockFilled !== 0 || this.#head.length !== 0 || this.#flushed % DIRECT_ALIGNMENT !== 0 || !isAlignedView(chunk)) return undefined;
     // An object that fits in its first, partial block stays buffered (written at commit, as ADR 0012 has it).
     if (this.#flushed === 0 && chunk.byteLength < BLOCK_BYTES) return undefined;
-    if (this.#direct === undefined) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
-    if (this.#direct === null) return undefined;
-    const landing = this.#track(writeAll(this.#direct, chunk, this.#flushed)).catch((error: unknown) => {
+    const direct = await this.#directHandle();
+    if (direct === null) return undefined;
+    const landing = this.#track(writeAll(direct, chunk, this.#flushed)).catch((error: unknown) => {
       const failure = translateFsError(error, 'write staged bytes');
       this.#writeFailure ??= failure;
       throw failure;
@@ -169,6 +169,12 @@ class LocalWriter implements StorageWriter {
       this.#blockFilled = gathered.byteLength;
     }
     this.#head.clear();
+  }
+
+  /** The `O_DIRECT` handle, opened on first use; null when the platform or filesystem refuses it. */
+  async #directHandle(): Promise<FileHandle | null> {
+    if (this.#direct === undefined) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
+    return this.#direct;
   }
 
   /** Throws the failure of a write that landed badly while other operations went on. */
@@ -196,7 +202,9 @@ class LocalWriter implements StorageWriter {
       await this.#pending;
       return;
     }
-    if (this.#direct === undefined && !final) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
+    // At commit, a writer that never opened the direct handle (its object never filled a block) writes
+    // buffered (ADR 0012).
+    if (!final) await this.#directHandle();
     if (this.#direct === undefined || this.#direct === null) {
       await writeAll(handle, block.bytes.subarray(0, length), this.#flushed);
       this.#flushed += length;
