@@ -1,5 +1,6 @@
 /**
- * Gathers the first bytes of a stream in ordinary memory that grows with them, up to a limit.
+ * Gathers the first bytes of a stream in memory that grows with them, up to a limit (ordinary memory, or a
+ * SharedArrayBuffer when hash workers are to read it in place).
  *
  * Why: ingest gathers a stream into 2 MiB blocks of a small shared pool (ADR 0013), and the local writer
  * gathers what it cannot write in place into one more. A small upload would hold two of those blocks for
@@ -13,15 +14,26 @@ import { copyBytes } from './copy-bytes.ts';
 /** Smallest capacity allocated, so that a stream of tiny chunks does not reallocate at every one. */
 const MIN_CAPACITY = 16 * 1024;
 
+/** Options of {@link GrowingBuffer}. */
+export interface GrowingBufferOptions {
+  /**
+   * Keep the bytes on a SharedArrayBuffer, so that hash workers read them in place as they read a pooled
+   * block (the dual hasher would otherwise copy them into a 4 MiB slab of its own). Default false.
+   */
+  readonly shared?: boolean;
+}
+
 /** A byte buffer that grows (doubling) up to `limit` bytes; see the file comment. */
 export class GrowingBuffer {
   readonly limit: number;
+  readonly #shared: boolean;
   #bytes: Buffer | undefined;
   #length = 0;
 
-  constructor(limit: number) {
+  constructor(limit: number, options: GrowingBufferOptions = {}) {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`GrowingBuffer: limit must be a non-negative integer, got ${String(limit)}`);
     this.limit = limit;
+    this.#shared = options.shared === true;
   }
 
   /** Bytes gathered. */
@@ -39,7 +51,8 @@ export class GrowingBuffer {
     if (chunk.byteLength === 0) return true;
     const capacity = this.#bytes?.byteLength ?? 0;
     if (needed > capacity) {
-      const grown = Buffer.allocUnsafeSlow(Math.min(this.limit, Math.max(needed, capacity * 2, MIN_CAPACITY)));
+      const size = Math.min(this.limit, Math.max(needed, capacity * 2, MIN_CAPACITY));
+      const grown = this.#shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
       if (this.#bytes !== undefined && this.#length > 0) copyBytes(grown, this.#bytes.subarray(0, this.#length));
       this.#bytes = grown;
     }

@@ -12,9 +12,10 @@
  * (backpressure). When the pool has no free block, the feed uses a shared block of its own (still read in
  * place by the workers; the local writer then copies it).
  *
- * A stream's first `HEAD_BYTES` gather in ordinary memory that grows with them
+ * A stream's first `HEAD_BYTES` gather in shared memory of the feed's own that grows with them
  * (`core/bytes/growing-buffer.ts`); only a stream that outgrows them takes a block, into which the head is
- * copied. A small upload hands its bytes over from there and never holds a pooled block.
+ * copied. A small upload hands its bytes over from there (the hash workers still read them in place) and
+ * never holds a pooled block.
  */
 import { copyBytes } from '../../core/bytes/copy-bytes.ts';
 import { GrowingBuffer } from '../../core/bytes/growing-buffer.ts';
@@ -72,7 +73,8 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   let current: HeldBlock | undefined;
   let filled = 0;
   // The stream's first bytes until they outgrow HEAD_BYTES (then the start of the first block); undefined after.
-  let head: GrowingBuffer | undefined = new GrowingBuffer(HEAD_BYTES);
+  // Shared memory, so the hash workers read a small stream in place, as they read a block.
+  let head: GrowingBuffer | undefined = new GrowingBuffer(HEAD_BYTES, { shared: true });
   let failure: { readonly error: unknown } | undefined;
   let closed = false;
 

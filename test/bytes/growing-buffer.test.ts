@@ -45,6 +45,17 @@ describe('GrowingBuffer', () => {
     expect([...head.view()]).toEqual([7]);
   });
 
+  it('keeps its bytes on a SharedArrayBuffer when asked to, on ordinary memory otherwise', () => {
+    for (const shared of [true, false]) {
+      const head = new GrowingBuffer(100_000, { shared });
+      const data = randomBytes(70_000);
+      expect(head.tryAppend(data.subarray(0, 10))).toBe(true);
+      expect(head.tryAppend(data.subarray(10))).toBe(true); // grown: the bytes moved to a larger buffer
+      expect(head.view().buffer instanceof SharedArrayBuffer).toBe(shared);
+      expect(head.view().equals(data)).toBe(true);
+    }
+  });
+
   it('is empty at first, and takes an empty chunk even at the limit', () => {
     const head = new GrowingBuffer(0);
     expect(head.length).toBe(0);

@@ -146,9 +146,11 @@ describe('createBlockFeed', () => {
     }
     expect(freeAlignedBlocks(), 'pooled blocks held by small streams').toBe(free);
     for (const { consumer, data } of streams) {
-      // One hand-over of ordinary memory with all of the stream's bytes.
+      // One hand-over, on shared memory of the feed's own (read in place by the hash workers), with all of
+      // the stream's bytes.
       expect(consumer.calls).toHaveLength(1);
-      expect(isShared(consumer.calls[0]?.bytes ?? new Uint8Array())).toBe(false);
+      expect(isShared(consumer.calls[0]?.bytes ?? new Uint8Array())).toBe(true);
+      expect(isAlignedView(consumer.calls[0]?.bytes ?? new Uint8Array())).toBe(false);
       expect(consumer.calls[0]?.copy.equals(data)).toBe(true);
       consumer.calls[0]?.done.resolve();
     }

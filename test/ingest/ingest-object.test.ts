@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDeferred } from '../../core/identity/deferred.ts';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
 import { ingestObject } from '../../data-plane/ingest/ingest-object.ts';
-import { freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
+import { freeAlignedBlocks, HEAD_BYTES } from '../../data-plane/storage/aligned-blocks.ts';
+import { createFakeHashPool } from '../identity/fake-hash-pool.ts';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 import { createMemoryBackend } from '../../data-plane/storage/memory/memory-backend.ts';
@@ -175,3 +176,20 @@ for (const [name, make] of Object.entries(fixtures)) for (const [sourceKind, chu
     });
   });
 }
+
+describe('ingestObject of a small stream', () => {
+  it('hands the hash workers the feed’s own shared memory: no 4 MiB slab of the hasher’s, no pooled block', async () => {
+    const fake = createFakeHashPool(2);
+    fake.hold = false;
+    const backend = createMemoryBackend({ id: 'mem-small' });
+    const bytes = randomBytes(200_000); // past what is hashed inline (64 KiB), within the feed's head
+    const result = await ingestObject(streamedChunks(bytes), { backend, hashPool: fake });
+    expect(result.digests.sha256.toString()).toBe(addresses(bytes).sha256);
+    expect(fake.log.length).toBeGreaterThan(0);
+    for (const write of fake.log) {
+      expect(write.shared).toBe(true);
+      expect(write.bytes.buffer.byteLength, 'the memory the workers read').toBeLessThanOrEqual(HEAD_BYTES);
+    }
+    expect(freeAlignedBlocks()).toBe(blocksBefore);
+  });
+});
