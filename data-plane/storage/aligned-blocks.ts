@@ -18,8 +18,9 @@ export const DIRECT_ALIGNMENT = 4096;
 /** Bytes per block (a multiple of the alignment). */
 export const BLOCK_BYTES = 2 * 1024 * 1024;
 /**
- * Bytes a stream gathers in ordinary memory (`core/bytes/growing-buffer.ts`) before it takes a block: an
- * object this small never holds one, so many concurrent small uploads cannot empty the pool.
+ * Bytes a stream gathers in memory of its own (`core/bytes/growing-buffer.ts`; shared in the block feed)
+ * before it takes a block: an object this small never holds one, so many concurrent small uploads cannot
+ * empty the pool.
  */
 export const HEAD_BYTES = 256 * 1024;
 /** Blocks in the process (64 MiB of address space; resident only once touched). */

@@ -152,7 +152,7 @@ for (const [name, make] of Object.entries(fixtures)) for (const [sourceKind, chu
       expect((await fx.contents()).keys).toEqual([]);
     });
 
-    it('many concurrent small uploads hold no pooled block while they stream', async () => {
+    it('many concurrent small uploads, halted mid-stream, hold no pooled block in their feeds', async () => {
       const inputs = Array.from({ length: 48 }, (_, i) => randomBytes(1000 + i * 4000));
       const gate = createDeferred<void>();
       let waiting = 0;

@@ -115,6 +115,37 @@ export function describeRoot(name: string, parent: string | undefined): void {
       expect(freeAlignedBlocks()).toBe(free);
     });
 
+    it('writes a pooled block that follows bytes gathered in the head after them, not in place before them', async () => {
+      const block = acquireAlignedBlock();
+      if (block === undefined) throw new Error('pool exhausted in the test');
+      const data = bytesOf(100 + BLOCK_BYTES + 7, 501);
+      const writer = await backend.createWriter();
+      try {
+        await writer.write(data.subarray(0, 100));
+        block.bytes.set(data.subarray(100, 100 + BLOCK_BYTES));
+        await writer.write(block.bytes); // aligned and whole: written in place, were the head empty
+        block.bytes.fill(0xee);
+        await writer.write(data.subarray(100 + BLOCK_BYTES));
+        await writer.commit('direct/head-then-block/object');
+      } finally {
+        await writer.cancel();
+        block.release();
+      }
+      expect(sha256(await readFile(join(root, 'direct/head-then-block/object')))).toBe(sha256(data));
+    });
+
+    it('writes the head to the file when it outgrows its limit with the pool empty', async () => {
+      const taken: NonNullable<ReturnType<typeof acquireAlignedBlock>>[] = [];
+      for (let block = acquireAlignedBlock(); block !== undefined; block = acquireAlignedBlock()) taken.push(block);
+      const data = bytesOf(HEAD_BYTES + BLOCK_BYTES + 3, 502);
+      try {
+        await store(backend, 'direct/head-no-block/object', data);
+      } finally {
+        for (const block of taken) block.release();
+      }
+      expect(sha256(await readFile(join(root, 'direct/head-no-block/object')))).toBe(sha256(data));
+    });
+
     it('keeps objects intact when more writers run at once than there are blocks', async () => {
       const inputs = Array.from({ length: 24 }, (_, i) => bytesOf(BLOCK_BYTES + 12_345 * (i + 1), 100 + i));
       await Promise.all(inputs.map((data, i) => store(backend, `direct/many/object-${i}`, data)));
