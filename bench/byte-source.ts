@@ -16,6 +16,24 @@ export function randomChunk(bytes: number = CHUNK_BYTES): Buffer {
   return randomFillSync(Buffer.allocUnsafe(bytes));
 }
 
+/** Bytes a timed ingest run sends: a chunk of its own, and the SHA-256 of `size` bytes of it repeated. */
+export interface FreshContent {
+  readonly chunk: Buffer;
+  /** `<hex>`, computed on this thread before the run (untimed). */
+  readonly sha256: string;
+}
+
+/**
+ * A new random chunk and its stream's SHA-256, for one timed ingest run: each run stores a new object.
+ * Sending the suite's one chunk every time would make every ingest after the first a duplicate of a
+ * stored object, which times something else: the data plane then also removes the staged copy it has
+ * just written (on 2026-12-05's VM, unlinking a 1 GiB staged file took 220-240 ms).
+ */
+export function freshContent(size: number): FreshContent {
+  const chunk = randomChunk();
+  return { chunk, sha256: sha256Of(chunk, size) };
+}
+
 /** `size` bytes as views of `chunk`: full chunks, then a shorter tail. No byte is copied. */
 export function* chunksOf(chunk: Uint8Array, size: number): Generator<Uint8Array> {
   for (let offset = 0; offset < size; offset += chunk.byteLength) {

@@ -5,13 +5,14 @@
  * measured in the same run.
  *
  * The service is `artifactstore control-plane` + `artifactstore data-plane` as child processes on
- * embedded PGlite and a local directory, as `npm start` runs it. Bytes are views of one random 1 MiB
+ * embedded PGlite and a local directory, as `npm start` runs it. Bytes are views of a random 1 MiB
  * chunk, streamed over loopback by a node:http client (gRPC: the pre-encoded messages written onto a
  * node:http2 stream, `raw-grpc-writer.ts`; `grpc-ingest-connect-client` shows connect-node beside it);
  * downloads are read by curl into /dev/null (node:http when curl is missing): the cheapest client at
  * hand, because on a small machine the client shares the cores with the service. Clients neither copy nor hash, so the figures are the
- * service's. Every stored file's SHA-256 must equal the baseline's (same bytes), so a fast but wrong
- * path cannot pass. The peak-RSS case has a service of its own, so the other cases' buffers do not
+ * service's. Each timed ingest run sends a random chunk of its own (`freshContent`): it stores a new
+ * object, not a duplicate of the previous run's, and the stored file's SHA-256 must equal the one
+ * computed in process before the run, so a fast but wrong path cannot pass. The peak-RSS case has a service of its own, so the other cases' buffers do not
  * count against it; its peak (VmHWM) is reset before each run.
  *
  * `http-download-ceiling` (no target) serves the same bytes from a bare node:http server in the bench
@@ -20,11 +21,13 @@
  * `http-ingest-ceiling` (no target) sends the same single-shot PUT to a bare node:http server that only
  * counts the body: what a node:http server takes in here before hashing or storing anything.
  *
- * `disk-write-fsync` (no target) writes the same bytes to a file in the temp directory, where the data
- * plane stores too, and fsyncs it: the ceiling of any durable ingest on this disk, measured in the
- * same run.
+ * `disk-write-direct-fsync` (no target) writes the same bytes to a new file in the temp directory, where
+ * the data plane stores too, the way the data plane's local writer does (`O_DIRECT`, 2 MiB aligned
+ * blocks, two writes in flight), then fsyncs it: the ceiling of a durable ingest on this disk, measured
+ * in the same run. `disk-write-fsync` writes them buffered (1 MiB writes) and fsyncs: what the page cache
+ * costs here (ADR 0012).
  */
-import { open, mkdtemp, rm } from 'node:fs/promises';
+import { open, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,11 +36,13 @@ import type { Client } from '@connectrpc/connect';
 import { WriteFileRequestSchema, type WriteFileRequest } from '../gen/artifactstore/v1/data_plane_service_pb.ts';
 import type { DataPlaneService } from '../gen/artifactstore/v1/data_plane_service_pb.ts';
 import type { BenchCase, BenchSuite } from './bench-case.ts';
-import { chunksOf, randomChunk, rateTarget, sha256Baseline } from './byte-source.ts';
+import { acquireAlignedBlock, BLOCK_BYTES, type AlignedBlock } from '../data-plane/storage/aligned-blocks.ts';
+import { openDirect } from '../data-plane/storage/local/direct-io.ts';
+import { chunksOf, freshContent, randomChunk, rateTarget, sha256Baseline, type FreshContent } from './byte-source.ts';
 import { startPlainFileServer, type PlainFileServer } from './plain-http-server.ts';
 import { startPlainIngestServer, type PlainIngestServer } from './plain-ingest-server.ts';
 import { createRawGrpcWriter, type RawGrpcWriter } from './raw-grpc-writer.ts';
-import { createBenchPackage, createByteClient, curlAvailable, curlDownload, curlGet, dataPlaneGrpcClient, putBytes, registryClient, type ByteClient, type StoredFileJson } from './service-clients.ts';
+import { createBenchPackage, createByteClient, curlAvailable, curlDownload, curlGet, dataPlaneGrpcClient, putBytes, registryClient, type ByteClient } from './service-clients.ts';
 import { readProcessMemory, resetPeakRss, sharedService, type BenchService, type SharedService } from './service-processes.ts';
 
 const BASELINE = 'transfer-sha256-inprocess';
@@ -71,8 +76,55 @@ function sessionOf(shared: SharedService, caseName: string): { open(): Promise<S
   };
 }
 
-function sha256Hex(file: StoredFileJson): string {
-  return file.digests.sha256.replace(/^sha256:/, '');
+/** The content of an ingest case's next timed run: made in `beforeRun`, so each run stores a new object. */
+function freshRuns(caseName: string, size: number): { prepare(): void; take(): FreshContent; verify(content: FreshContent, stored: { size: number; sha256: string }): void } {
+  let next: FreshContent | undefined;
+  return {
+    prepare() {
+      next = freshContent(size);
+    },
+    take() {
+      if (next === undefined) throw new Error(`${caseName}: no content prepared for this run`);
+      const content = next;
+      next = undefined;
+      return content;
+    },
+    verify(content, stored) {
+      const sha256 = stored.sha256.replace(/^sha256:/, '');
+      if (stored.size !== size || sha256 !== content.sha256) {
+        throw new Error(`${caseName}: the service stored ${stored.size} bytes with sha256 ${sha256}, sent ${size} with ${content.sha256}`);
+      }
+    },
+  };
+}
+
+/**
+ * Writes `size` bytes of `chunk` repeated to a new file at `path` as the local writer does: `O_DIRECT`,
+ * whole aligned blocks, two writes in flight; then fsyncs it. Falls back to buffered writes where the
+ * filesystem refuses `O_DIRECT` (the writer does the same).
+ */
+async function writeDirectAndSync(path: string, block: Uint8Array, size: number): Promise<void> {
+  const created = await open(path, 'w');
+  let direct: FileHandle | undefined;
+  try {
+    direct = await openDirect(path);
+    const target = direct ?? created;
+    const inFlight: Promise<unknown>[] = [];
+    for (let position = 0; position < size; position += block.byteLength) {
+      const length = Math.min(block.byteLength, size - position);
+      if (inFlight.length === 2) await inFlight.shift();
+      inFlight.push(writeAllAt(target, block.subarray(0, length), position));
+    }
+    await Promise.all(inFlight);
+    await target.sync();
+  } finally {
+    await direct?.close();
+    await created.close();
+  }
+}
+
+async function writeAllAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let written = 0; written < bytes.byteLength; ) written += (await handle.write(bytes, written, bytes.byteLength - written, position + written)).bytesWritten;
 }
 
 /** The WriteFile messages: the header, then `size` bytes as 1 MiB data messages (views of `chunk`). */
@@ -114,6 +166,11 @@ export const transferSuite: BenchSuite = {
     let downloadFileId = '';
     let useCurl = false;
     let diskDir: string | undefined;
+    let directDir: string | undefined;
+    let directBlock: AlignedBlock | undefined;
+    const httpContent = freshRuns('http-ingest', size);
+    const grpcContent = freshRuns('grpc-ingest', size);
+    const grpcConnectContent = freshRuns('grpc-ingest-connect-client', size);
     let ceiling: PlainFileServer | undefined;
     let ceilingDir: string | undefined;
     const readCeiling = async (): Promise<number> => {
@@ -191,6 +248,29 @@ export const transferSuite: BenchSuite = {
         },
       },
       {
+        name: 'disk-write-direct-fsync',
+        description: 'reference, no target: write --size bytes to a new file in the temp directory as the local writer does (O_DIRECT, 2 MiB aligned blocks, two in flight), then fsync: a durable ingest\'s ceiling on this disk',
+        async setup() {
+          directDir = await mkdtemp(join(tmpdir(), 'as-bench-direct-'));
+          directBlock = acquireAlignedBlock();
+          if (directBlock === undefined) throw new Error('disk-write-direct-fsync: no aligned block free');
+          for (let at = 0; at < BLOCK_BYTES; at += chunk.byteLength) directBlock.bytes.set(chunk.subarray(0, Math.min(chunk.byteLength, BLOCK_BYTES - at)), at);
+        },
+        async beforeRun() {
+          if (directDir !== undefined) await rm(join(directDir, 'data.bin'), { force: true });
+        },
+        async run() {
+          if (directBlock === undefined || directDir === undefined) throw new Error('disk-write-direct-fsync: not set up');
+          await writeDirectAndSync(join(directDir, 'data.bin'), directBlock.bytes, size);
+          return { bytes: size };
+        },
+        async teardown() {
+          directBlock?.release();
+          directBlock = undefined;
+          if (directDir !== undefined) await rm(directDir, { recursive: true, force: true });
+        },
+      },
+      {
         name: 'disk-write-fsync',
         description: 'reference, no target: write --size bytes (1 MiB writes) to a new file in the temp directory, then fsync',
         async setup() {
@@ -223,10 +303,13 @@ export const transferSuite: BenchSuite = {
           const { bytes, packageId } = await httpIngest.open();
           await bytes.put(packageId, 'warm-up.bin', chunk, 16 * MiB); // JIT, workers, connections: untimed
         },
+        beforeRun: () => Promise.resolve(httpContent.prepare()),
         async run() {
           const { bytes, packageId } = httpIngest.get();
-          const file = await bytes.put(packageId, nextPath('http-ingest'), chunk, size);
-          return { bytes: Number(file.digests.size ?? 0), check: { sha256: sha256Hex(file) } };
+          const content = httpContent.take();
+          const file = await bytes.put(packageId, nextPath('http-ingest'), content.chunk, size);
+          httpContent.verify(content, { size: Number(file.digests.size ?? 0), sha256: file.digests.sha256 });
+          return { bytes: size };
         },
         teardown: () => httpIngest.close(),
       },
@@ -255,11 +338,14 @@ export const transferSuite: BenchSuite = {
           rawGrpc = createRawGrpcWriter(service);
           await rawGrpc.writeFile({ packageId, relativePath: 'warm-up.bin', expectedSize: BigInt(16 * MiB) }, chunk, 16 * MiB);
         },
+        beforeRun: () => Promise.resolve(grpcContent.prepare()),
         async run() {
           const { packageId } = grpcIngest.get();
           if (rawGrpc === undefined) throw new Error('grpc-ingest: not set up');
-          const { file } = await rawGrpc.writeFile({ packageId, relativePath: nextPath('grpc-ingest'), mediaType: 'application/octet-stream', expectedSize: BigInt(size) }, chunk, size);
-          return { bytes: Number(file?.digests?.size ?? 0n), check: { sha256: (file?.digests?.sha256 ?? '').replace(/^sha256:/, '') } };
+          const content = grpcContent.take();
+          const { file } = await rawGrpc.writeFile({ packageId, relativePath: nextPath('grpc-ingest'), mediaType: 'application/octet-stream', expectedSize: BigInt(size) }, content.chunk, size);
+          grpcContent.verify(content, { size: Number(file?.digests?.size ?? 0n), sha256: file?.digests?.sha256 ?? '' });
+          return { bytes: size };
         },
         async teardown() {
           rawGrpc?.close();
@@ -274,11 +360,14 @@ export const transferSuite: BenchSuite = {
           grpc = dataPlaneGrpcClient(service);
           await grpc.writeFile(writeFileStream(packageId, 'warm-up.bin', chunk, 16 * MiB));
         },
+        beforeRun: () => Promise.resolve(grpcConnectContent.prepare()),
         async run() {
           const { packageId } = grpcConnect.get();
           if (grpc === undefined) throw new Error('grpc-ingest-connect-client: not set up');
-          const { file } = await grpc.writeFile(writeFileStream(packageId, nextPath('grpc-ingest-connect-client'), chunk, size));
-          return { bytes: Number(file?.digests?.size ?? 0n), check: { sha256: (file?.digests?.sha256 ?? '').replace(/^sha256:/, '') } };
+          const content = grpcConnectContent.take();
+          const { file } = await grpc.writeFile(writeFileStream(packageId, nextPath('grpc-ingest-connect-client'), content.chunk, size));
+          grpcConnectContent.verify(content, { size: Number(file?.digests?.size ?? 0n), sha256: file?.digests?.sha256 ?? '' });
+          return { bytes: size };
         },
         teardown: () => grpcConnect.close(),
       },
