@@ -8,13 +8,9 @@
  * three times on the main thread (gathering, the hasher's slab, the writer's aligned block), which was a
  * fifth of the data plane's main-thread time on a gRPC ingest (ADR 0013).
  *
- * At most `maxBlocks` blocks are held (8, 16 MiB), so a producer faster than the consumer waits in `push`
- * (backpressure). The first `FALLBACK_BLOCKS` (3) are always available: when the pool has no free block,
- * the feed uses a shared block of its own (still read in place by the workers; the local writer then
- * copies it). Blocks past those come only from the pool, so many concurrent streams hold 3 blocks each,
- * not 8. The depth past 3 rides out the device's cache flushes: the local writer syncs as it goes
- * (`SYNC_AHEAD_BYTES`), and while a flush holds up the writes, the stream keeps being received and hashed
- * into the spare blocks instead of stalling (ADR 0012, amendment of 2026-12-05).
+ * At most `maxBlocks` blocks are held, so a producer faster than the consumer waits in `push`
+ * (backpressure). When the pool has no free block, the feed uses a shared block of its own (still read in
+ * place by the workers; the local writer then copies it).
  *
  * A stream's first `HEAD_BYTES` gather in shared memory of the feed's own that grows with them
  * (`core/bytes/growing-buffer.ts`); only a stream that outgrows them takes a block, into which the head is
@@ -30,7 +26,7 @@ export type BlockConsumer = (bytes: Uint8Array) => Promise<void>;
 
 /** Options of {@link createBlockFeed}. */
 export interface BlockFeedOptions {
-  /** Blocks held at most (filling plus consumed); at least 1. Default 8; past 3, only blocks the pool has free. */
+  /** Blocks held at most (filling plus consumed); at least 1. Default 3. */
   readonly maxBlocks?: number;
 }
 
@@ -56,9 +52,7 @@ export interface BlockFeed {
   close(): Promise<void>;
 }
 
-const DEFAULT_MAX_BLOCKS = 8;
-/** Blocks a stream gets even when the pool is empty (its own shared memory then); the rest only from the pool. */
-export const FALLBACK_BLOCKS = 3;
+const DEFAULT_MAX_BLOCKS = 3;
 
 interface HeldBlock {
   readonly bytes: Uint8Array;
@@ -84,7 +78,8 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   let failure: { readonly error: unknown } | undefined;
   let closed = false;
 
-  function hold(pooled: AlignedBlock | undefined): HeldBlock {
+  function hold(): HeldBlock {
+    const pooled = acquireAlignedBlock();
     const block = { bytes: pooled?.bytes ?? Buffer.from(new SharedArrayBuffer(BLOCK_BYTES)), pooled };
     held.push(block);
     return block;
@@ -102,13 +97,8 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     return oldest.block;
   }
 
-  /** A fresh block while under the limits (see the file comment), else the oldest once the consumer is done with it. */
   async function nextBlock(): Promise<HeldBlock> {
-    if (held.length < maxBlocks) {
-      const pooled = acquireAlignedBlock();
-      if (pooled !== undefined || held.length < FALLBACK_BLOCKS) return hold(pooled);
-    }
-    // Every held block is with the consumer here (none is filling), so there is an oldest call to wait for.
+    if (held.length < maxBlocks) return hold();
     return settleOldest();
   }
 

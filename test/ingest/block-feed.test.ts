@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDeferred, type Deferred } from '../../core/identity/deferred.ts';
 import { isShared } from '../../core/identity/hash-pool.ts';
-import { createBlockFeed, FALLBACK_BLOCKS } from '../../data-plane/ingest/block-feed.ts';
+import { createBlockFeed } from '../../data-plane/ingest/block-feed.ts';
 import { settledState as state } from '../support/settled-state.ts';
 import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks, HEAD_BYTES, isAlignedView, type AlignedBlock } from '../../data-plane/storage/aligned-blocks.ts';
 
@@ -110,47 +110,6 @@ describe('createBlockFeed', () => {
     await closing;
     expect(freeAlignedBlocks()).toBe(free);
     await expect(feed.push(new Uint8Array(1))).rejects.toThrow('closed');
-  });
-
-  it('by default holds up to 8 blocks from the pool while the consumer lags (a device flush), then waits', async () => {
-    const free = freeAlignedBlocks();
-    const consumer = heldConsumer();
-    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
-    const data = randomBytes(9 * BLOCK_BYTES);
-    await feed.push(data.subarray(0, 8 * BLOCK_BYTES));
-    expect(consumer.calls).toHaveLength(8);
-    expect(freeAlignedBlocks()).toBe(free - 8);
-    const ninth = feed.push(data.subarray(8 * BLOCK_BYTES));
-    expect(await state(ninth)).toBe('pending');
-    consumer.calls[0]?.done.resolve();
-    await ninth;
-    expect(consumer.calls).toHaveLength(9);
-    expect(freeAlignedBlocks(), 'the ninth block is the first one refilled').toBe(free - 8);
-    const end = feed.end();
-    for (const call of consumer.calls) call.done.resolve();
-    await end;
-    await feed.close();
-    expect(freeAlignedBlocks()).toBe(free);
-    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
-  });
-
-  it(`past ${FALLBACK_BLOCKS} blocks takes only pooled ones: with the pool empty it holds ${FALLBACK_BLOCKS} of its own`, async () => {
-    for (let block = acquireAlignedBlock(); block !== undefined; block = acquireAlignedBlock()) taken.push(block);
-    const consumer = heldConsumer();
-    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
-    const data = randomBytes((FALLBACK_BLOCKS + 1) * BLOCK_BYTES);
-    await feed.push(data.subarray(0, FALLBACK_BLOCKS * BLOCK_BYTES));
-    expect(consumer.calls).toHaveLength(FALLBACK_BLOCKS);
-    const next = feed.push(data.subarray(FALLBACK_BLOCKS * BLOCK_BYTES));
-    expect(await state(next)).toBe('pending');
-    consumer.calls[0]?.done.resolve();
-    await next;
-    expect(consumer.calls[FALLBACK_BLOCKS]?.bytes.buffer, 'the oldest block, refilled').toBe(consumer.calls[0]?.bytes.buffer);
-    const end = feed.end();
-    for (const call of consumer.calls) call.done.resolve();
-    await end;
-    await feed.close();
-    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
   });
 
   it('with the pool exhausted, gathers into shared memory of its own', async () => {

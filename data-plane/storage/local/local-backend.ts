@@ -41,11 +41,6 @@ export interface LocalBackendOptions {
    * shows up as `unavailable` instead of objects quietly landing on the wrong disk.
    */
   readonly root: string;
-  /**
-   * Bytes of direct writes after which a writer syncs its staged file in the background (default
-   * `SYNC_AHEAD_BYTES`, 16 MiB; 0: only at commit). See `local-writer.ts`.
-   */
-  readonly syncAheadBytes?: number;
 }
 
 // O_NOFOLLOW: a symlink where an object should be fails with ELOOP (→ `integrity`) instead of being
@@ -65,7 +60,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
   return {
     id: options.id,
 
-    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, writerOptions, options.syncAheadBytes),
+    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, writerOptions),
 
     async putObjects(objects: readonly PutObjectInput[], putOptions: SignalOptions = {}): Promise<CommitResult[]> {
       const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes }));

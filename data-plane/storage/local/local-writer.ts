@@ -7,13 +7,6 @@
  * link(2) fails with EEXIST instead, which is exactly "already there": success with `created: false`.
  * The commit itself (sync, parent directories, link, directory syncs) runs in a publish worker
  * (`publish-worker.js`), the same code that stores `putObjects` batches.
- *
- * Sync as you go: once `syncAheadBytes` (16 MiB by default) of direct writes have landed since the last
- * one, the writer starts an `fdatasync` of the staged file in the background, one at a time. The commit
- * still syncs everything before any name points at the bytes; the early syncs only leave it less to
- * flush, so the device's cache flush overlaps the stream instead of following it (ADR 0012, amendment of
- * 2026-12-05). A failed early sync sticks like a failed write: the commit then publishes nothing, so an
- * error the kernel reports once (to that sync) cannot be lost before the commit's own sync.
  */
 import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
@@ -33,11 +26,8 @@ type WriterState =
   | { readonly kind: 'cancelled' }
   | { readonly kind: 'failed'; readonly error: StorageError };
 
-/** Bytes of direct writes after which a writer starts a background sync of its staged file (see the file comment). */
-export const SYNC_AHEAD_BYTES = 16 * 1024 * 1024;
-
-/** Creates a writer staging into a new file under `layout`'s staging directory; 0 `syncAheadBytes` syncs only at commit. */
-export async function createLocalWriter(layout: LocalLayout, options: SignalOptions = {}, syncAheadBytes: number = SYNC_AHEAD_BYTES): Promise<StorageWriter> {
+/** Creates a writer staging into a new file under `layout`'s staging directory. */
+export async function createLocalWriter(layout: LocalLayout, options: SignalOptions = {}): Promise<StorageWriter> {
   const { signal } = options;
   throwIfAborted(signal);
   const staged = await layout.createStagedFile();
@@ -47,7 +37,7 @@ export async function createLocalWriter(layout: LocalLayout, options: SignalOpti
     await unlink(staged.path).catch(() => undefined);
     throw abortedError(signal);
   }
-  return new LocalWriter(layout, staged.path, staged.handle, signal, syncAheadBytes);
+  return new LocalWriter(layout, staged.path, staged.handle, signal);
 }
 
 class LocalWriter implements StorageWriter {
@@ -55,11 +45,6 @@ class LocalWriter implements StorageWriter {
   readonly #stagedPath: string;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort: () => void;
-  readonly #syncAheadBytes: number;
-  /** Bytes of direct writes landed since the last background sync started. */
-  #unsynced = 0;
-  /** The background `fdatasync` in flight, if any (never rejects: a failure becomes #writeFailure). */
-  #syncing: Promise<void> | undefined;
   #state: WriterState;
   /** Bytes accepted by `write`. */
   #size = 0;
@@ -87,9 +72,8 @@ class LocalWriter implements StorageWriter {
   // the file under the write, and `cancel` in a `finally` waits for an in-flight commit.
   readonly #serialize: OperationQueue = createOperationQueue();
 
-  constructor(layout: LocalLayout, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined, syncAheadBytes: number) {
+  constructor(layout: LocalLayout, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined) {
     this.#layout = layout;
-    this.#syncAheadBytes = syncAheadBytes;
     this.#stagedPath = stagedPath;
     this.#signal = signal;
     this.#state = { kind: 'open', handle };
@@ -160,7 +144,7 @@ class LocalWriter implements StorageWriter {
     if (this.#flushed === 0 && chunk.byteLength < BLOCK_BYTES) return undefined;
     const direct = await this.#directHandle();
     if (direct === null) return undefined;
-    const landing = this.#track(writeAll(direct, chunk, this.#flushed), chunk.byteLength).catch((error: unknown) => {
+    const landing = this.#track(writeAll(direct, chunk, this.#flushed)).catch((error: unknown) => {
       const failure = translateFsError(error, 'write staged bytes');
       this.#writeFailure ??= failure;
       throw failure;
@@ -230,7 +214,7 @@ class LocalWriter implements StorageWriter {
     }
     const padded = alignUp(length);
     if (padded > length) block.bytes.fill(0, length, padded);
-    const write = this.#track(writeAll(this.#direct, block.bytes.subarray(0, padded), this.#flushed), padded);
+    const write = this.#track(writeAll(this.#direct, block.bytes.subarray(0, padded), this.#flushed));
     this.#flushed += length;
     this.#blockFilled = 0;
     const previous = this.#pending;
@@ -252,40 +236,16 @@ class LocalWriter implements StorageWriter {
   }
 
   /**
-   * Registers a direct write of `bytes` that reads a block: handled at once (its failure surfaces where it
-   * is awaited, never as an unhandled rejection), waited for before any block goes back to the pool, and
-   * counted towards the next background sync once it has landed.
+   * Registers a direct write that reads a block: handled at once (its failure surfaces where it is
+   * awaited, never as an unhandled rejection), and waited for before any block goes back to the pool.
    */
-  #track(write: Promise<void>, bytes: number): Promise<void> {
+  #track(write: Promise<void>): Promise<void> {
     this.#writes.add(write);
-    write.then(
-      () => {
-        this.#writes.delete(write);
-        this.#landed(bytes);
-      },
-      () => {
-        this.#writes.delete(write);
-      },
-    );
+    const settled = (): void => {
+      this.#writes.delete(write);
+    };
+    write.then(settled, settled);
     return write;
-  }
-
-  /** Starts a background sync once enough direct writes have landed since the last one (see the file comment). */
-  #landed(bytes: number): void {
-    this.#unsynced += bytes;
-    const direct = this.#direct;
-    if (this.#syncAheadBytes <= 0 || this.#unsynced < this.#syncAheadBytes || this.#syncing !== undefined) return;
-    if (direct === undefined || direct === null || this.#state.kind !== 'open') return;
-    this.#unsynced = 0;
-    this.#syncing = direct.datasync().then(
-      () => {
-        this.#syncing = undefined;
-      },
-      (error: unknown) => {
-        this.#syncing = undefined;
-        this.#writeFailure ??= translateFsError(error, 'sync staged bytes');
-      },
-    );
   }
 
   /** Gives the blocks back once no write reads them any more. */
@@ -313,7 +273,6 @@ class LocalWriter implements StorageWriter {
       try {
         await this.#flushBlock(handle, true);
         await this.#releaseBlocks(); // after every write has landed
-        await this.#syncing; // its failure must stop the commit (see the file comment)
         this.#throwIfWriteFailed();
         // Read-only before any name points at it (staged 0600 so the direct handle could open it).
         await handle.chmod(0o444);
@@ -367,7 +326,6 @@ class LocalWriter implements StorageWriter {
 
   async #discard(handle: FileHandle): Promise<void> {
     await this.#releaseBlocks();
-    await this.#syncing; // never close the handle under a sync
     if (this.#direct !== undefined && this.#direct !== null) await this.#direct.close().catch(() => undefined);
     this.#direct = null;
     await handle.close().catch(() => undefined);
