@@ -21,13 +21,13 @@
  * `http-ingest-ceiling` (no target) sends the same single-shot PUT to a bare node:http server that only
  * counts the body: what a node:http server takes in here before hashing or storing anything.
  *
- * `disk-write-direct-fsync` (no target) writes the same bytes to a new file in the temp directory, where
- * the data plane stores too, the way the data plane's local writer does (`O_DIRECT`, 2 MiB aligned
- * blocks, two writes in flight), then fsyncs it: the ceiling of a durable ingest on this disk, measured
- * in the same run. `disk-write-fsync` writes them buffered (1 MiB writes) and fsyncs: what the page cache
+ * `disk-write-direct-fsync` (no target) stores the same bytes in the temp directory, where the data plane
+ * stores too, through the local backend's own writer as ingest hands it blocks (`O_DIRECT` from pool
+ * blocks, two in flight), then commits (fsync, link): the ceiling of a durable ingest on this disk,
+ * measured in the same run. `disk-write-fsync` writes them buffered (1 MiB writes) and fsyncs: what the page cache
  * costs here (ADR 0012).
  */
-import { open, mkdtemp, rm, type FileHandle } from 'node:fs/promises';
+import { open, mkdtemp, rm } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,8 @@ import { WriteFileRequestSchema, type WriteFileRequest } from '../gen/artifactst
 import type { DataPlaneService } from '../gen/artifactstore/v1/data_plane_service_pb.ts';
 import type { BenchCase, BenchSuite } from './bench-case.ts';
 import { acquireAlignedBlock, BLOCK_BYTES, type AlignedBlock } from '../data-plane/storage/aligned-blocks.ts';
-import { openDirect } from '../data-plane/storage/local/direct-io.ts';
+import type { StorageBackend } from '../data-plane/storage/backend.ts';
+import { createLocalBackend } from '../data-plane/storage/local/local-backend.ts';
 import { chunksOf, freshContent, randomChunk, rateTarget, sha256Baseline, type FreshContent } from './byte-source.ts';
 import { startPlainFileServer, type PlainFileServer } from './plain-http-server.ts';
 import { startPlainIngestServer, type PlainIngestServer } from './plain-ingest-server.ts';
@@ -99,32 +100,23 @@ function freshRuns(caseName: string, size: number): { prepare(): void; take(): F
 }
 
 /**
- * Writes `size` bytes of `chunk` repeated to a new file at `path` as the local writer does: `O_DIRECT`,
- * whole aligned blocks, two writes in flight; then fsyncs it. Falls back to buffered writes where the
- * filesystem refuses `O_DIRECT` (the writer does the same).
+ * Stores `size` bytes of `block` repeated under `key` through the local backend's own writer, as ingest
+ * hands it blocks (pool blocks written in place with `O_DIRECT`, two in flight), then commits: the
+ * publish worker's fsync, link and directory syncs. No network, no hashing.
  */
-async function writeDirectAndSync(path: string, block: Uint8Array, size: number): Promise<void> {
-  const created = await open(path, 'w');
-  let direct: FileHandle | undefined;
+async function storeDirect(backend: StorageBackend, key: string, block: Uint8Array, size: number): Promise<void> {
+  const writer = await backend.createWriter();
   try {
-    direct = await openDirect(path);
-    const target = direct ?? created;
-    const inFlight: Promise<unknown>[] = [];
+    const inFlight: Promise<void>[] = [];
     for (let position = 0; position < size; position += block.byteLength) {
-      const length = Math.min(block.byteLength, size - position);
       if (inFlight.length === 2) await inFlight.shift();
-      inFlight.push(writeAllAt(target, block.subarray(0, length), position));
+      inFlight.push(writer.write(block.subarray(0, Math.min(block.byteLength, size - position))));
     }
     await Promise.all(inFlight);
-    await target.sync();
+    await writer.commit(key);
   } finally {
-    await direct?.close();
-    await created.close();
+    await writer.cancel();
   }
-}
-
-async function writeAllAt(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let written = 0; written < bytes.byteLength; ) written += (await handle.write(bytes, written, bytes.byteLength - written, position + written)).bytesWritten;
 }
 
 /** The WriteFile messages: the header, then `size` bytes as 1 MiB data messages (views of `chunk`). */
@@ -167,6 +159,7 @@ export const transferSuite: BenchSuite = {
     let useCurl = false;
     let diskDir: string | undefined;
     let directDir: string | undefined;
+    let directBackend: StorageBackend | undefined;
     let directBlock: AlignedBlock | undefined;
     const httpContent = freshRuns('http-ingest', size);
     const grpcContent = freshRuns('grpc-ingest', size);
@@ -249,19 +242,18 @@ export const transferSuite: BenchSuite = {
       },
       {
         name: 'disk-write-direct-fsync',
-        description: 'reference, no target: write --size bytes to a new file in the temp directory as the local writer does (O_DIRECT, 2 MiB aligned blocks, two in flight), then fsync: a durable ingest\'s ceiling on this disk',
+        description: 'reference, no target: store --size bytes through the local backend\'s writer as ingest hands it blocks (O_DIRECT from pool blocks, two in flight), then commit (fsync, link): a durable ingest\'s ceiling on this disk, without network or hashing',
         async setup() {
           directDir = await mkdtemp(join(tmpdir(), 'as-bench-direct-'));
+          directBackend = createLocalBackend({ id: 'bench-direct', root: directDir });
           directBlock = acquireAlignedBlock();
           if (directBlock === undefined) throw new Error('disk-write-direct-fsync: no aligned block free');
           for (let at = 0; at < BLOCK_BYTES; at += chunk.byteLength) directBlock.bytes.set(chunk.subarray(0, Math.min(chunk.byteLength, BLOCK_BYTES - at)), at);
         },
-        async beforeRun() {
-          if (directDir !== undefined) await rm(join(directDir, 'data.bin'), { force: true });
-        },
         async run() {
-          if (directBlock === undefined || directDir === undefined) throw new Error('disk-write-direct-fsync: not set up');
-          await writeDirectAndSync(join(directDir, 'data.bin'), directBlock.bytes, size);
+          if (directBlock === undefined || directBackend === undefined) throw new Error('disk-write-direct-fsync: not set up');
+          // A new key each run: new blocks on the disk, as every ingest of new content takes.
+          await storeDirect(directBackend, `bench/direct-${++runs}`, directBlock.bytes, size);
           return { bytes: size };
         },
         async teardown() {
