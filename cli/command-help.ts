@@ -72,6 +72,21 @@ ARTIFACTSTORE_CONFIG ([storage]) and presents the internal token (ARTIFACTSTORE_
 
 Exit status: 0 all verified, 1 some copy failed, 2 some copy could not be checked.`;
 
+/** Help of `uploads`. */
+export const UPLOADS_HELP = `Usage: artifactstore uploads sweep [--backend ID] [--json] [--url URL]
+
+Expires abandoned upload sessions: those still open a grace period (1 hour) after their deadline
+(24 hours after they opened). For each, deletes its parts on the backend and then records
+v1.upload.expired; a client that comes back is answered 410 upload-expired. Sessions that are still
+resumable, or within the grace period (a completion that started in time may still be reading the
+parts), are left alone. Every data plane runs this sweep on its own every
+ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL seconds (default 600; 0 turns it off); this runs it once.
+Runs where the data planes run: it opens the backends configured in ARTIFACTSTORE_CONFIG ([storage])
+(or only backend ID) and presents the internal token (ARTIFACTSTORE_INTERNAL_TOKEN or
+<data dir>/internal-token). A session whose parts cannot be deleted stays open for the next sweep.
+
+Exit status: 0 nothing left behind, 2 some session could not be expired now (listed on stderr).`;
+
 /** `--help` of `artifactstore health`. */
 export const HEALTH_HELP = `Usage: artifactstore health [--json] [--url URL] [--token TOKEN]
 

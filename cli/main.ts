@@ -7,7 +7,7 @@ import type { JsonObject } from '@bufbuild/protobuf';
 import { processIo, type CommandIo } from './command-io.ts';
 // Commands are imported when dispatched, not here: each process loads only what its command needs
 // (a data plane neither the database nor the S3 client, a push neither).
-import { COPY_EVENTS_HELP, EVENTS_HELP, GUIDE_BOARD_HELP, HEALTH_HELP, LS_HELP, MANIFEST_HELP, STORAGE_HELP } from './command-help.ts';
+import { COPY_EVENTS_HELP, EVENTS_HELP, GUIDE_BOARD_HELP, HEALTH_HELP, LS_HELP, MANIFEST_HELP, STORAGE_HELP, UPLOADS_HELP } from './command-help.ts';
 import type { RetentionCommand, RetentionConnectionOptions } from './commands/retention.ts';
 
 const HELP = `artifactstore — preserves build and assessment evidence
@@ -42,6 +42,9 @@ Commands:
   audit verify [--json]   Recompute the event hash chain; exit 1 naming the first bad sequence.
   storage verify [--backend ID]
                           Re-read every stored copy, recompute both digests, record failures.
+  uploads sweep [--backend ID]
+                          Expire abandoned upload sessions and delete their parts (data planes
+                          also do this every ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL seconds).
   copy-events --from DB_URL [--to DB_URL]
                           Copy the event log to another database (PGlite -> PostgreSQL) and
                           rebuild the views there.
@@ -101,6 +104,7 @@ Rules:
   'guide-board': GUIDE_BOARD_HELP,
   'copy-events': COPY_EVENTS_HELP,
   storage: STORAGE_HELP,
+  uploads: UPLOADS_HELP,
   health: HEALTH_HELP,
   manifest: MANIFEST_HELP,
   ls: LS_HELP,
@@ -274,6 +278,8 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
     }
     case 'storage':
       return (await import('./commands/storage.ts')).storageCommand(io, rest);
+    case 'uploads':
+      return (await import('./commands/uploads.ts')).uploadsCommand(io, rest);
     case 'push': {
       const { values, positionals } = parseArgs({
         args: [...rest],

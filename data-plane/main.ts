@@ -13,13 +13,14 @@
  * | `ARTIFACTSTORE_STORAGE_ROOT` | `<data dir>/objects` (created if missing): the root of a local backend without `root` |
  * | `ARTIFACTSTORE_CONFIG` | operator TOML; its `[storage]` table configures the backends (docs/storage-backends.md) |
  * | `ARTIFACTSTORE_MAX_UPLOAD_BYTES` | 64 GiB |
+ * | `ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL` | 600 seconds between upload sweeps (`files/upload-sweep.ts`); 0 turns them off |
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openBackends } from './storage/config/open-backends.ts';
 import { DEFAULT_LOCAL_BACKEND_ID, loadStorageConfig } from './storage/config/storage-config.ts';
-import { DEFAULT_MAX_UPLOAD_BYTES, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
+import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_SWEEP_INTERVAL_MS, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
 
 /** Backend id of the local directory a data plane started from the environment uses. */
 export const LOCAL_BACKEND_ID = DEFAULT_LOCAL_BACKEND_ID;
@@ -34,6 +35,8 @@ export interface DataPlaneEnvConfig {
   readonly internalToken: { readonly value: string } | { readonly file: string };
   readonly storageRoot: string;
   readonly maxUploadBytes: number;
+  /** Milliseconds between upload sweeps; 0: none. */
+  readonly uploadSweepIntervalMs: number;
 }
 
 /** A configuration problem, naming the variable or flag at fault. */
@@ -70,6 +73,12 @@ export function parseDataPlaneConfig(env: NodeJS.ProcessEnv, args: readonly stri
     if (!/^[1-9]\d{0,15}$/.test(maxText) || !Number.isSafeInteger(Number(maxText))) throw new DataPlaneConfigError(`ARTIFACTSTORE_MAX_UPLOAD_BYTES must be a positive integer number of bytes, got ${JSON.stringify(maxText)}`);
     maxUploadBytes = Number(maxText);
   }
+  const sweepText = env['ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL'];
+  let uploadSweepIntervalMs = DEFAULT_UPLOAD_SWEEP_INTERVAL_MS;
+  if (sweepText !== undefined && sweepText !== '') {
+    if (!/^\d{1,7}$/.test(sweepText)) throw new DataPlaneConfigError(`ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL must be a whole number of seconds (0 turns the upload sweep off), got ${JSON.stringify(sweepText)}`);
+    uploadSweepIntervalMs = Number(sweepText) * 1000;
+  }
   return {
     controlPlaneUrl: controlPlaneUrl.replace(/\/+$/, ''),
     host,
@@ -78,6 +87,7 @@ export function parseDataPlaneConfig(env: NodeJS.ProcessEnv, args: readonly stri
     internalToken: token !== undefined && token !== '' ? { value: token } : { file: join(dataDir, 'internal-token') },
     storageRoot,
     maxUploadBytes,
+    uploadSweepIntervalMs,
   };
 }
 
@@ -99,6 +109,7 @@ export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly
     backend: storage.defaultBackend,
     backends: storage.all,
     maxUploadBytes: config.maxUploadBytes,
+    uploadSweepIntervalMs: config.uploadSweepIntervalMs,
     log,
   });
 }

@@ -9,6 +9,7 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import { HealthService, ServerReflectionService } from '../../core/rpc/grpc-descriptors.ts';
 import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { StorageService } from '../../gen/artifactstore/internal/v1/storage_service_pb.ts';
+import { UploadSweepService } from '../../gen/artifactstore/internal/v1/upload_sweep_service_pb.ts';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
 import { AuthError } from './auth-error.ts';
@@ -46,6 +47,12 @@ const storageAccess: Record<MethodNames<typeof StorageService>, Access> = {
   recordLocationCheck: 'internal',
 };
 
+/** UploadSweepService is for the upload sweep, which runs in the data-plane role with the internal token. */
+const uploadSweepAccess: Record<MethodNames<typeof UploadSweepService>, Access> = {
+  listPurgeableUploads: 'internal',
+  recordUploadExpired: 'internal',
+};
+
 /** ControlService is data planes only; the client's own token travels in `client_token`. */
 const controlAccess: Record<MethodNames<typeof ControlService>, Access> = {
   registerDataPlane: 'internal',
@@ -64,6 +71,7 @@ const serviceAccess = new Map<string, (methodLocalName: string) => Access | unde
   [RetentionService.typeName, (m) => (Object.hasOwn(retentionAccess, m) ? retentionAccess[m as MethodNames<typeof RetentionService>] : undefined)],
   [ControlService.typeName, (m) => (Object.hasOwn(controlAccess, m) ? controlAccess[m as MethodNames<typeof ControlService>] : undefined)],
   [StorageService.typeName, (m) => (Object.hasOwn(storageAccess, m) ? storageAccess[m as MethodNames<typeof StorageService>] : undefined)],
+  [UploadSweepService.typeName, (m) => (Object.hasOwn(uploadSweepAccess, m) ? uploadSweepAccess[m as MethodNames<typeof UploadSweepService>] : undefined)],
   [HealthService.typeName, () => 'public'],
   [ServerReflectionService.typeName, () => 'public'],
   ['grpc.reflection.v1alpha.ServerReflection', () => 'public'],

@@ -10,6 +10,8 @@
  */
 import type { Kysely } from 'kysely';
 import { formatTimestamp, type Clock } from '../../core/time/clock.ts';
+import type { Page, PageRequest } from './list-packages.ts';
+import { decodePageToken, encodePageToken, filterFingerprint, pageSize } from './page-token.ts';
 import type { Schema } from '../db/schema.ts';
 import type { IdGenerator } from './ids.ts';
 import type { Mutate } from './mutation.ts';
@@ -57,6 +59,13 @@ export interface UploadSessions {
    * unchanged (retries are safe); another status is failed-precondition.
    */
   closeUploadSession(tenant: TenantScope, uploadId: string, status: 'completed' | 'aborted' | 'expired'): Promise<UploadSessionRecord>;
+  /**
+   * Open sessions of every tenant that are purgeable now (past the deadline and the grace period, no
+   * expiry recorded), in upload-id order, each reported as `expired` and `purgeable`; only those on
+   * `backendIds` when given. For the sweep that deletes their parts and records their expiry (default
+   * 100 per page, at most 1000).
+   */
+  listPurgeableUploadSessions(filter: { readonly backendIds?: readonly string[] }, page: PageRequest): Promise<Page<UploadSessionRecord>>;
 }
 
 /** What the upload-session operations need from the registry. */
@@ -131,6 +140,20 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
       const session = await load(db, tenant, uploadId);
       if (session.status !== 'open' || !isPast(session, 0)) return session;
       return { ...session, status: 'expired', purgeable: isPast(session, UPLOAD_EXPIRY_GRACE_MS) };
+    },
+
+    async listPurgeableUploadSessions(filter, page) {
+      const backendIds = [...new Set((filter.backendIds ?? []).map((id) => checkLabel('backend_id', id)))].sort();
+      const fingerprint = filterFingerprint({ purgeable: backendIds });
+      const after = decodePageToken(page.pageToken, fingerprint);
+      const limit = pageSize(page.pageSize, 100, 1000);
+      const before = new Date(clock.now().getTime() - UPLOAD_EXPIRY_GRACE_MS);
+      let query = db.selectFrom('upload_sessions').selectAll().where('status', '=', 'open').where('expires_at', '<=', before);
+      if (backendIds.length > 0) query = query.where('backend_id', 'in', backendIds);
+      if (after !== undefined) query = query.where('upload_id', '>', after);
+      const rows = await query.orderBy('upload_id').limit(limit + 1).execute();
+      const items = rows.slice(0, limit).map((row) => ({ ...toUploadSessionRecord(row), status: 'expired' as const, purgeable: true }));
+      return { items, nextPageToken: rows.length > limit ? encodePageToken(items.at(-1)!.uploadId, fingerprint) : '' };
     },
 
     async closeUploadSession(tenant, uploadId, status) {

@@ -1,10 +1,12 @@
 /**
  * The scheduled retention sweep: every `intervalMs` (first run one interval after start) it runs the
  * registry's eligibility sweep as of the injected clock's now. Runs never overlap (the next one is
- * scheduled when the previous ends); a failed run is logged and retried at the next interval. The
+ * scheduled when the previous ends; `core/time/periodic-task.ts`); a failed run is logged and retried
+ * at the next interval. The
  * SweepRetention RPC can run the same sweep at any time; the two are safe together because the sweep
  * re-checks every package under its row lock.
  */
+import { startPeriodicTask } from '../../core/time/periodic-task.ts';
 import type { SweepInput, SweepResult } from '../registry/retention.ts';
 
 /** Options of the sweeper. */
@@ -24,36 +26,13 @@ export interface RetentionSweeper {
 
 /** Starts the sweeper. */
 export function startRetentionSweeper(options: RetentionSweeperOptions): RetentionSweeper {
-  const abort = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-
-  const run = async (): Promise<void> => {
-    try {
-      const result = await options.sweep({ signal: abort.signal });
+  const task = startPeriodicTask({
+    intervalMs: options.intervalMs,
+    run: async (signal) => {
+      const result = await options.sweep({ signal });
       if (result.newlyEligible.length > 0) options.log(`retention sweep as of ${result.asOf}: ${result.newlyEligible.length} package(s) newly eligible for deletion`);
-    } catch (err) {
-      if (!abort.signal.aborted) options.log(`retention sweep failed: ${String(err)}`);
-    }
-  };
-  const schedule = (): void => {
-    if (abort.signal.aborted) return;
-    timer = setTimeout(() => {
-      running = run().finally(() => {
-        running = undefined;
-        schedule();
-      });
-    }, options.intervalMs);
-    // The sweep alone never keeps the process alive.
-    timer.unref();
-  };
-  schedule();
-
-  return {
-    async close() {
-      abort.abort();
-      clearTimeout(timer);
-      await running;
     },
-  };
+    onError: (err) => options.log(`retention sweep failed: ${String(err)}`),
+  });
+  return { close: () => task.stop() };
 }

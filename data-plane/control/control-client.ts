@@ -1,16 +1,17 @@
 /**
- * The data plane's client of the internal `ControlService`: a typed Connect client that presents the
- * cluster's internal token on every call. Requests about a client's data carry that client's own token
- * in `client_token`; the callers fill it in.
+ * How the data plane reaches the control plane's internal services: a Connect transport that presents
+ * the cluster's internal token on every call, and the typed `ControlService` client over it
+ * (`createClient(ControlService, transport)`). Requests about a client's data carry that client's own
+ * token in `client_token`; the callers fill it in.
  */
-import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, type Client, type Interceptor, type Transport } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
-import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import type { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 
 /** The slice of ControlService a data plane calls (all of it), typed by the generated descriptor. */
 export type ControlClient = Client<typeof ControlService>;
 
-/** Options of {@link createControlClient}. */
+/** Options of {@link createControlTransport}. */
 export interface ControlClientOptions {
   /** Base URL of the control plane, e.g. `http://127.0.0.1:8000`. */
   readonly baseUrl: string;
@@ -33,7 +34,7 @@ export const DATA_PLANE_ID_HEADER = 'artifactstore-data-plane-id';
  * (a keep-alive socket the control plane closed when it restarted answers the next request with a
  * reset). Calls that record something are never retried: a duplicate could be applied twice.
  */
-const RETRIED_METHODS = new Set(['AuthorizeWrite', 'ResolveRead', 'GetUploadSession', 'Heartbeat']);
+const RETRIED_METHODS = new Set(['AuthorizeWrite', 'ResolveRead', 'GetUploadSession', 'Heartbeat', 'ListPurgeableUploads']);
 
 const retryStale: Interceptor = (next) => async (req) => {
   try {
@@ -45,8 +46,12 @@ const retryStale: Interceptor = (next) => async (req) => {
   }
 };
 
-/** Creates the client; no connection is made until the first call. */
-export function createControlClient(options: ControlClientOptions): ControlClient {
+/**
+ * The transport of every internal service a data plane calls (ControlService, and UploadSweepService for
+ * the upload sweep): the internal token, the data-plane id header, the timeout and the retry rule. No
+ * connection is made until the first call.
+ */
+export function createControlTransport(options: ControlClientOptions): Transport {
   const auth: Interceptor = (next) => (req) => {
     req.header.set('Authorization', `Bearer ${options.internalToken}`);
     const id = options.dataPlaneId?.();
@@ -55,12 +60,11 @@ export function createControlClient(options: ControlClientOptions): ControlClien
   };
   // Connect over HTTP/1.1 with keep-alive and binary protobuf: unary calls only, and it needs no
   // session management when the control plane restarts.
-  const transport = createConnectTransport({
+  return createConnectTransport({
     baseUrl: options.baseUrl,
     httpVersion: '1.1',
     useBinaryFormat: true,
     interceptors: [retryStale, auth],
     defaultTimeoutMs: options.timeoutMs ?? 30_000,
   });
-  return createClient(ControlService, transport);
 }

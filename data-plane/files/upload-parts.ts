@@ -111,9 +111,10 @@ export async function* readParts(backend: StorageBackend, parts: readonly Upload
   }
 }
 
-/** Deletes every part under `prefix` (idempotent). */
-export async function deleteParts(backend: StorageBackend, prefix: string, signal: AbortSignal): Promise<void> {
+/** Deletes every part under `prefix` (idempotent); resolves with how many keys it deleted. */
+export async function deleteParts(backend: StorageBackend, prefix: string, signal: AbortSignal): Promise<number> {
   const keys: string[] = [];
   for await (const key of backend.list(prefix, { signal })) keys.push(key);
   await Promise.all(keys.map((key) => backend.delete(key, { signal })));
+  return keys.length;
 }

@@ -14,8 +14,8 @@
  *   the control plane: chunks, new completions and status answer `upload-expired`. An abort then still
  *   records `aborted` and deletes the parts. Once the session is `purgeable` (an hour later, so a
  *   completion that started in time has finished reading its parts), the first request that meets it
- *   records the expiry (`v1.upload.expired`) and deletes the parts; an abort succeeds. Parts of an
- *   expired session nobody asks about again stay: no collector of unreferenced bytes exists yet.
+ *   records the expiry (`v1.upload.expired`) and deletes the parts; an abort succeeds. A session nobody
+ *   asks about again is expired by the upload sweep (`upload-sweep.ts`).
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';

@@ -2,8 +2,9 @@
  * The data-plane process as a library: one TCP port serving `artifactstore.v1.DataPlaneService`,
  * grpc.health.v1 and server reflection over Connect, gRPC and gRPC-Web, and the plain HTTP byte routes
  * (as the Connect adapter's fallback), on HTTP/1.1 and h2c (`core/net/h2c-listener.ts`). Registers with
- * the control plane before it reports itself started, then heartbeats. Holds no state of its own:
- * everything durable is in the control plane or on the storage backend.
+ * the control plane before it reports itself started, then heartbeats, and sweeps abandoned upload
+ * sessions periodically (`files/upload-sweep.ts`). Holds no state of its own: everything durable is in
+ * the control plane or on the storage backend.
  */
 import { createDataPlaneMetrics } from '../http/metrics.ts';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
@@ -14,9 +15,12 @@ import { HealthService } from '../../core/rpc/grpc-descriptors.ts';
 import { registerHealthService } from '../../core/rpc/health-service.ts';
 import { registerReflectionService } from '../../core/rpc/reflection-service.ts';
 import { DataPlaneService } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
-import { createControlClient } from '../control/control-client.ts';
+import { createClient } from '@connectrpc/connect';
+import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import { createControlTransport } from '../control/control-client.ts';
 import { startRegistration, type Registration } from '../control/registration.ts';
 import type { DataPlaneDeps } from '../files/data-plane-deps.ts';
+import { startUploadSweeper, type UploadSweeper } from '../files/upload-sweep.ts';
 import { createDataPlaneService } from '../grpc/data-plane-service.ts';
 import { createByteRouter } from '../http/byte-router.ts';
 import type { HttpResponse } from '../http/http-io.ts';
@@ -46,6 +50,8 @@ export interface DataPlaneOptions {
   readonly maxUploadBytes?: number;
   /** Where log lines go (default: nowhere). */
   readonly log?: (line: string) => void;
+  /** Milliseconds between upload sweeps (default {@link DEFAULT_UPLOAD_SWEEP_INTERVAL_MS}); 0 turns them off. */
+  readonly uploadSweepIntervalMs?: number;
 }
 
 /** A started data plane. */
@@ -57,6 +63,9 @@ export interface RunningDataPlane {
   /** Stops heartbeating and listening, finishes in-flight requests (5 s grace); safe to call twice. */
   close(): Promise<void>;
 }
+
+/** Default time between upload sweeps: 10 minutes. */
+export const DEFAULT_UPLOAD_SWEEP_INTERVAL_MS = 600_000;
 
 /** Default upload limit: 64 GiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 ** 3;
@@ -70,7 +79,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   const hashPool = options.hashPool ?? createHashPool();
   const ownPool = options.hashPool === undefined ? hashPool : undefined;
   let dataPlaneId: string | undefined;
-  const control = createControlClient({ baseUrl: options.controlPlaneUrl.replace(/\/+$/, ''), internalToken: options.internalToken, dataPlaneId: () => dataPlaneId });
+  const controlTransport = createControlTransport({ baseUrl: options.controlPlaneUrl.replace(/\/+$/, ''), internalToken: options.internalToken, dataPlaneId: () => dataPlaneId });
+  const control = createClient(ControlService, controlTransport);
   const shutdown = createShutdownController();
   const backends = new Map([options.backend, ...(options.backends ?? [])].map((backend) => [backend.id, backend]));
   const deps: DataPlaneDeps = { control, backend: options.backend, backends, hashPool, maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES, log };
@@ -105,14 +115,17 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   let server: DualProtocolServer | undefined;
   let registration: Registration | undefined;
+  let sweeper: UploadSweeper | undefined;
   try {
     server = await listenHttp1AndH2c({ host: options.host, port: options.port, handler, checkContinue });
     const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${server.port}`;
     if (baseUrl === '') baseUrl = url;
     registration = await startRegistration({ control, advertiseUrl: baseUrl, backendId: options.backend.id, log });
     dataPlaneId = registration.dataPlaneId;
+    const sweepIntervalMs = options.uploadSweepIntervalMs ?? DEFAULT_UPLOAD_SWEEP_INTERVAL_MS;
+    if (sweepIntervalMs > 0) sweeper = startUploadSweeper({ backends, transport: controlTransport, intervalMs: sweepIntervalMs, log });
     log(`data plane ${registration.dataPlaneId} listening on ${url} (backends ${[...backends.keys()].join(', ')}; default ${options.backend.id}; control plane ${options.controlPlaneUrl})`);
-    const started = { server, registration };
+    const started = { server, registration, sweeper };
     let closing: Promise<void> | undefined;
     return {
       url,
@@ -121,6 +134,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         (closing ??= (async () => {
           started.registration.stop();
           shutdown.abort();
+          await started.sweeper?.stop();
           await started.server.close();
           await ownPool?.close();
         })()),
@@ -128,6 +142,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   } catch (error) {
     registration?.stop();
     shutdown.abort();
+    await sweeper?.stop();
     await server?.close(0);
     await ownPool?.close();
     throw error;

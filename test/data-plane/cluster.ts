@@ -38,8 +38,8 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-/** Starts a cluster; `maxUploadBytes` is passed to the data plane, `wrapBackend` wraps its backend. */
-export async function startCluster(options: { maxUploadBytes?: number; wrapBackend?: (backend: StorageBackend) => StorageBackend; controlPlaneClock?: Clock } = {}): Promise<Cluster> {
+/** Starts a cluster; `maxUploadBytes` and `uploadSweepIntervalMs` are passed to the data plane, `wrapBackend` wraps its backend. */
+export async function startCluster(options: { maxUploadBytes?: number; wrapBackend?: (backend: StorageBackend) => StorageBackend; controlPlaneClock?: Clock; uploadSweepIntervalMs?: number } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'dp-test-'));
   const root = join(dir, 'objects');
   await mkdir(root);
@@ -64,6 +64,7 @@ export async function startCluster(options: { maxUploadBytes?: number; wrapBacke
       backend,
       hashPool,
       ...(options.maxUploadBytes === undefined ? {} : { maxUploadBytes: options.maxUploadBytes }),
+      ...(options.uploadSweepIntervalMs === undefined ? {} : { uploadSweepIntervalMs: options.uploadSweepIntervalMs }),
     });
   } catch (error) {
     await controlPlane.close();

@@ -93,12 +93,19 @@ describe('parseDataPlaneConfig', () => {
     const flags = parseDataPlaneConfig({ ARTIFACTSTORE_INTERNAL_TOKEN: 't', ARTIFACTSTORE_STORAGE_ROOT: '/s' }, ['--listen', '[::1]:8001']);
     expect(flags).toMatchObject({ controlPlaneUrl: 'http://127.0.0.1:8000', host: '::1', port: 8001, internalToken: { value: 't' }, storageRoot: '/s' });
   });
+  it('reads the upload sweep interval in seconds; 0 turns the sweep off', () => {
+    expect(parseDataPlaneConfig({}, []).uploadSweepIntervalMs).toBe(600_000);
+    expect(parseDataPlaneConfig({ ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL: '30' }, []).uploadSweepIntervalMs).toBe(30_000);
+    expect(parseDataPlaneConfig({ ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL: '0' }, []).uploadSweepIntervalMs).toBe(0);
+  });
   it.each([
     [{ ARTIFACTSTORE_CONTROL_PLANE_URL: 'nope' }, [], /ARTIFACTSTORE_CONTROL_PLANE_URL/],
     [{}, ['--control-plane', 'ftp://x'], /--control-plane/],
     [{ ARTIFACTSTORE_DATA_PLANE_LISTEN: '8001' }, [], /ARTIFACTSTORE_DATA_PLANE_LISTEN/],
     [{}, ['--listen', 'h:99999'], /--listen/],
     [{ ARTIFACTSTORE_MAX_UPLOAD_BYTES: '10MB' }, [], /ARTIFACTSTORE_MAX_UPLOAD_BYTES/],
+    [{ ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL: '10m' }, [], /ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL must be a whole number of seconds/],
+    [{ ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL: '-1' }, [], /ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL/],
     [{}, ['--bogus'], /bogus/],
   ] as const)('names the bad key (%j %j)', (env, args, message) => {
     expect(() => parseDataPlaneConfig(env, [...args])).toThrow(message);

@@ -1,0 +1,163 @@
+// The upload sweep expires abandoned sessions nobody asks about again: once a session is purgeable
+// (deadline and grace period passed) the sweep deletes its parts, then records `v1.upload.expired`.
+// Sessions still resumable or in their grace period, and closed ones, keep what they have. Real
+// processes; the control plane's clock is moved instead of waiting a day.
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSystemClock, type Clock } from '../../core/time/clock.ts';
+import { UPLOAD_EXPIRY_GRACE_MS } from '../../control-plane/registry/upload-sessions.ts';
+import { createControlTransport } from '../../data-plane/control/control-client.ts';
+import { startUploadSweeper, sweepUploads } from '../../data-plane/files/upload-sweep.ts';
+import type { StorageBackend } from '../../data-plane/storage/backend.ts';
+import { UploadSweepService } from '../../gen/artifactstore/internal/v1/upload_sweep_service_pb.ts';
+import { rejectionOf } from '../support/rejection.ts';
+import { bytesOf, rawRequest, startCluster, TOKEN_A, type Cluster } from './cluster.ts';
+import { AUTH_A, openSession, patchChunk, sessionParts, uploadEvents, type OpenedSession } from './upload-client.ts';
+
+const system = createSystemClock();
+let shiftMs = 0;
+/** The system clock moved forward by `shiftMs`. */
+const shifted: Clock = { now: () => new Date(system.now().getTime() + shiftMs) };
+
+let cluster: Cluster;
+beforeEach(async () => {
+  // A cluster per test, so no test meets another's sessions. The data plane's own periodic sweep is
+  // off: each test runs sweeps itself.
+  shiftMs = 0;
+  cluster = await startCluster({ controlPlaneClock: shifted, uploadSweepIntervalMs: 0 });
+});
+afterEach(async () => {
+  await cluster.close();
+});
+
+function internalTransport() {
+  return createControlTransport({ baseUrl: cluster.controlPlane.url, internalToken: cluster.controlPlane.internalToken });
+}
+
+/** Moves the control plane's clock to just past `session`'s grace period. */
+function passGrace(session: OpenedSession): void {
+  shiftMs = Date.parse(session.expires_at) + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
+}
+
+/** `backend` with `delete` failing while `failing()` holds. */
+function failingDeletes(backend: StorageBackend, failing: () => boolean): StorageBackend {
+  return new Proxy(backend, {
+    get(target, property, receiver) {
+      if (property === 'delete') return (key: string, options?: { signal?: AbortSignal }) => (failing() ? Promise.reject(new Error(`injected: cannot delete ${key}`)) : target.delete(key, options));
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('upload sweep', () => {
+  it('deletes the parts of purgeable sessions and records their expiry; leaves the rest alone', async () => {
+    const pkg = await cluster.createPackage();
+    const abandoned = await openSession(cluster, pkg, 'sweep/abandoned.bin');
+    expect((await patchChunk(cluster, abandoned.upload_id, bytesOf(3000, 1), 0)).status).toBe(204);
+    expect((await patchChunk(cluster, abandoned.upload_id, bytesOf(2000, 2), 3000)).status).toBe(204);
+    const other = await openSession(cluster, pkg, 'sweep/other.bin');
+    expect((await patchChunk(cluster, other.upload_id, bytesOf(1000, 3), 0)).status).toBe(204);
+    const aborted = await openSession(cluster, pkg, 'sweep/aborted.bin');
+    expect((await rawRequest(cluster.dataPlane.url, 'DELETE', `/uploads/${aborted.upload_id}`, AUTH_A)).status).toBe(204);
+    expect(await sessionParts(cluster, abandoned.upload_id)).toHaveLength(2);
+
+    const backends = new Map([[cluster.backend.id, cluster.backend]]);
+    const nothing = { expired: 0, partsDeleted: 0, skipped: 0, errors: [] };
+    // Resumable, then expired but in its grace period (a completion may still read the parts): kept.
+    expect(await sweepUploads({ backends, transport: internalTransport() })).toEqual(nothing);
+    shiftMs = Date.parse(abandoned.expires_at) + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() - 60_000;
+    expect(await sweepUploads({ backends, transport: internalTransport() })).toEqual(nothing);
+    expect(await sessionParts(cluster, abandoned.upload_id)).toHaveLength(2);
+
+    passGrace(other);
+    // A sweeper holding other backends only leaves the sessions to the data planes that hold their parts.
+    expect(await sweepUploads({ backends: new Map([['s3-elsewhere', cluster.backend]]), transport: internalTransport() })).toEqual(nothing);
+    expect(await sessionParts(cluster, abandoned.upload_id)).toHaveLength(2);
+
+    const seen: string[] = [];
+    const summary = await sweepUploads({ backends, transport: internalTransport(), pageSize: 1, onSession: (s, outcome) => seen.push(`${s.uploadId} ${outcome}`) });
+    expect(summary).toEqual({ expired: 2, partsDeleted: 3, skipped: 0, errors: [] });
+    expect(seen).toEqual([abandoned.upload_id, other.upload_id].sort().map((id) => `${id} expired`));
+    for (const session of [abandoned, other]) {
+      expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
+      expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    }
+    expect(await uploadEvents(cluster, aborted.upload_id)).toEqual(['v1.upload.created', 'v1.upload.aborted']);
+    expect(await cluster.storedFiles()).toEqual([]);
+
+    // The client meets the expired session afterwards: 410, as after a lazy expiry.
+    expect((await rawRequest(cluster.dataPlane.url, 'HEAD', `/uploads/${abandoned.upload_id}`, AUTH_A)).status).toBe(410);
+    // A second sweep finds nothing.
+    expect(await sweepUploads({ backends, transport: internalTransport() })).toEqual(nothing);
+  });
+
+  it('keeps a session whose parts could not be deleted purgeable, and expires it on the next sweep', async () => {
+    const pkg = await cluster.createPackage();
+    const session = await openSession(cluster, pkg, 'sweep/stuck.bin');
+    expect((await patchChunk(cluster, session.upload_id, bytesOf(4096, 4), 0)).status).toBe(204);
+    passGrace(session);
+    let failing = true;
+    const backends = new Map([[cluster.backend.id, failingDeletes(cluster.backend, () => failing)]]);
+    const first = await sweepUploads({ backends, transport: internalTransport() });
+    expect(first.expired).toBe(0);
+    expect(first.errors).toEqual([{ uploadId: session.upload_id, detail: expect.stringContaining('injected: cannot delete') as unknown }]);
+    expect(await sessionParts(cluster, session.upload_id)).toHaveLength(1);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created']);
+
+    failing = false;
+    expect(await sweepUploads({ backends, transport: internalTransport() })).toEqual({ expired: 1, partsDeleted: 1, skipped: 0, errors: [] });
+    expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+  });
+
+  it('runs periodically in a data plane, logging what it expired', async () => {
+    const pkg = await cluster.createPackage();
+    const session = await openSession(cluster, pkg, 'sweep/periodic.bin');
+    expect((await patchChunk(cluster, session.upload_id, bytesOf(100, 5), 0)).status).toBe(204);
+    passGrace(session);
+    const lines: string[] = [];
+    const sweeper = startUploadSweeper({ backends: new Map([[cluster.backend.id, cluster.backend]]), transport: internalTransport(), intervalMs: 50, log: (line) => lines.push(line) });
+    try {
+      const deadline = performance.now() + 20_000;
+      while (!lines.some((line) => line.includes('1 expired session(s)')) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      await sweeper.stop();
+    }
+    expect(lines).toContain('upload sweep: 1 expired session(s), 1 part(s) deleted, 0 skipped, 0 not expired');
+    expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+  });
+
+  it('is run by every data plane on its own, every ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL', async () => {
+    await cluster.close();
+    cluster = await startCluster({ controlPlaneClock: shifted, uploadSweepIntervalMs: 100 });
+    const pkg = await cluster.createPackage();
+    const session = await openSession(cluster, pkg, 'sweep/by-the-data-plane.bin');
+    expect((await patchChunk(cluster, session.upload_id, bytesOf(700, 6), 0)).status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await sessionParts(cluster, session.upload_id)).toHaveLength(1);
+    passGrace(session);
+    const deadline = performance.now() + 20_000;
+    while ((await sessionParts(cluster, session.upload_id)).length > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
+    while ((await uploadEvents(cluster, session.upload_id)).length < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+  });
+
+  it('answers the internal token only', async () => {
+    const asTenant = createClient(UploadSweepService, createConnectTransport({ baseUrl: cluster.controlPlane.url, httpVersion: '1.1', interceptors: [(next) => (req) => (req.header.set('authorization', `Bearer ${TOKEN_A}`), next(req))] }));
+    const refused = await rejectionOf(asTenant.listPurgeableUploads({}), ConnectError);
+    expect([Code.PermissionDenied, Code.Unauthenticated]).toContain(refused.code);
+    const record = await rejectionOf(asTenant.recordUploadExpired({ uploadId: 'upload_01JD0000000000000000000000' }), ConnectError);
+    expect([Code.PermissionDenied, Code.Unauthenticated]).toContain(record.code);
+    // Recording the expiry of a session that is not purgeable is refused, naming when it will be.
+    const pkg = await cluster.createPackage();
+    const fresh = await openSession(cluster, pkg, 'sweep/fresh.bin');
+    const internal = createClient(UploadSweepService, internalTransport());
+    const early = await rejectionOf(internal.recordUploadExpired({ uploadId: fresh.upload_id }), ConnectError);
+    expect(early.code).toBe(Code.FailedPrecondition);
+    expect(early.rawMessage).toContain(`expires at ${fresh.expires_at}`);
+  });
+});
