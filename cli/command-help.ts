@@ -85,7 +85,8 @@ Runs where the data planes run: it opens the backends configured in ARTIFACTSTOR
 (or only backend ID) and presents the internal token (ARTIFACTSTORE_INTERNAL_TOKEN or
 <data dir>/internal-token). A session whose parts cannot be deleted stays open for the next sweep.
 
-Exit status: 0 nothing left behind, 2 some session could not be expired now (listed on stderr).`;
+Exit status: 0 nothing left behind; 1 the control plane could not be asked; 2 some session could not
+be expired now (each on stderr, or in the "errors" of --json).`;
 
 /** `--help` of `artifactstore health`. */
 export const HEALTH_HELP = `Usage: artifactstore health [--json] [--url URL] [--token TOKEN]

@@ -8,7 +8,7 @@
  *   removed rather than left behind.
  * - complete: authorize the write, ingest the parts in order through `ingestObject` (so size and both
  *   digests are computed and checked over the whole file), record the file, close the session as
- *   completed, delete the parts.
+ *   completed (or find its expiry recorded meanwhile: still a success), delete the parts.
  * - abort: close the session as aborted, delete the parts.
  * - expiry: a session not completed by its `expires_at` (24 h after it opened) is reported `expired` by
  *   the control plane: chunks, new completions and status answer `upload-expired`. An abort then still
@@ -18,6 +18,7 @@
  *   asks about again is expired by the upload sweep (`upload-sweep.ts`).
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
+import { Code, ConnectError } from '@connectrpc/connect';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { IngestError } from '../ingest/ingest-error.ts';
@@ -134,9 +135,25 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
   // Parts live on the session's backend; the file goes where the control plane routes it now.
   const ingested = await ingestObject(readParts(partsBackend, parts, signal), withBackend(deps, backendById(deps, write.backendId ?? '')), { expected, maxBytes: deps.maxUploadBytes, signal });
   const file = await recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
-  await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'completed' }, { signal });
+  await closeCompleted(deps, caller, session, file, signal);
   await removeParts(deps, prefix, session.backendId);
   return file;
+}
+
+/**
+ * Closes a session whose file is recorded. A completion that outlasted the grace period may find its
+ * expiry recorded meanwhile (by the upload sweep or another request): the file is recorded and verified
+ * all the same, so the completion succeeds and the log keeps `v1.upload.expired` as the session's end.
+ */
+async function closeCompleted(deps: DataPlaneDeps, caller: Caller, session: UploadSession, file: File, signal: AbortSignal): Promise<void> {
+  try {
+    await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'completed' }, { signal });
+  } catch (error) {
+    if (!(error instanceof ConnectError && error.code === Code.FailedPrecondition)) throw error;
+    const now = await getSession(deps, caller, session.uploadId, signal);
+    if (now.status !== 'expired') throw error;
+    deps.log(`upload ${session.uploadId}: its expiry was recorded while its completion ran; file ${file.fileId} is recorded`);
+  }
 }
 
 /**

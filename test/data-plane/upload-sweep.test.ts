@@ -2,6 +2,7 @@
 // (deadline and grace period passed) the sweep deletes its parts, then records `v1.upload.expired`.
 // Sessions still resumable or in their grace period, and closed ones, keep what they have. Real
 // processes; the control plane's clock is moved instead of waiting a day.
+import { createHash } from 'node:crypto';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -40,15 +41,52 @@ function passGrace(session: OpenedSession): void {
   shiftMs = Date.parse(session.expires_at) + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
 }
 
-/** `backend` with `delete` failing while `failing()` holds. */
-function failingDeletes(backend: StorageBackend, failing: () => boolean): StorageBackend {
+/** `backend` with some methods replaced (the others bound to it). */
+function overriding(backend: StorageBackend, methods: Partial<Pick<StorageBackend, 'delete' | 'get'>>): StorageBackend {
   return new Proxy(backend, {
     get(target, property, receiver) {
-      if (property === 'delete') return (key: string, options?: { signal?: AbortSignal }) => (failing() ? Promise.reject(new Error(`injected: cannot delete ${key}`)) : target.delete(key, options));
+      if (property === 'delete' && methods.delete !== undefined) return methods.delete;
+      if (property === 'get' && methods.get !== undefined) return methods.get;
       const value = Reflect.get(target, property, receiver) as unknown;
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+}
+
+/** `backend` with `delete` failing while `failing()` holds. */
+function failingDeletes(backend: StorageBackend, failing: () => boolean): StorageBackend {
+  return overriding(backend, { delete: (key, options) => (failing() ? Promise.reject(new Error(`injected: cannot delete ${key}`)) : backend.delete(key, options)) });
+}
+
+/** A backend whose reads of upload parts can be held after the part is opened, as a slow completion's would be. */
+function gatedPartReads(backend: StorageBackend): { readonly backend: StorageBackend; hold(): { readonly entered: Promise<void>; release(): void } } {
+  let held: { entered: () => void; released: Promise<void> } | undefined;
+  return {
+    backend: overriding(backend, {
+      get: async (key, options) => {
+        const stream = await backend.get(key, options); // opened first: a later unlink does not stop the read
+        const gate = held;
+        if (gate !== undefined && key.startsWith('uploads/')) {
+          gate.entered();
+          await gate.released;
+        }
+        return stream;
+      },
+    }),
+    hold() {
+      let entered!: () => void;
+      let release!: () => void;
+      const enteredPromise = new Promise<void>((resolve) => (entered = resolve));
+      held = { entered, released: new Promise<void>((resolve) => (release = resolve)) };
+      return {
+        entered: enteredPromise,
+        release: () => {
+          held = undefined;
+          release();
+        },
+      };
+    },
+  };
 }
 
 describe('upload sweep', () => {
@@ -144,6 +182,55 @@ describe('upload sweep', () => {
     expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
     while ((await uploadEvents(cluster, session.upload_id)).length < 2 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+  });
+
+  /**
+   * Restarts the cluster with part reads that can be held, uploads `data` into a new session at `path`,
+   * starts its completion in time and holds it while it reads the part, then moves the clock past the
+   * grace period.
+   */
+  async function slowCompletion(path: string, data: Uint8Array) {
+    await cluster.close();
+    let gated!: ReturnType<typeof gatedPartReads>;
+    cluster = await startCluster({ controlPlaneClock: shifted, uploadSweepIntervalMs: 0, wrapBackend: (backend) => (gated = gatedPartReads(backend)).backend });
+    const session = await openSession(cluster, await cluster.createPackage(), path);
+    expect((await patchChunk(cluster, session.upload_id, data, 0)).status).toBe(204);
+    const hold = gated.hold();
+    const completing = rawRequest(cluster.dataPlane.url, 'POST', `/uploads/${session.upload_id}/complete`, AUTH_A);
+    await hold.entered;
+    passGrace(session);
+    return { session, hold, completing };
+  }
+
+  it('lets a completion that outlasted the grace period succeed when the sweep recorded the expiry first', async () => {
+    const data = bytesOf(5000, 7);
+    const { session, hold, completing } = await slowCompletion('sweep/slow-completion.bin', data);
+    const summary = await sweepUploads({ backends: new Map([[cluster.backend.id, cluster.backend]]), transport: internalTransport() });
+    expect(summary).toEqual({ expired: 1, partsDeleted: 1, skipped: 0, errors: [] });
+    hold.release();
+    const done = await completing;
+    expect(done.status, done.body.toString()).toBe(201);
+    const file = JSON.parse(done.body.toString()) as { relative_path: string; digests: { size: unknown; sha256: string } };
+    expect([file.relative_path, String(file.digests.size), file.digests.sha256]).toEqual(['sweep/slow-completion.bin', '5000', `sha256:${createHash('sha256').update(data).digest('hex')}`]);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+  });
+
+  it('skips a session a completion closed between the sweep deleting its parts and recording its expiry', async () => {
+    const { session, hold, completing } = await slowCompletion('sweep/raced.bin', bytesOf(3000, 8));
+    const backend = cluster.backend;
+    // After deleting the part, the sweeper lets the completion finish before it records the expiry.
+    const sweeperBackend = overriding(backend, {
+      delete: async (key, options) => {
+        await backend.delete(key, options);
+        hold.release();
+        expect((await completing).status).toBe(201);
+      },
+    });
+    const outcomes: string[] = [];
+    const summary = await sweepUploads({ backends: new Map([[backend.id, sweeperBackend]]), transport: internalTransport(), onSession: (_s, outcome) => outcomes.push(outcome) });
+    expect(summary).toEqual({ expired: 0, partsDeleted: 1, skipped: 1, errors: [] });
+    expect(outcomes).toEqual(['skipped']);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completed']);
   });
 
   it('answers the internal token only', async () => {

@@ -62,5 +62,8 @@ it('explains itself and refuses what it cannot do', async () => {
   const noToken = await runCliProcess(['uploads', 'sweep'], { ...service!.env, ARTIFACTSTORE_DATA_DIR: join(service!.dataDir, 'nowhere'), ARTIFACTSTORE_INTERNAL_TOKEN: '' });
   expect(noToken.code).toBe(2);
   expect(noToken.stderr).toContain('uploads sweep: set ARTIFACTSTORE_INTERNAL_TOKEN');
+  const unreachable = await runCliProcess(['uploads', 'sweep', '--url', 'http://127.0.0.1:1'], service!.env);
+  expect(unreachable.code).toBe(1);
+  expect(unreachable.stderr).toContain('ECONNREFUSED');
   expect(await parts()).toEqual(['0000000000000000']);
 });

@@ -63,7 +63,6 @@ describeEachDialect('listing purgeable upload sessions', (get) => {
     expect(await ids({ backendIds: ['local'] })).toEqual([a.uploadId, b.uploadId].sort());
     expect(await ids({ backendIds: ['s3-main', 'nowhere'] })).toEqual([c.uploadId]);
     expect(await ids({ backendIds: ['nowhere'] })).toEqual([]);
-    expect(abandoned).not.toContain(later.uploadId);
 
     // A page token belongs to its filter.
     const first = await registry.listPurgeableUploadSessions({}, { pageSize: 1 });

@@ -62,4 +62,16 @@ describe('startPeriodicTask', () => {
     expect(errors).toEqual([]); // a run ended by the stop is not a failure
     await task.stop(); // twice is fine
   });
+
+  it('waits a long interval out in steps instead of firing at once, and refuses a bad one', async () => {
+    let runs = 0;
+    // 35 days: more than a Node timer can wait; a plain setTimeout would fire after 1 ms.
+    const task = startPeriodicTask({ intervalMs: 35 * 86_400_000, run: () => Promise.resolve(void (runs += 1)), onError: () => undefined });
+    await sleep(50);
+    await task.stop();
+    expect(runs).toBe(0);
+    for (const intervalMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => startPeriodicTask({ intervalMs, run: () => Promise.resolve(), onError: () => undefined })).toThrow(RangeError);
+    }
+  });
 });
