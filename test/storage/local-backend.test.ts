@@ -81,6 +81,24 @@ describe('local backend on the filesystem', () => {
     expect(await text(backend, key)).toBe('first');
   });
 
+  it('does not sync the staged bytes of an object already stored, and syncs those of a new one before linking', async () => {
+    await put(backend, key, 'first');
+    // The staged file's name is removed before the commit, so syncing it (which opens it by name) fails:
+    // a duplicate commits without it, a new object does not commit at all.
+    const stagedAway = async (bytes: string) => {
+      const writer = await backend.createWriter();
+      await writer.write(Buffer.from(bytes));
+      const [name] = await readdir(join(root, '.staging'));
+      await rm(join(root, '.staging', name ?? ''));
+      return writer;
+    };
+    expect(await (await stagedAway('first')).commit(key)).toEqual({ created: false });
+    const other = contentKey(Digest.fromHex('blake3', 'ef01'.repeat(16)));
+    await expectStorageError((await stagedAway('other')).commit(other), 'not-found');
+    await expect(stat(join(root, 'blake3', 'ef', '01', 'ef01'.repeat(16)))).rejects.toThrow(/ENOENT/);
+    expect(await text(backend, key)).toBe('first');
+  });
+
   it('prunes the fan-out directories of a deleted object', async () => {
     await put(backend, key, 'x');
     await backend.delete(key);

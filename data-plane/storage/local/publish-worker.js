@@ -16,6 +16,9 @@
  * - data is synced before any name points at it; every directory on the object's path is synced
  *   before the item is reported, also when the object was already there (another writer's entries may
  *   not be durable yet);
+ * - a staged file whose object is already stored is not synced at all: its bytes are dropped, and the
+ *   stored object's were synced before its name was made (for a 1 GiB duplicate the sync was the disk's
+ *   cache flush of the whole file, 0.4 s or more);
  * - link(2), never rename(2): an existing object is never replaced (EEXIST means "already stored");
  * - parent directories are created one level at a time and must be real directories inside the root:
  *   a regular file on the way means the key nests under a stored key, a symlink is an integrity error;
@@ -199,11 +202,21 @@ function assertInsideRoot(where, directory) {
   }
 }
 
+/** A staged file's sync failed inside `linkItem`; carries the original error. */
+class SyncFailed extends Error {
+  /** @param {unknown} cause */
+  constructor(cause) {
+    super('sync failed', { cause });
+  }
+}
+
 /**
  * Links `staged` to the item's target; true when this call created the object, false when it was there.
- * @param {PublishRoot} where @param {PublishItem} item @param {string} staged
+ * `syncFirst`, for a staged file not synced yet, runs before the link, unless the object turns out to
+ * be stored already (checked once the parents are known to be real directories inside the root).
+ * @param {PublishRoot} where @param {PublishItem} item @param {string} staged @param {(() => void) | undefined} syncFirst
  */
-function linkItem(where, item, staged) {
+function linkItem(where, item, staged, syncFirst) {
   /** @type {unknown} */
   let lastError;
   for (let attempt = 1; attempt <= MAX_LINK_ATTEMPTS; attempt++) {
@@ -212,9 +225,19 @@ function linkItem(where, item, staged) {
         carefulWalk(where, item.parents);
         assertInsideRoot(where, dirname(item.target));
       }
+      if (syncFirst !== undefined) {
+        if (isExistingObject(item.target)) return false;
+        try {
+          syncFirst();
+        } catch (error) {
+          throw new SyncFailed(error); // not a vanished directory: never retried
+        }
+        syncFirst = undefined;
+      }
       linkSync(staged, item.target);
       return true;
     } catch (error) {
+      if (error instanceof SyncFailed) throw error.cause;
       if (hasErrno(error, 'EEXIST')) {
         if (isExistingObject(item.target)) return false;
       } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
@@ -269,7 +292,7 @@ function publish(request) {
   const staged = items.map(() => undefined);
   /** @type {string[]} */
   const ours = [];
-  // 1. Data on disk before any name for it.
+  // 1. Data on disk before any name for it (bytes staged and synced here; a staged file is synced in 2).
   items.forEach((item, i) => {
     try {
       if (item.bytes !== undefined) {
@@ -277,7 +300,7 @@ function publish(request) {
         ours.push(path);
         staged[i] = path;
       } else if (item.stagedPath !== undefined) {
-        syncPath(item.stagedPath);
+        // Synced in step 2, right before its link, unless the object is already stored.
         staged[i] = item.stagedPath;
       } else {
         throw new Refusal('unavailable', 'publish item carries neither bytes nor a staged file');
@@ -293,7 +316,7 @@ function publish(request) {
     const path = staged[i];
     if (path === undefined) return;
     try {
-      const created = linkItem(request, item, path);
+      const created = linkItem(request, item, path, item.bytes === undefined ? () => syncPath(path) : undefined);
       // Every directory from the object's up to the root, whoever created them: an entry another
       // writer made (or an earlier attempt of ours, or an earlier request that failed before its
       // syncs) may not be durable yet, and an object found already there is reported stored only
