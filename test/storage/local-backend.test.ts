@@ -99,6 +99,18 @@ describe('local backend on the filesystem', () => {
     expect(await text(backend, key)).toBe('first');
   });
 
+  it('does not stage the bytes of a small object already stored (putObjects)', async () => {
+    await put(backend, key, 'first');
+    // No staging directory can be made (a file is in its place): only duplicates can be stored.
+    await rm(join(root, '.staging'), { recursive: true, force: true });
+    await writeFile(join(root, '.staging'), 'not a directory');
+    const other = contentKey(Digest.fromHex('blake3', 'ef01'.repeat(16)));
+    const results = await backend.putObjects([{ key, bytes: Buffer.from('first') }]);
+    expect(results).toEqual([{ created: false }]);
+    await expect(backend.putObjects([{ key: other, bytes: Buffer.from('other') }])).rejects.toThrow();
+    await expect(stat(join(root, 'blake3', 'ef', '01', 'ef01'.repeat(16)))).rejects.toThrow(/ENOENT/);
+  });
+
   it('prunes the fan-out directories of a deleted object', async () => {
     await put(backend, key, 'x');
     await backend.delete(key);

@@ -16,9 +16,10 @@
  * - data is synced before any name points at it; every directory on the object's path is synced
  *   before the item is reported, also when the object was already there (another writer's entries may
  *   not be durable yet);
- * - a staged file whose object is already stored is not synced at all: its bytes are dropped, and the
+ * - an item whose object is already stored is neither staged nor synced: its bytes are dropped, and the
  *   stored object's were synced before its name was made (for a 1 GiB duplicate the sync was the disk's
- *   cache flush of the whole file, 0.4 s or more);
+ *   cache flush of the whole file, 0.4 s or more; for a small one, a file written and synced for
+ *   nothing);
  * - link(2), never rename(2): an existing object is never replaced (EEXIST means "already stored");
  * - parent directories are created one level at a time and must be real directories inside the root:
  *   a regular file on the way means the key nests under a stored key, a symlink is an integrity error;
@@ -202,21 +203,24 @@ function assertInsideRoot(where, directory) {
   }
 }
 
-/** A staged file's sync failed inside `linkItem`; carries the original error. */
-class SyncFailed extends Error {
+/** Staging an item's data failed inside `linkItem`; carries the original error. */
+class StageFailed extends Error {
   /** @param {unknown} cause */
   constructor(cause) {
-    super('sync failed', { cause });
+    super('staging failed', { cause });
   }
 }
 
 /**
- * Links `staged` to the item's target; true when this call created the object, false when it was there.
- * `syncFirst`, for a staged file not synced yet, runs before the link, unless the object turns out to
- * be stored already (checked once the parents are known to be real directories inside the root).
- * @param {PublishRoot} where @param {PublishItem} item @param {string} staged @param {(() => void) | undefined} syncFirst
+ * Gives the item's target a name for its data; true when this call created the object, false when it
+ * was there. `stage` makes the data durable and returns the staged path to link; it runs once, right
+ * before the first link, and not at all when the object turns out to be stored already (checked once
+ * the parents are known to be real directories inside the root).
+ * @param {PublishRoot} where @param {PublishItem} item @param {() => string} stage
  */
-function linkItem(where, item, staged, syncFirst) {
+function linkItem(where, item, stage) {
+  /** @type {string | undefined} */
+  let staged;
   /** @type {unknown} */
   let lastError;
   for (let attempt = 1; attempt <= MAX_LINK_ATTEMPTS; attempt++) {
@@ -225,19 +229,18 @@ function linkItem(where, item, staged, syncFirst) {
         carefulWalk(where, item.parents);
         assertInsideRoot(where, dirname(item.target));
       }
-      if (syncFirst !== undefined) {
+      if (staged === undefined) {
         if (isExistingObject(item.target)) return false;
         try {
-          syncFirst();
+          staged = stage();
         } catch (error) {
-          throw new SyncFailed(error); // not a vanished directory: never retried
+          throw new StageFailed(error); // not a vanished directory: never retried
         }
-        syncFirst = undefined;
       }
       linkSync(staged, item.target);
       return true;
     } catch (error) {
-      if (error instanceof SyncFailed) throw error.cause;
+      if (error instanceof StageFailed) throw error.cause;
       if (hasErrno(error, 'EEXIST')) {
         if (isExistingObject(item.target)) return false;
       } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
@@ -288,35 +291,34 @@ function publish(request) {
   const { items } = request;
   /** @type {(PublishResult | undefined)[]} */
   const results = items.map(() => undefined);
-  /** @type {(string | undefined)[]} */
-  const staged = items.map(() => undefined);
   /** @type {string[]} */
   const ours = [];
-  // 1. Data on disk before any name for it (bytes staged and synced here; a staged file is synced in 2).
-  items.forEach((item, i) => {
-    try {
-      if (item.bytes !== undefined) {
-        const path = stageBytes(request, item.bytes);
-        ours.push(path);
-        staged[i] = path;
-      } else if (item.stagedPath !== undefined) {
-        // Synced in step 2, right before its link, unless the object is already stored.
-        staged[i] = item.stagedPath;
-      } else {
-        throw new Refusal('unavailable', 'publish item carries neither bytes nor a staged file');
-      }
-    } catch (error) {
-      results[i] = { ok: false, failure: failureOf(error) };
-    }
-  });
-  // 2. Names.
+  // 1 and 2. Per item: data on disk (bytes staged and synced, or the writer's staged file synced), then
+  // its name. Both happen inside `linkItem`, after the parents are checked and only when the object is
+  // not stored already: a duplicate is neither written nor synced.
   /** @type {Map<number, { created: boolean; directories: string[] }>} */
   const pending = new Map();
   items.forEach((item, i) => {
-    const path = staged[i];
-    if (path === undefined) return;
     try {
-      const created = linkItem(request, item, path, item.bytes === undefined ? () => syncPath(path) : undefined);
+      /** @type {() => string} */
+      let stage;
+      if (item.bytes !== undefined) {
+        const bytes = item.bytes;
+        stage = () => {
+          const path = stageBytes(request, bytes);
+          ours.push(path);
+          return path;
+        };
+      } else if (item.stagedPath !== undefined) {
+        const path = item.stagedPath;
+        stage = () => {
+          syncPath(path);
+          return path;
+        };
+      } else {
+        throw new Refusal('unavailable', 'publish item carries neither bytes nor a staged file');
+      }
+      const created = linkItem(request, item, stage);
       // Every directory from the object's up to the root, whoever created them: an entry another
       // writer made (or an earlier attempt of ours, or an earlier request that failed before its
       // syncs) may not be durable yet, and an object found already there is reported stored only
