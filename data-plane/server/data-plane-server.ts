@@ -60,7 +60,10 @@ export interface RunningDataPlane {
   readonly url: string;
   /** The id the control plane gave this data plane. */
   readonly dataPlaneId: string;
-  /** Stops heartbeating and listening, finishes in-flight requests (5 s grace); safe to call twice. */
+  /**
+   * Stops heartbeating, sweeping and listening, finishes in-flight requests (5 s grace) and the work the
+   * backends go on with after answering (`settle`); safe to call twice.
+   */
   close(): Promise<void>;
 }
 
@@ -136,6 +139,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
           shutdown.abort();
           await started.sweeper?.stop();
           await started.server.close();
+          await Promise.all([...backends.values()].map((backend) => backend.settle()));
           await ownPool?.close();
         })()),
     };

@@ -55,6 +55,7 @@ export function countingBackend(inner: StorageBackend): { backend: StorageBacken
     delete: (key, options) => inner.delete(key, options),
     list: (prefix, options) => inner.list(prefix, options),
     health: (options) => inner.health(options),
+    settle: () => inner.settle(),
   };
   return { backend, counters };
 }

@@ -79,6 +79,8 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
     afterEach(async () => {
       try {
         for (const key of committed) await harness.backend.delete(key);
+        // Work a backend goes on with after answering (a duplicate's staged copy) must end by settle().
+        await harness.backend.settle();
         expect(await harness.leftovers(), 'the test left objects or staged writes behind').toEqual([]);
       } finally {
         await harness.cleanup();
@@ -642,6 +644,7 @@ function trackCommits(backend: StorageBackend, committed: Set<string>): StorageB
     delete: (key, options) => backend.delete(key, options),
     list: (prefix, options) => backend.list(prefix, options),
     health: (options) => backend.health(options),
+    settle: () => backend.settle(),
   };
 }
 

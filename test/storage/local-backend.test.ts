@@ -99,6 +99,23 @@ describe('local backend on the filesystem', () => {
     expect(await text(backend, key)).toBe('first');
   });
 
+  it('has removed a duplicate\'s staged copy (removed after its commit answered) once settle() resolves', async () => {
+    // Whether the removal is still running when commit resolves depends on the file system's speed, so
+    // this checks the wiring; the tracker's waiting is tested deterministically in background-work.test.ts.
+    const big = Buffer.alloc(64 * 1024 * 1024, 7);
+    const write = async (): Promise<{ created: boolean }> => {
+      const writer = await backend.createWriter();
+      for (let at = 0; at < big.byteLength; at += 8 * 1024 * 1024) await writer.write(big.subarray(at, at + 8 * 1024 * 1024));
+      return writer.commit(key);
+    };
+    expect(await write()).toEqual({ created: true });
+    expect(await readdir(join(root, '.staging'))).toEqual([]); // a new object's staged name goes at once
+    expect(await write()).toEqual({ created: false });
+    await backend.settle();
+    expect(await readdir(join(root, '.staging'))).toEqual([]);
+    expect((await stat(join(root, 'blake3', 'ab', 'cd', digest.hex))).size).toBe(big.byteLength);
+  });
+
   it('does not stage the bytes of a small object already stored (putObjects)', async () => {
     await put(backend, key, 'first');
     // No staging directory can be made (a file is in its place): only duplicates can be stored.

@@ -13,6 +13,7 @@ import { isValidKeySegment, MAX_KEY_LENGTH } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
 import { createLocalLayout, type LocalLayout } from './local-layout.ts';
+import { createBackgroundWork } from '../background-work.ts';
 import { createLocalWriter } from './local-writer.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 
@@ -57,10 +58,15 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
     return new StorageError('not-found', `no object stored under ${JSON.stringify(key)}`, { cause: error });
   };
 
+  // Removals of duplicates' staged copies, which run after their commits answered.
+  const background = createBackgroundWork();
+
   return {
     id: options.id,
 
-    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, writerOptions),
+    settle: () => background.settled(),
+
+    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, background, writerOptions),
 
     async putObjects(objects: readonly PutObjectInput[], putOptions: SignalOptions = {}): Promise<CommitResult[]> {
       const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes }));

@@ -18,6 +18,7 @@ import { copyBytes } from '../../../core/bytes/copy-bytes.ts';
 import { GrowingBuffer } from '../../../core/bytes/growing-buffer.ts';
 import { acquireWriterBlock, alignUp, openDirect } from './direct-io.ts';
 import { publishError, publishItems } from './publish-pool.ts';
+import type { BackgroundWork } from '../background-work.ts';
 import type { LocalLayout } from './local-layout.ts';
 
 type WriterState =
@@ -27,7 +28,7 @@ type WriterState =
   | { readonly kind: 'failed'; readonly error: StorageError };
 
 /** Creates a writer staging into a new file under `layout`'s staging directory. */
-export async function createLocalWriter(layout: LocalLayout, options: SignalOptions = {}): Promise<StorageWriter> {
+export async function createLocalWriter(layout: LocalLayout, background: BackgroundWork, options: SignalOptions = {}): Promise<StorageWriter> {
   const { signal } = options;
   throwIfAborted(signal);
   const staged = await layout.createStagedFile();
@@ -37,11 +38,12 @@ export async function createLocalWriter(layout: LocalLayout, options: SignalOpti
     await unlink(staged.path).catch(() => undefined);
     throw abortedError(signal);
   }
-  return new LocalWriter(layout, staged.path, staged.handle, signal);
+  return new LocalWriter(layout, background, staged.path, staged.handle, signal);
 }
 
 class LocalWriter implements StorageWriter {
   readonly #layout: LocalLayout;
+  readonly #background: BackgroundWork;
   readonly #stagedPath: string;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort: () => void;
@@ -72,8 +74,9 @@ class LocalWriter implements StorageWriter {
   // the file under the write, and `cancel` in a `finally` waits for an in-flight commit.
   readonly #serialize: OperationQueue = createOperationQueue();
 
-  constructor(layout: LocalLayout, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined) {
+  constructor(layout: LocalLayout, background: BackgroundWork, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined) {
     this.#layout = layout;
+    this.#background = background;
     this.#stagedPath = stagedPath;
     this.#signal = signal;
     this.#state = { kind: 'open', handle };
@@ -293,8 +296,16 @@ class LocalWriter implements StorageWriter {
       }
       this.#state = { kind: 'committed' };
       this.#detach();
-      // The object is committed; a staging name we fail to remove is litter, not a failed commit.
-      await this.#discard(handle).catch(() => undefined);
+      // The object is committed; a staging name we fail to remove is litter, not a failed commit. For a
+      // new object the name is one of two links to the bytes, removed at once. A duplicate's is their
+      // only link: removing it frees the whole file (170–240 ms per GiB on ext4 with `discard`), so that
+      // runs after the commit answers, tracked by the backend (`settle`).
+      if (created) {
+        await this.#discard(handle).catch(() => undefined);
+      } else {
+        await this.#closeHandles(handle);
+        this.#background.track(this.#removeStaged().catch(() => undefined));
+      }
       return { created };
     });
   }
@@ -325,10 +336,19 @@ class LocalWriter implements StorageWriter {
   }
 
   async #discard(handle: FileHandle): Promise<void> {
+    await this.#closeHandles(handle);
+    await this.#removeStaged();
+  }
+
+  /** Gives back the pool's blocks and closes both handles of the staged file. */
+  async #closeHandles(handle: FileHandle): Promise<void> {
     await this.#releaseBlocks();
     if (this.#direct !== undefined && this.#direct !== null) await this.#direct.close().catch(() => undefined);
     this.#direct = null;
     await handle.close().catch(() => undefined);
+  }
+
+  async #removeStaged(): Promise<void> {
     try {
       await unlink(this.#stagedPath);
     } catch (error) {

@@ -75,6 +75,9 @@ export function createMemoryBackend(options: MemoryBackendOptions): MemoryBacken
       return listKeys(store, prefix, listOptions.signal);
     },
 
+    // Nothing goes on after an operation answered.
+    settle: () => Promise.resolve(),
+
     // eslint-disable-next-line @typescript-eslint/require-await -- async so every failure is a rejection.
     async health(healthOptions: SignalOptions = {}): Promise<StorageHealth> {
       throwIfAborted(healthOptions.signal);

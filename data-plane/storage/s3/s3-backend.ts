@@ -146,6 +146,9 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
       return listKeys(target, prefix, listOptions.signal);
     },
 
+    // Nothing goes on after an operation answered.
+    settle: () => Promise.resolve(),
+
     async health(healthOptions: SignalOptions = {}): Promise<StorageHealth> {
       throwIfAborted(healthOptions.signal);
       try {
