@@ -33,7 +33,7 @@ export interface Cluster {
   readonly grpc: Client<typeof DataPlaneService>;
   /** Creates an open package of tenant A and returns its id. */
   createPackage(): Promise<string>;
-  /** Every object file under the backend root (staging included), relative paths. */
+  /** Every object file under the backend root (staging included, once the backend settled), relative paths. */
   storedFiles(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -90,6 +90,7 @@ export async function startCluster(options: { maxUploadBytes?: number; wrapBacke
       return pkg.packageId;
     },
     async storedFiles() {
+      await backend.settle(); // a duplicate's staged copy is removed after its commit answered
       const entries = await readdir(root, { recursive: true, withFileTypes: true });
       return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(root.length + 1)).sort();
     },

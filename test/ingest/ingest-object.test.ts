@@ -101,6 +101,7 @@ for (const [name, make] of Object.entries(fixtures)) for (const [sourceKind, chu
       await fx.cleanup();
     });
     afterEach(async () => {
+      await fx.backend.settle(); // a duplicate's staged copy is removed after its commit answered
       expect((await fx.contents()).staged, 'no staged leftovers').toBe(0);
       expect(freeAlignedBlocks(), 'every shared block back in the pool').toBe(blocksBefore);
     });

@@ -9,6 +9,8 @@ import { Digest } from '../../core/identity/digest.ts';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { contentKey } from '../../data-plane/storage/keys.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
+import { createLocalLayout } from '../../data-plane/storage/local/local-layout.ts';
+import { createLocalWriter } from '../../data-plane/storage/local/local-writer.ts';
 import { describeStorageBackend } from './backend.contract.ts';
 import { collect, drain, expectStorageError } from './helpers.ts';
 
@@ -99,21 +101,28 @@ describe('local backend on the filesystem', () => {
     expect(await text(backend, key)).toBe('first');
   });
 
-  it('has removed a duplicate\'s staged copy (removed after its commit answered) once settle() resolves', async () => {
-    // Whether the removal is still running when commit resolves depends on the file system's speed, so
-    // this checks the wiring; the tracker's waiting is tested deterministically in background-work.test.ts.
-    const big = Buffer.alloc(64 * 1024 * 1024, 7);
+  it('hands the removal of a duplicate\'s staged copy to the backend\'s background work, not a new object\'s', async () => {
+    const layout = createLocalLayout(root);
+    const tracked: Promise<unknown>[] = [];
+    const background = { track: (work: Promise<unknown>) => void tracked.push(work), settled: () => Promise.all(tracked).then(() => undefined) };
     const write = async (): Promise<{ created: boolean }> => {
-      const writer = await backend.createWriter();
-      for (let at = 0; at < big.byteLength; at += 8 * 1024 * 1024) await writer.write(big.subarray(at, at + 8 * 1024 * 1024));
+      const writer = await createLocalWriter(layout, background);
+      await writer.write(Buffer.alloc(3 * 1024 * 1024, 7));
       return writer.commit(key);
     };
     expect(await write()).toEqual({ created: true });
+    expect(tracked).toHaveLength(0);
     expect(await readdir(join(root, '.staging'))).toEqual([]); // a new object's staged name goes at once
     expect(await write()).toEqual({ created: false });
+    expect(tracked).toHaveLength(1);
+    await Promise.all(tracked);
+    expect(await readdir(join(root, '.staging'))).toEqual([]);
+    // The backend's own settle() waits for the same work.
+    const writer = await backend.createWriter();
+    await writer.write(Buffer.alloc(3 * 1024 * 1024, 7));
+    expect(await writer.commit(key)).toEqual({ created: false });
     await backend.settle();
     expect(await readdir(join(root, '.staging'))).toEqual([]);
-    expect((await stat(join(root, 'blake3', 'ab', 'cd', digest.hex))).size).toBe(big.byteLength);
   });
 
   it('does not stage the bytes of a small object already stored (putObjects)', async () => {
@@ -124,7 +133,7 @@ describe('local backend on the filesystem', () => {
     const other = contentKey(Digest.fromHex('blake3', 'ef01'.repeat(16)));
     const results = await backend.putObjects([{ key, bytes: Buffer.from('first') }]);
     expect(results).toEqual([{ created: false }]);
-    await expect(backend.putObjects([{ key: other, bytes: Buffer.from('other') }])).rejects.toThrow();
+    await expectStorageError(backend.putObjects([{ key: other, bytes: Buffer.from('other') }]), 'not-found'); // ENOTDIR
     await expect(stat(join(root, 'blake3', 'ef', '01', 'ef01'.repeat(16)))).rejects.toThrow(/ENOENT/);
   });
 

@@ -303,7 +303,7 @@ class LocalWriter implements StorageWriter {
       if (created) {
         await this.#discard(handle).catch(() => undefined);
       } else {
-        await this.#closeHandles(handle);
+        await this.#closeHandles(handle).catch(() => undefined);
         this.#background.track(this.#removeStaged().catch(() => undefined));
       }
       return { created };
