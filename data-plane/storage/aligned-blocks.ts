@@ -83,6 +83,11 @@ export function isAlignedView(view: Uint8Array): boolean {
   );
 }
 
+/** True when `view` lies on the pool's memory (a view of some block, of any length). */
+export function isPooledView(view: Uint8Array): boolean {
+  return memory !== undefined && view.buffer === memory;
+}
+
 /** Blocks not held right now; for tests. */
 export function freeAlignedBlocks(): number {
   return memory === undefined ? BLOCKS : free.length;

@@ -12,7 +12,7 @@ import { unlink, type FileHandle } from 'node:fs/promises';
 import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
-import { BLOCK_BYTES, DIRECT_ALIGNMENT, HEAD_BYTES, isAlignedView, type AlignedBlock } from '../aligned-blocks.ts';
+import { BLOCK_BYTES, DIRECT_ALIGNMENT, HEAD_BYTES, isAlignedView, isPooledView, type AlignedBlock } from '../aligned-blocks.ts';
 import { createOperationQueue, type OperationQueue } from '../operation-queue.ts';
 import { copyBytes } from '../../../core/bytes/copy-bytes.ts';
 import { GrowingBuffer } from '../../../core/bytes/growing-buffer.ts';
@@ -103,6 +103,13 @@ class LocalWriter implements StorageWriter {
           return;
         }
         let offset = 0;
+        if (this.#block === undefined && this.#flushed === 0 && this.#head.length === 0 && chunk.byteLength > HEAD_BYTES && chunk.byteLength < BLOCK_BYTES && isPooledView(chunk)) {
+          // A first write from a pooled block that is not full: ingest's block feed hands a partial block
+          // only at the end of a stream, so this is an object under one block. It is written buffered now,
+          // as it would be at commit, instead of being copied into a block of the writer's own first (which
+          // held a second block for the object's life); the writer stays buffered from here on.
+          this.#block = null;
+        }
         if (this.#block === undefined && this.#flushed === 0) {
           if (this.#head.tryAppend(chunk)) offset = chunk.byteLength;
           else await this.#leaveHead(handle);
