@@ -13,6 +13,8 @@ import { startUploadSweeper, sweepUploads } from '../../data-plane/files/upload-
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { UploadSweepService } from '../../gen/artifactstore/internal/v1/upload_sweep_service_pb.ts';
 import { rejectionOf } from '../support/rejection.ts';
+import { createTestBucket, describeS3, listObjects } from '../support/rgw.ts';
+import { createS3Backend } from '../../data-plane/storage/s3/s3-backend.ts';
 import { bytesOf, rawRequest, startCluster, TOKEN_A, type Cluster } from './cluster.ts';
 import { AUTH_A, openSession, patchChunk, sessionParts, uploadEvents, type OpenedSession } from './upload-client.ts';
 
@@ -247,4 +249,26 @@ describe('upload sweep', () => {
     expect(early.code).toBe(Code.FailedPrecondition);
     expect(early.rawMessage).toContain(`expires at ${fresh.expires_at}`);
   });
+});
+
+describeS3('upload sweep on Ceph RGW', () => {
+  it('deletes the parts of a purgeable session stored in a bucket, then records its expiry', async () => {
+    const bucket = await createTestBucket('sweep');
+    try {
+      await cluster.close();
+      cluster = await startCluster({ controlPlaneClock: shifted, uploadSweepIntervalMs: 0, wrapBackend: () => createS3Backend({ id: 'rgw', ...bucket.endpoint, bucket: bucket.bucket, keyPrefix: 'store' }) });
+      const session = await openSession(cluster, await cluster.createPackage(), 'sweep/on-rgw.bin');
+      expect((await patchChunk(cluster, session.upload_id, bytesOf(4000, 9), 0)).status).toBe(204);
+      expect((await patchChunk(cluster, session.upload_id, bytesOf(3000, 10), 4000)).status).toBe(204);
+      const parts = (): Promise<string[]> => listObjects(bucket.client, bucket.bucket, `store/uploads/${session.upload_id.toLowerCase()}/`);
+      expect(await parts()).toHaveLength(2);
+      passGrace(session);
+      const summary = await sweepUploads({ backends: new Map([[cluster.backend.id, cluster.backend]]), transport: internalTransport() });
+      expect(summary).toEqual({ expired: 1, partsDeleted: 2, skipped: 0, errors: [] });
+      expect(await parts()).toEqual([]);
+      expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    } finally {
+      await bucket.remove(); // the cluster on it is closed by afterEach
+    }
+  }, 120_000);
 });
