@@ -2,9 +2,8 @@
  * The scheduled retention sweep: every `intervalMs` (first run one interval after start) it runs the
  * registry's eligibility sweep as of the injected clock's now. Runs never overlap (the next one is
  * scheduled when the previous ends; `core/time/periodic-task.ts`); a failed run is logged and retried
- * at the next interval. The
- * SweepRetention RPC can run the same sweep at any time; the two are safe together because the sweep
- * re-checks every package under its row lock.
+ * at the next interval. The SweepRetention RPC can run the same sweep at any time; the two are safe
+ * together because the sweep re-checks every package under its row lock.
  */
 import { startPeriodicTask } from '../../core/time/periodic-task.ts';
 import type { SweepInput, SweepResult } from '../registry/retention.ts';

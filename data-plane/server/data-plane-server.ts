@@ -8,14 +8,13 @@
  */
 import { createDataPlaneMetrics } from '../http/metrics.ts';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import type { ConnectRouter } from '@connectrpc/connect';
+import { createClient, type ConnectRouter } from '@connectrpc/connect';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
 import { listenHttp1AndH2c, type DualProtocolHandler, type DualProtocolServer } from '../../core/net/h2c-listener.ts';
 import { HealthService } from '../../core/rpc/grpc-descriptors.ts';
 import { registerHealthService } from '../../core/rpc/health-service.ts';
 import { registerReflectionService } from '../../core/rpc/reflection-service.ts';
 import { DataPlaneService } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
-import { createClient } from '@connectrpc/connect';
 import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { createControlTransport } from '../control/control-client.ts';
 import { startRegistration, type Registration } from '../control/registration.ts';

@@ -152,7 +152,7 @@ describe('upload sweep', () => {
     expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
   });
 
-  it('runs periodically in a data plane, logging what it expired', async () => {
+  it('runs periodically (startUploadSweeper), logging what it expired', async () => {
     const pkg = await cluster.createPackage();
     const session = await openSession(cluster, pkg, 'sweep/periodic.bin');
     expect((await patchChunk(cluster, session.upload_id, bytesOf(100, 5), 0)).status).toBe(204);
