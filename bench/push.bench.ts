@@ -7,6 +7,9 @@
  *
  * Before each run the files get fresh random content (untimed), so no run is helped by objects an
  * earlier run stored.
+ *
+ * `cli-pull-pglite` times the way back: `artifactstore pull` of such a package (pushed once, untimed)
+ * into an empty directory, every digest checked; no target, for comparison with the push.
  */
 import { spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -24,15 +27,20 @@ const CLI = join(import.meta.dirname, '..', 'cli', 'main.ts');
 
 /** Runs `artifactstore push`; resolves with its stdout, rejects with its stderr on a non-zero exit. */
 function runPush(directory: string, subject: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return runCli(['push', directory, '--producer', 'bench', '--subject', subject, '--retention-class', 'transient', '--json'], env);
+}
+
+/** Runs the CLI as a child process; resolves with its stdout, rejects with its stderr on a non-zero exit. */
+function runCli(cliArgs: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const args = ['--import', 'tsx', CLI, 'push', directory, '--producer', 'bench', '--subject', subject, '--retention-class', 'transient', '--json'];
+    const args = ['--import', 'tsx', CLI, ...cliArgs];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-16 * 1024)));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`artifactstore push exited with ${code ?? 'a signal'}:\n${stderr}`))));
+    child.once('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`artifactstore ${cliArgs[0] ?? ''} exited with ${code ?? 'a signal'}:\n${stderr}`))));
   });
 }
 
@@ -71,11 +79,55 @@ function pushCase(name: string, database: ServiceOptions['database'], files: num
   };
 }
 
-/** `artifactstore push` of many 4 KiB files, on PGlite and on PostgreSQL. */
+/** Writes `files` random 4 KiB files below `directory` (100 per subdirectory). */
+async function writeSourceFiles(directory: string, files: number): Promise<void> {
+  const content = randomFillSync(Buffer.allocUnsafe(files * FILE_BYTES));
+  for (let d = 0; d * FILES_PER_DIRECTORY < files; d++) await mkdir(join(directory, `d-${String(d).padStart(3, '0')}`));
+  for (let i = 0; i < files; i++) {
+    await writeFile(join(directory, `d-${String(Math.floor(i / FILES_PER_DIRECTORY)).padStart(3, '0')}`, `f-${String(i).padStart(5, '0')}.bin`), content.subarray(i * FILE_BYTES, (i + 1) * FILE_BYTES));
+  }
+}
+
+function pullCase(name: string, files: number): BenchCase {
+  let service: BenchService | undefined;
+  let scratch: string | undefined;
+  let packageId = '';
+  let runs = 0;
+  const target = (): string => join(scratch ?? '', `pulled-${runs}`);
+  return {
+    name,
+    description: `artifactstore pull (child process, default --concurrency) of a package of 10,000 x --size/1GiB 4 KiB files into an empty directory, every digest checked, PGlite (no target)`,
+    targets: [{ label: 'files per second', unit: 'files/s', digits: 0, figure: ({ metrics, seconds }) => (metrics['files'] ?? Number.NaN) / seconds }],
+    budgetSeconds: 120,
+    async setup() {
+      scratch = await mkdtemp(join(tmpdir(), 'as-bench-pull-'));
+      await mkdir(join(scratch, 'source'));
+      await writeSourceFiles(join(scratch, 'source'), files);
+      service = await startBenchService({ label: name, database: 'pglite' });
+      packageId = (JSON.parse(await runPush(join(scratch, 'source'), name, service.env)) as { package_id: string }).package_id;
+    },
+    async beforeRun() {
+      await rm(target(), { recursive: true, force: true }); // the previous run's copy
+      runs += 1;
+    },
+    async run() {
+      if (service === undefined) throw new Error(`${name}: not set up`);
+      const out = await runCli(['pull', packageId, target()], service.env);
+      if (!out.startsWith(`${files} files written`)) throw new Error(`${name}: pull said ${JSON.stringify(out.slice(0, 200))}, expected ${files} files written`);
+      return { bytes: files * FILE_BYTES, metrics: { files } };
+    },
+    async teardown() {
+      await service?.stop();
+      if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `artifactstore push` of many 4 KiB files, on PGlite and on PostgreSQL, and `pull` of one such package. */
 export const pushSuite: BenchSuite = {
   name: 'push',
   createCases({ size }): BenchCase[] {
     const files = scaled(10_000, size, 10);
-    return [sha256Baseline(BASELINE, randomChunk(), size), pushCase('cli-push-pglite', 'pglite', files), pushCase('cli-push-postgres', 'postgres', files)];
+    return [sha256Baseline(BASELINE, randomChunk(), size), pushCase('cli-push-pglite', 'pglite', files), pushCase('cli-push-postgres', 'postgres', files), pullCase('cli-pull-pglite', files)];
   },
 };

@@ -33,6 +33,7 @@ Steps:
   download               GET both files (by path and by file id), verified with sha256sum
   download-range         GET with Range -> 206, Content-Range and the exact bytes
   download-not-modified  GET with If-None-Match: <ETag> -> 304, no body
+  download-archive       GET /packages/{id}/archive (tar): both files extracted with tar, sha256 verified
 
 Redirects: the control plane answers byte routes with 307 to a data plane on another port. curl
 does not forward Authorization to another port unless told to, so those requests use
@@ -308,5 +309,17 @@ if [ -s "$BODY" ]; then
   fail download-not-modified "a 304 answer carried a body"
 fi
 ok download-not-modified "304 for If-None-Match: $ETAG"
+
+http download-archive 200 --location-trusted "$BASE_URL/packages/$PACKAGE_ID/archive"
+mkdir "$WORK/archive"
+if ! tar -xf "$BODY" -C "$WORK/archive"; then
+  fail download-archive "tar could not extract the archive"
+fi
+for pair in "$PUT_PATH:$PUT_SHA" "$SESSION_PATH:$SESSION_SHA"; do
+  if [ ! -f "$WORK/archive/${pair%%:*}" ] || [ "$(sha256_of "$WORK/archive/${pair%%:*}")" != "${pair##*:}" ]; then
+    fail download-archive "the archive does not hold ${pair%%:*} with sha256 ${pair##*:}"
+  fi
+done
+ok download-archive "both files extracted with tar, sha256 verified"
 
 echo "done: package $PACKAGE_ID finalized with 2 files (manifest $MANIFEST_DIGEST)"

@@ -54,7 +54,7 @@ export async function failure(res: IncomingMessage, what: string): Promise<Trans
   return new TransferError(res.statusCode ?? 0, code, `${what}: ${res.statusCode ?? '?'} ${code}: ${detail}`);
 }
 
-function send(url: URL, method: string, headers: Record<string, string | number>, body?: NodeJS.ReadableStream): Promise<IncomingMessage> {
+export function send(url: URL, method: string, headers: Record<string, string | number>, body?: NodeJS.ReadableStream): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, resolve);

@@ -1,7 +1,8 @@
 /**
  * `artifactstore pull <package-id> <dir>`: downloads every file of a package into a directory,
  * checking size, SHA-256 and BLAKE3 of each against the registry; refuses to overwrite existing
- * files unless --force.
+ * files unless --force. Small files come many to a request (a tar archive of the paths asked for,
+ * `POST /packages/{id}/archive`), large ones one each, streamed.
  */
 import { progressBar } from '../client/progress-bar.ts';
 import { access } from 'node:fs/promises';
@@ -10,6 +11,8 @@ import type { CommandIo } from '../command-io.ts';
 import { discoverDataPlane, downloadFile, type FileJson } from '../client/byte-transfer.ts';
 import { openConnection } from '../client/connection.ts';
 import { runPool } from '../client/run-pool.ts';
+import { downloadArchive } from '../client/archive-download.ts';
+import { planTransfers } from '../client/batch-plan.ts';
 
 /** Options of pull. */
 export interface PullOptions {
@@ -48,10 +51,18 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
   const headers = conn.authHeaders();
   const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers);
   let done = 0;
-  await runPool(files, options.concurrency, async (file, i) => {
-    await downloadFile(dataPlane, file, targets[i] as string, headers);
+  let bytes = 0;
+  const report = (file: FileJson): void => {
     done += 1;
-    io.progress(progressBar(done, files.length, 'files'));
+    bytes += Number(file.digests.size ?? 0);
+    io.progress(progressBar(done, files.length, 'files', bytes));
+  };
+  const directories = new Set<string>();
+  const wanted = files.map((file, i) => ({ file, target: targets[i] as string }));
+  await runPool(planTransfers(wanted, (w) => Number(w.file.digests.size ?? 0)), options.concurrency, async (work) => {
+    if (work.kind === 'batch') return downloadArchive(dataPlane, options.packageId, work.files, { headers, directories, onFile: report });
+    await downloadFile(dataPlane, work.file.file, work.file.target, headers);
+    report(work.file.file);
   });
   io.out(`${files.length} files written to ${root}, every digest verified`);
   return files.length;

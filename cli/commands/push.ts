@@ -12,6 +12,7 @@ import { openConnection } from '../client/connection.ts';
 import { mediaTypeFor } from '../client/media-types.ts';
 import { runPool } from '../client/run-pool.ts';
 import { walkDirectory, type LocalFile } from '../client/walk-directory.ts';
+import { planTransfers } from '../client/batch-plan.ts';
 import { uploadBatch } from '../client/batch-upload.ts';
 import { progressBar } from '../client/progress-bar.ts';
 
@@ -41,42 +42,6 @@ export interface PushSummary {
   readonly status: string;
 }
 
-/** Files up to this size travel in batches (one tar request, one transaction per batch). */
-export const BATCH_FILE_BYTES = 1024 * 1024;
-/** Most files per batch. */
-export const BATCH_MAX_FILES = 250;
-/** Most bytes per batch. */
-export const BATCH_MAX_BYTES = 16 * 1024 * 1024;
-
-/** One request of a push: a large file on its own, or a batch of small ones. */
-export type UploadWork = { readonly kind: 'single'; readonly file: LocalFile } | { readonly kind: 'batch'; readonly files: readonly LocalFile[] };
-
-/**
- * Splits the files into requests: each file over `BATCH_FILE_BYTES` alone (streamed), the rest in
- * batches of at most `BATCH_MAX_FILES` files and `BATCH_MAX_BYTES` bytes, in path order.
- */
-export function planUploads(files: readonly LocalFile[]): UploadWork[] {
-  const work: UploadWork[] = [];
-  let batch: LocalFile[] = [];
-  let batchBytes = 0;
-  const flush = (): void => {
-    if (batch.length > 0) work.push({ kind: 'batch', files: batch });
-    batch = [];
-    batchBytes = 0;
-  };
-  for (const file of files) {
-    if (file.size > BATCH_FILE_BYTES) {
-      work.push({ kind: 'single', file });
-      continue;
-    }
-    if (batch.length >= BATCH_MAX_FILES || batchBytes + file.size > BATCH_MAX_BYTES) flush();
-    batch.push(file);
-    batchBytes += file.size;
-  }
-  flush();
-  return work;
-}
-
 /** Pushes a directory; returns the summary (also printed). */
 export async function pushDirectory(io: CommandIo, options: PushOptions): Promise<PushSummary> {
   const files = options.files ?? (await walkDirectory(options.directory));
@@ -94,7 +59,7 @@ export async function pushDirectory(io: CommandIo, options: PushOptions): Promis
     bytes += size;
     io.progress(progressBar(done, files.length, 'files', bytes));
   };
-  await runPool(planUploads(files), options.concurrency, async (work) => {
+  await runPool(planTransfers(files, (f) => f.size), options.concurrency, async (work) => {
     if (work.kind === 'single') {
       const file = work.file;
       await uploadFile(dataPlane, packageId, file.relativePath, file.absolutePath, file.size, { headers, mediaType: mediaTypeFor(file.relativePath) });

@@ -61,6 +61,7 @@ const controlAccess: Record<MethodNames<typeof ControlService>, Access> = {
   recordFile: 'internal',
   recordFiles: 'internal',
   resolveRead: 'internal',
+  resolvePackageReads: 'internal',
   createUploadSession: 'internal',
   getUploadSession: 'internal',
   closeUploadSession: 'internal',

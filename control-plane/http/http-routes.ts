@@ -42,6 +42,7 @@ export interface HttpRoutesDeps {
 const BYTE_ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly string[] }[] = [
   { pattern: /^\/packages\/[^/]+\/files\/.+$/, methods: ['PUT', 'GET', 'HEAD'] },
   { pattern: /^\/packages\/[^/]+\/files$/, methods: ['POST'] },
+  { pattern: /^\/packages\/[^/]+\/archive$/, methods: ['GET', 'POST'] },
   { pattern: /^\/uploads\/?$/, methods: ['POST'] },
   { pattern: /^\/uploads\/[^/]+\/?$/, methods: ['PATCH', 'HEAD', 'DELETE'] },
   { pattern: /^\/uploads\/[^/]+\/complete$/, methods: ['POST'] },

@@ -4,7 +4,7 @@
  * them to the views with the projector (the same code replay runs). Reads are scoped by tenant: a
  * package of another tenant is reported as not found.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { type Kysely, type Transaction } from 'kysely';
 import { formatTimestamp, parseTimestamp, type Clock } from '../../core/time/clock.ts';
 import { encodeManifest } from '../../core/manifest/codec.ts';
 import type { Manifest } from '../../core/manifest/manifest.ts';
@@ -14,11 +14,12 @@ import { createIdGenerator, type IdGenerator } from './ids.ts';
 import { listPackages, type ListPackagesFilter, type Page, type PageRequest } from './list-packages.ts';
 import { createMutate } from './mutation.ts';
 import { decodePageToken, encodePageToken, filterFingerprint, pageSize } from './page-token.ts';
-import { compareCodeUnits, toFileRecord, toPackageRecord, type FileRecord, type PackageRecord, type StorageLocationRecord } from './records.ts';
+import { compareCodeUnits, toFileRecord, toPackageRecord, type FileRecord, type PackageRecord } from './records.ts';
 import { RegistryError } from './registry-error.ts';
 import { inScope, type TenantScope } from './scope.ts';
 import { createRetention, type RetentionOperations } from './retention.ts';
 import { createUploadSessions, type UploadSessions } from './upload-sessions.ts';
+import { createReadResolution, type ReadResolution } from './read-resolution.ts';
 import { BUILTIN_RETENTION_POLICY, isRetentionClass, type RetentionPolicy } from '../config/operator-config.ts';
 import { checkPathsFree } from './paths-free.ts';
 import { checkDigest, checkJsonObject, checkLabel, checkMediaType, checkRelativePath, checkSize } from './validation.ts';
@@ -28,6 +29,7 @@ export type { ListPackagesFilter, Page, PageRequest } from './list-packages.ts';
 export type { CreateUploadSessionInput } from './upload-sessions.ts';
 export type { ApplyHoldInput, ExtendRetentionInput, HoldRecord, ReleaseHoldInput, RetentionRecord, SweepInput, SweepResult } from './retention.ts';
 export { ALL_TENANTS, type TenantScope } from './scope.ts';
+export { MAX_RESOLVED_PAGE, MAX_RESOLVED_READS, type FileRef, type PackageReadSelection, type ResolvedFile } from './read-resolution.ts';
 
 /** Input of `createPackage`. */
 export interface CreatePackageInput {
@@ -77,21 +79,11 @@ export interface FinalizeResult {
   readonly manifestBytes: Uint8Array;
 }
 
-/** A file named by id, or by package and relative path. */
-export type FileRef = { readonly fileId: string } | { readonly packageId: string; readonly relativePath: string };
-
-/** A file and where its bytes are stored. */
-export interface ResolvedFile {
-  readonly file: FileRecord;
-  /** Copies of the bytes, oldest first. */
-  readonly locations: StorageLocationRecord[];
-}
-
 /**
  * The registry's operations. Every read and every change to an existing package takes the caller's
  * tenant scope; packages outside it are `not-found`.
  */
-export interface Registry extends UploadSessions, RetentionOperations {
+export interface Registry extends UploadSessions, RetentionOperations, ReadResolution {
   /** Opens a new package of `input.tenant` and applies its class's default retention. */
   createPackage(input: CreatePackageInput): Promise<PackageRecord>;
   /** Records a stored file in an open package. */
@@ -111,10 +103,6 @@ export interface Registry extends UploadSessions, RetentionOperations {
   listFiles(tenant: TenantScope, packageId: string): Promise<FileRecord[]>;
   /** One page of `listFiles` (default 1000, at most 10000). */
   listFilesPage(tenant: TenantScope, packageId: string, page: PageRequest): Promise<Page<FileRecord>>;
-  /** One current file. */
-  getFile(tenant: TenantScope, ref: FileRef): Promise<FileRecord>;
-  /** One current file and where its bytes are. */
-  resolveFile(tenant: TenantScope, ref: FileRef): Promise<ResolvedFile>;
   /**
    * Checks, without writing, that a file may be added at `relativePath`: the package is open and in
    * scope, the path is valid, and it is free (or `replace` is asked). Returns the path's normal form.
@@ -172,24 +160,9 @@ export function createRegistry(options: RegistryOptions): Registry {
     return rows.map(toFileRecord).sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
   }
 
-  async function loadFile(tenant: TenantScope, ref: FileRef): Promise<FileRecord> {
-    let q = db.selectFrom('files').selectAll();
-    if ('fileId' in ref) q = q.where('file_id', '=', checkLabel('file_id', ref.fileId));
-    else q = q.where('package_id', '=', checkLabel('package_id', ref.packageId)).where('relative_path', '=', checkRelativePath(ref.relativePath));
-    const row = await q.executeTakeFirst();
-    const what = 'fileId' in ref ? `file ${ref.fileId}` : `file ${JSON.stringify(ref.relativePath)} of package ${ref.packageId}`;
-    if (row === undefined) throw new RegistryError('not-found', `${what} not found`);
-    try {
-      await loadPackage(db, tenant, row.package_id);
-    } catch (err) {
-      if (err instanceof RegistryError && err.code === 'not-found') throw new RegistryError('not-found', `${what} not found`);
-      throw err;
-    }
-    return toFileRecord(row);
-  }
-
   const uploads = createUploadSessions({ db, clock, ids, mutate, loadPackage, checkPathFree });
   const retentionOps = createRetention({ db, clock, ids, mutate });
+  const reads = createReadResolution({ db, loadPackage, loadFiles });
 
   /**
    * Throws unless `relativePath` (normal form) is free in the package, or `replace` is asked; returns
@@ -358,14 +331,6 @@ export function createRegistry(options: RegistryOptions): Registry {
       return { items, nextPageToken: rest.length > limit && last !== undefined ? encodePageToken(last.relativePath, fingerprint) : '' };
     },
 
-    getFile: (tenant, ref) => loadFile(tenant, ref),
-
-    async resolveFile(tenant, ref) {
-      const file = await loadFile(tenant, ref);
-      const rows = await db.selectFrom('storage_locations').select(['backend_id', 'storage_key', 'stored_at']).where('content_address', '=', file.blake3).orderBy(sql`status = 'failed'`).orderBy('stored_at').orderBy('backend_id').execute();
-      return { file, locations: rows.map((r) => ({ backendId: r.backend_id, storageKey: r.storage_key })) };
-    },
-
     async checkWrite(tenant, packageId, relativePath, replace) {
       const path = checkRelativePath(relativePath);
       const pkg = await loadPackage(db, tenant, packageId);
@@ -377,6 +342,8 @@ export function createRegistry(options: RegistryOptions): Registry {
     ...uploads,
 
     ...retentionOps,
+
+    ...reads,
 
     async getManifestBytes(tenant, packageId) {
       const pkg = await loadPackage(db, tenant, packageId);

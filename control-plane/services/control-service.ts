@@ -8,7 +8,7 @@ import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { DataPlaneTable } from '../data-planes/data-plane-table.ts';
 import type { BackendRouting } from '../registry/backend-routing.ts';
-import type { Registry } from '../registry/registry.ts';
+import type { Registry, ResolvedFile } from '../registry/registry.ts';
 import { RegistryError } from '../registry/registry-error.ts';
 import { checkLabel } from '../registry/validation.ts';
 import type { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
@@ -36,6 +36,10 @@ function checkAdvertiseUrl(value: string): string {
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') throw new RegistryError('invalid-argument', 'advertise_url must be an http(s) URL without query or fragment');
   return url.toString().replace(/\/+$/, '');
+}
+
+function resolvedToProto(resolved: ResolvedFile) {
+  return { file: fileToProto(resolved.file), locations: resolved.locations.map((l) => ({ backendId: l.backendId, storageKey: l.storageKey })) };
 }
 
 /** Creates the ControlService implementation. */
@@ -115,7 +119,13 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
       if (req.fileId !== '' && (req.packageId !== '' || req.relativePath !== '')) throw new RegistryError('invalid-argument', 'give either file_id, or package_id and relative_path');
       const ref = req.fileId !== '' ? { fileId: req.fileId } : { packageId: req.packageId, relativePath: req.relativePath };
       const resolved = await registry.resolveFile(caller.scope, ref);
-      return { file: fileToProto(resolved.file), locations: resolved.locations.map((l) => ({ backendId: l.backendId, storageKey: l.storageKey })) };
+      return resolvedToProto(resolved);
+    },
+
+    async resolvePackageReads(req) {
+      const caller = reader(req.clientToken);
+      const page = await registry.resolvePackageFiles(caller.scope, req.packageId, { relativePaths: req.relativePaths, pageToken: req.pageToken, pageSize: req.pageSize });
+      return { files: page.items.map(resolvedToProto), nextPageToken: page.nextPageToken };
     },
 
     async createUploadSession(req, ctx) {

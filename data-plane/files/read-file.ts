@@ -2,6 +2,7 @@
  * Reading one file, independent of transport: the control plane says whether the caller may read it
  * and where its bytes live; the bytes stream from the first copy on this data plane's backend.
  */
+import type { StorageLocation } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, servesBackend } from './backend-choice.ts';
@@ -28,9 +29,16 @@ export async function resolveFile(deps: DataPlaneDeps, caller: Caller, selector:
       : { clientToken: caller.token, packageId: selector.packageId, relativePath: selector.relativePath },
     { signal },
   );
+  return readableCopy(deps, answer);
+}
+
+/**
+ * The copy of a resolved file this data plane reads: the first of the recorded locations (preferred
+ * first) on a backend it holds; `backend-unavailable` when none is.
+ */
+export function readableCopy(deps: DataPlaneDeps, answer: { readonly file?: File | undefined; readonly locations: readonly StorageLocation[] }): ResolvedFile {
   const file = answer.file;
   if (file?.digests === undefined) throw new Error('control plane resolved a read without a file');
-  // The recorded locations, preferred first; the first one on a backend this data plane holds.
   const location = answer.locations.find((l) => servesBackend(deps, l.backendId));
   if (location === undefined) throw new DataPlaneError('backend-unavailable', `no copy of file ${file.fileId} is on a backend this data plane serves`);
   return { file, size: Number(file.digests.size), storageKey: location.storageKey, backendId: location.backendId };

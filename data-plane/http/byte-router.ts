@@ -5,6 +5,7 @@
  */
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
+import { getArchive } from './archive-route.ts';
 import { postBatch } from './batch-route.ts';
 import { getFile, putFile } from './file-routes.ts';
 import { bearerToken } from './headers.ts';
@@ -68,6 +69,8 @@ async function handle(
       return getFile(deps, caller, { packageId: route.packageId, relativePath: route.relativePath }, req, res, signal);
     case 'package-files':
       return postBatch(deps, caller, { packageId: route.packageId, replace: booleanParam(query, 'replace') }, req, res, signal);
+    case 'package-archive':
+      return getArchive(deps, caller, route.packageId, req, res, signal);
     case 'file-download':
       return getFile(deps, caller, { fileId: route.fileId }, req, res, signal);
     case 'uploads':

@@ -11,6 +11,7 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 export type ByteRoute =
   | { readonly name: 'package-file'; readonly packageId: string; readonly relativePath: string }
   | { readonly name: 'package-files'; readonly packageId: string }
+  | { readonly name: 'package-archive'; readonly packageId: string }
   | { readonly name: 'file-download'; readonly fileId: string }
   | { readonly name: 'uploads' }
   | { readonly name: 'upload'; readonly uploadId: string }
@@ -22,6 +23,7 @@ export type ByteRoute =
 export const ROUTE_METHODS: Record<ByteRoute['name'], readonly string[]> = {
   'package-file': ['GET', 'HEAD', 'PUT'],
   'package-files': ['POST'],
+  'package-archive': ['GET', 'POST'],
   'file-download': ['GET', 'HEAD'],
   uploads: ['POST'],
   upload: ['HEAD', 'PATCH', 'DELETE'],
@@ -52,6 +54,7 @@ export function matchByteRoute(rawUrl: string): RequestTarget {
   if (first === 'healthz' && n === 1) return { route: { name: 'health' }, query };
   if (first === 'metrics' && n === 1) return { route: { name: 'metrics' }, query };
   if (first === 'packages' && third === 'files' && n === 3 && second !== undefined) return { route: { name: 'package-files', packageId: idSegment(second, 'package id') }, query };
+  if (first === 'packages' && third === 'archive' && n === 3 && second !== undefined) return { route: { name: 'package-archive', packageId: idSegment(second, 'package id') }, query };
   if (first === 'packages' && third === 'files' && n >= 4 && second !== undefined) {
     return { route: { name: 'package-file', packageId: idSegment(second, 'package id'), relativePath: relativePathOf(raw.slice(3)) }, query };
   }

@@ -124,6 +124,12 @@ for (const anonRead of [false, true]) {
       // The internal token is not a client token.
       expect(name(await resolve(t.cp.internalToken))).toBe('Unauthenticated');
       expect(name(await outcome(c.authorizeWrite({ clientToken: '', packageId: pkg, relativePath: 'b.txt' })))).toBe('Unauthenticated');
+      const resolveMany = (clientToken: string) => outcome(c.resolvePackageReads({ clientToken, packageId: pkg }));
+      expect(name(await resolveMany(TOKENS.ci))).toBe('ok');
+      expect(name(await resolveMany(TOKENS.assess))).toBe('NotFound');
+      expect(name(await resolveMany(''))).toBe(anonRead ? 'ok' : 'Unauthenticated');
+      expect(name(await resolveMany('not-a-configured-token-000'))).toBe('Unauthenticated');
+      expect(name(await resolveMany(t.cp.internalToken))).toBe('Unauthenticated');
     });
 
     it('answers health without any token, and with a wrong one', async () => {

@@ -89,6 +89,8 @@ describe('control-plane HTTP routes', () => {
       ['DELETE', '/uploads/upload_X'],
       ['POST', '/uploads/upload_X/complete'],
       ['GET', '/files/file_X/download?x=1'],
+      ['GET', `/packages/${pkg}/archive`],
+      ['POST', `/packages/${pkg}/archive`],
     ];
     const none = await fetch(`${t.url}/uploads`, { method: 'POST', redirect: 'manual' });
     expect(none.status).toBe(503);

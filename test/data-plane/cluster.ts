@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm, mkdir } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hash as blake3 } from 'blake3';
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect-node';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/server/control-plane-server.ts';
@@ -33,6 +34,8 @@ export interface Cluster {
   readonly grpc: Client<typeof DataPlaneService>;
   /** Creates an open package of tenant A and returns its id. */
   createPackage(): Promise<string>;
+  /** Where the local backend keeps the object of `bytes` (to damage or remove it in a test). */
+  objectPath(bytes: Uint8Array): string;
   /** Every object file under the backend root (staging included, once the backend settled), relative paths. */
   storedFiles(): Promise<string[]>;
   close(): Promise<void>;
@@ -88,6 +91,10 @@ export async function startCluster(options: { maxUploadBytes?: number; wrapBacke
       const { package: pkg } = await registry.createPackage({ producer: 'ci', subject: 'data-plane-test', retentionClass: 'transient' });
       if (pkg === undefined) throw new Error('no package returned');
       return pkg.packageId;
+    },
+    objectPath(bytes) {
+      const hex = Buffer.from(blake3(bytes)).toString('hex');
+      return join(root, 'blake3', hex.slice(0, 2), hex.slice(2, 4), hex);
     },
     async storedFiles() {
       await backend.settle(); // a duplicate's staged copy is removed after its commit answered

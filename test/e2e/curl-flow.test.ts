@@ -63,6 +63,7 @@ describe('scripts/curl-flow.sh against the real service', () => {
       'download',
       'download-range',
       'download-not-modified',
+      'download-archive',
     ]);
     expect(run.stdout).toMatch(/^ok session-stale-chunk 416 for bytes 0-262143\/700000, offset still 262144$/m);
     expect(run.stdout).toMatch(/^ok download-range 206 bytes 1000-70999\/1572864, sha256 verified$/m);

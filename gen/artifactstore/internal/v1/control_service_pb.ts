@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifactstore/internal/v1/control_service.proto.
  */
 export const file_artifactstore_internal_v1_control_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSLSAQoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCCI6ChJSZWNvcmRGaWxlUmVzcG9uc2USJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZSKnAQoQUmVjb3JkRmlsZXNFbnRyeRIVCg1yZWxhdGl2ZV9wYXRoGAEgASgJEhIKCm1lZGlhX3R5cGUYAiABKAkSLgoHZGlnZXN0cxgDIAEoCzIdLmFydGlmYWN0c3RvcmUudjEuRmlsZURpZ2VzdHMSEgoKYmFja2VuZF9pZBgEIAEoCRITCgtzdG9yYWdlX2tleRgFIAEoCRIPCgdyZXBsYWNlGAYgASgIInwKElJlY29yZEZpbGVzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRI8CgdlbnRyaWVzGAMgAygLMisuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc0VudHJ5IjwKE1JlY29yZEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUiZgoSUmVzb2x2ZVJlYWRSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIPCgdmaWxlX2lkGAIgASgJEhIKCnBhY2thZ2VfaWQYAyABKAkSFQoNcmVsYXRpdmVfcGF0aBgEIAEoCSI6Cg9TdG9yYWdlTG9jYXRpb24SEgoKYmFja2VuZF9pZBgBIAEoCRITCgtzdG9yYWdlX2tleRgCIAEoCSJ6ChNSZXNvbHZlUmVhZFJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUSPQoJbG9jYXRpb25zGAIgAygLMiouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5TdG9yYWdlTG9jYXRpb24izgIKDVVwbG9hZFNlc3Npb24SEQoJdXBsb2FkX2lkGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEhoKDWV4cGVjdGVkX3NpemUYBSABKARIAIgBARIXCg9leHBlY3RlZF9zaGEyNTYYBiABKAkSFwoPZXhwZWN0ZWRfYmxha2UzGAcgASgJEg8KB3JlcGxhY2UYCCABKAgSDgoGc3RhdHVzGAkgASgJEhMKC3N0YWdpbmdfa2V5GAogASgJEhIKCmJhY2tlbmRfaWQYCyABKAkSLgoKZXhwaXJlc19hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHVyZ2VhYmxlGA0gASgIQhAKDl9leHBlY3RlZF9zaXplIuIBChpDcmVhdGVVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIVCg1yZWxhdGl2ZV9wYXRoGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSGgoNZXhwZWN0ZWRfc2l6ZRgFIAEoBEgAiAEBEhcKD2V4cGVjdGVkX3NoYTI1NhgGIAEoCRIXCg9leHBlY3RlZF9ibGFrZTMYByABKAkSDwoHcmVwbGFjZRgIIAEoCEIQCg5fZXhwZWN0ZWRfc2l6ZSJYChtDcmVhdGVVcGxvYWRTZXNzaW9uUmVzcG9uc2USOQoHc2Vzc2lvbhgBIAEoCzIoLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuVXBsb2FkU2Vzc2lvbiJCChdHZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJIlUKGEdldFVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIlQKGUNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCRIOCgZzdGF0dXMYAyABKAkiVwoaQ2xvc2VVcGxvYWRTZXNzaW9uUmVzcG9uc2USOQoHc2Vzc2lvbhgBIAEoCzIoLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuVXBsb2FkU2Vzc2lvbjK+CAoOQ29udHJvbFNlcnZpY2USfgoRUmVnaXN0ZXJEYXRhUGxhbmUSMy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlZ2lzdGVyRGF0YVBsYW5lUmVxdWVzdBo0LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRJmCglIZWFydGJlYXQSKy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkhlYXJ0YmVhdFJlcXVlc3QaLC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkhlYXJ0YmVhdFJlc3BvbnNlEnUKDkF1dGhvcml6ZVdyaXRlEjAuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5BdXRob3JpemVXcml0ZVJlcXVlc3QaMS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVzcG9uc2USaQoKUmVjb3JkRmlsZRIsLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlcXVlc3QaLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVSZXNwb25zZRJsCgtSZWNvcmRGaWxlcxItLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZXNSZXF1ZXN0Gi4uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1Jlc3BvbnNlEmwKC1Jlc29sdmVSZWFkEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZXNvbHZlUmVhZFJlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVzcG9uc2UShAEKE0NyZWF0ZVVwbG9hZFNlc3Npb24SNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0GjYuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5DcmVhdGVVcGxvYWRTZXNzaW9uUmVzcG9uc2USewoQR2V0VXBsb2FkU2Vzc2lvbhIyLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlcXVlc3QaMy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkdldFVwbG9hZFNlc3Npb25SZXNwb25zZRKBAQoSQ2xvc2VVcGxvYWRTZXNzaW9uEjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5DbG9zZVVwbG9hZFNlc3Npb25SZXF1ZXN0GjUuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5DbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_artifactstore_v1_digest, file_artifactstore_v1_package, file_google_protobuf_timestamp]);
+  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSLSAQoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCCI6ChJSZWNvcmRGaWxlUmVzcG9uc2USJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZSKnAQoQUmVjb3JkRmlsZXNFbnRyeRIVCg1yZWxhdGl2ZV9wYXRoGAEgASgJEhIKCm1lZGlhX3R5cGUYAiABKAkSLgoHZGlnZXN0cxgDIAEoCzIdLmFydGlmYWN0c3RvcmUudjEuRmlsZURpZ2VzdHMSEgoKYmFja2VuZF9pZBgEIAEoCRITCgtzdG9yYWdlX2tleRgFIAEoCRIPCgdyZXBsYWNlGAYgASgIInwKElJlY29yZEZpbGVzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRI8CgdlbnRyaWVzGAMgAygLMisuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc0VudHJ5IjwKE1JlY29yZEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUiZgoSUmVzb2x2ZVJlYWRSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIPCgdmaWxlX2lkGAIgASgJEhIKCnBhY2thZ2VfaWQYAyABKAkSFQoNcmVsYXRpdmVfcGF0aBgEIAEoCSI6Cg9TdG9yYWdlTG9jYXRpb24SEgoKYmFja2VuZF9pZBgBIAEoCRITCgtzdG9yYWdlX2tleRgCIAEoCSJ6ChNSZXNvbHZlUmVhZFJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUSPQoJbG9jYXRpb25zGAIgAygLMiouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5TdG9yYWdlTG9jYXRpb24ihQEKGlJlc29sdmVQYWNrYWdlUmVhZHNSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhYKDnJlbGF0aXZlX3BhdGhzGAMgAygJEhIKCnBhZ2VfdG9rZW4YBCABKAkSEQoJcGFnZV9zaXplGAUgASgNInMKDFJlc29sdmVkUmVhZBIkCgRmaWxlGAEgASgLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlEj0KCWxvY2F0aW9ucxgCIAMoCzIqLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuU3RvcmFnZUxvY2F0aW9uIm4KG1Jlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRI2CgVmaWxlcxgBIAMoCzInLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZWRSZWFkEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLOAgoNVXBsb2FkU2Vzc2lvbhIRCgl1cGxvYWRfaWQYASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIVCg1yZWxhdGl2ZV9wYXRoGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSGgoNZXhwZWN0ZWRfc2l6ZRgFIAEoBEgAiAEBEhcKD2V4cGVjdGVkX3NoYTI1NhgGIAEoCRIXCg9leHBlY3RlZF9ibGFrZTMYByABKAkSDwoHcmVwbGFjZRgIIAEoCBIOCgZzdGF0dXMYCSABKAkSEwoLc3RhZ2luZ19rZXkYCiABKAkSEgoKYmFja2VuZF9pZBgLIAEoCRIuCgpleHBpcmVzX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwdXJnZWFibGUYDSABKAhCEAoOX2V4cGVjdGVkX3NpemUi4gEKGkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIaCg1leHBlY3RlZF9zaXplGAUgASgESACIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAYgASgJEhcKD2V4cGVjdGVkX2JsYWtlMxgHIAEoCRIPCgdyZXBsYWNlGAggASgIQhAKDl9leHBlY3RlZF9zaXplIlgKG0NyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIkIKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiVQoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iVAoZQ2xvc2VVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCSJXChpDbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uMsUJCg5Db250cm9sU2VydmljZRJ+ChFSZWdpc3RlckRhdGFQbGFuZRIzLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlc3BvbnNlEmYKCUhlYXJ0YmVhdBIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVxdWVzdBosLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVzcG9uc2USdQoOQXV0aG9yaXplV3JpdGUSMC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVxdWVzdBoxLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXNwb25zZRJpCgpSZWNvcmRGaWxlEiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVxdWVzdBotLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlc3BvbnNlEmwKC1JlY29yZEZpbGVzEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1JlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVzUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTUmVzb2x2ZVBhY2thZ2VSZWFkcxI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVBhY2thZ2VSZWFkc1JlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package, file_google_protobuf_timestamp]);
 
 /**
  * Request of ControlService.RegisterDataPlane.
@@ -495,6 +495,112 @@ export const ResolveReadResponseSchema: GenMessage<ResolveReadResponse> = /*@__P
   messageDesc(file_artifactstore_internal_v1_control_service, 13);
 
 /**
+ * Request of ControlService.ResolvePackageReads.
+ *
+ * @generated from message artifactstore.internal.v1.ResolvePackageReadsRequest
+ */
+export type ResolvePackageReadsRequest = Message<"artifactstore.internal.v1.ResolvePackageReadsRequest"> & {
+  /**
+   * The client's bearer token (empty: anonymous, allowed only when reads are open).
+   *
+   * @generated from field: string client_token = 1;
+   */
+  clientToken: string;
+
+  /**
+   * The package.
+   *
+   * @generated from field: string package_id = 2;
+   */
+  packageId: string;
+
+  /**
+   * The files wanted, by relative path, in the order wanted (at most 1000, each once). Empty: every
+   * file of the package in manifest order, a page at a time.
+   *
+   * @generated from field: repeated string relative_paths = 3;
+   */
+  relativePaths: string[];
+
+  /**
+   * With no relative_paths: where the page starts (from next_page_token; empty: the first file).
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * With no relative_paths: files per page (0: 1000; at most 10000).
+   *
+   * @generated from field: uint32 page_size = 5;
+   */
+  pageSize: number;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.ResolvePackageReadsRequest.
+ * Use `create(ResolvePackageReadsRequestSchema)` to create a new message.
+ */
+export const ResolvePackageReadsRequestSchema: GenMessage<ResolvePackageReadsRequest> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 14);
+
+/**
+ * One file resolved for reading.
+ *
+ * @generated from message artifactstore.internal.v1.ResolvedRead
+ */
+export type ResolvedRead = Message<"artifactstore.internal.v1.ResolvedRead"> & {
+  /**
+   * The file.
+   *
+   * @generated from field: artifactstore.v1.File file = 1;
+   */
+  file?: File | undefined;
+
+  /**
+   * Copies of its bytes, preferred first.
+   *
+   * @generated from field: repeated artifactstore.internal.v1.StorageLocation locations = 2;
+   */
+  locations: StorageLocation[];
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.ResolvedRead.
+ * Use `create(ResolvedReadSchema)` to create a new message.
+ */
+export const ResolvedReadSchema: GenMessage<ResolvedRead> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 15);
+
+/**
+ * Response of ControlService.ResolvePackageReads.
+ *
+ * @generated from message artifactstore.internal.v1.ResolvePackageReadsResponse
+ */
+export type ResolvePackageReadsResponse = Message<"artifactstore.internal.v1.ResolvePackageReadsResponse"> & {
+  /**
+   * The files, in the order asked for (or manifest order).
+   *
+   * @generated from field: repeated artifactstore.internal.v1.ResolvedRead files = 1;
+   */
+  files: ResolvedRead[];
+
+  /**
+   * With no relative_paths: the token of the next page; empty after the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.ResolvePackageReadsResponse.
+ * Use `create(ResolvePackageReadsResponseSchema)` to create a new message.
+ */
+export const ResolvePackageReadsResponseSchema: GenMessage<ResolvePackageReadsResponse> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 16);
+
+/**
  * An open or ended upload session.
  *
  * @generated from message artifactstore.internal.v1.UploadSession
@@ -600,7 +706,7 @@ export type UploadSession = Message<"artifactstore.internal.v1.UploadSession"> &
  * Use `create(UploadSessionSchema)` to create a new message.
  */
 export const UploadSessionSchema: GenMessage<UploadSession> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 14);
+  messageDesc(file_artifactstore_internal_v1_control_service, 17);
 
 /**
  * Request of ControlService.CreateUploadSession.
@@ -670,7 +776,7 @@ export type CreateUploadSessionRequest = Message<"artifactstore.internal.v1.Crea
  * Use `create(CreateUploadSessionRequestSchema)` to create a new message.
  */
 export const CreateUploadSessionRequestSchema: GenMessage<CreateUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 15);
+  messageDesc(file_artifactstore_internal_v1_control_service, 18);
 
 /**
  * Response of ControlService.CreateUploadSession.
@@ -691,7 +797,7 @@ export type CreateUploadSessionResponse = Message<"artifactstore.internal.v1.Cre
  * Use `create(CreateUploadSessionResponseSchema)` to create a new message.
  */
 export const CreateUploadSessionResponseSchema: GenMessage<CreateUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 16);
+  messageDesc(file_artifactstore_internal_v1_control_service, 19);
 
 /**
  * Request of ControlService.GetUploadSession.
@@ -719,7 +825,7 @@ export type GetUploadSessionRequest = Message<"artifactstore.internal.v1.GetUplo
  * Use `create(GetUploadSessionRequestSchema)` to create a new message.
  */
 export const GetUploadSessionRequestSchema: GenMessage<GetUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 17);
+  messageDesc(file_artifactstore_internal_v1_control_service, 20);
 
 /**
  * Response of ControlService.GetUploadSession.
@@ -740,7 +846,7 @@ export type GetUploadSessionResponse = Message<"artifactstore.internal.v1.GetUpl
  * Use `create(GetUploadSessionResponseSchema)` to create a new message.
  */
 export const GetUploadSessionResponseSchema: GenMessage<GetUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 18);
+  messageDesc(file_artifactstore_internal_v1_control_service, 21);
 
 /**
  * Request of ControlService.CloseUploadSession.
@@ -776,7 +882,7 @@ export type CloseUploadSessionRequest = Message<"artifactstore.internal.v1.Close
  * Use `create(CloseUploadSessionRequestSchema)` to create a new message.
  */
 export const CloseUploadSessionRequestSchema: GenMessage<CloseUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 19);
+  messageDesc(file_artifactstore_internal_v1_control_service, 22);
 
 /**
  * Response of ControlService.CloseUploadSession.
@@ -797,7 +903,7 @@ export type CloseUploadSessionResponse = Message<"artifactstore.internal.v1.Clos
  * Use `create(CloseUploadSessionResponseSchema)` to create a new message.
  */
 export const CloseUploadSessionResponseSchema: GenMessage<CloseUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 20);
+  messageDesc(file_artifactstore_internal_v1_control_service, 23);
 
 /**
  * What data planes ask of the control plane. Not part of the public API: calls
@@ -869,6 +975,17 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof ResolveReadRequestSchema;
     output: typeof ResolveReadResponseSchema;
+  },
+  /**
+   * Finds several files of one package the client may read, and where their bytes are stored (an
+   * archive read): the paths asked for, in that order, or a page of every file in manifest order.
+   *
+   * @generated from rpc artifactstore.internal.v1.ControlService.ResolvePackageReads
+   */
+  resolvePackageReads: {
+    methodKind: "unary";
+    input: typeof ResolvePackageReadsRequestSchema;
+    output: typeof ResolvePackageReadsResponseSchema;
   },
   /**
    * Opens a resumable upload session.

@@ -1,0 +1,85 @@
+/**
+ * Many small files in one request: `POST /packages/{id}/archive` on a data plane with the paths wanted
+ * answers a tar archive of exactly those files, in that order. Each entry must be the file asked for
+ * next, with the registry's size, SHA-256 and BLAKE3 (the archive's own claims are not trusted); each is
+ * written to `<target>.partial` and renamed into place only once it checked out. A transfer that ends
+ * early (the server breaks it when it cannot finish) fails the batch.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createHash as createBlake3 } from 'blake3';
+import tar from 'tar-stream';
+import { failure, send, TransferError, type FileJson } from './byte-transfer.ts';
+
+/** One file of a batch and where it goes. */
+export interface ArchiveTarget {
+  readonly file: FileJson;
+  readonly target: string;
+}
+
+/** Options of {@link downloadArchive}. */
+export interface ArchiveDownloadOptions {
+  readonly headers: Record<string, string>;
+  /** Called after each file is in place. */
+  readonly onFile?: (file: FileJson) => void;
+  /** Directories known to exist (shared across batches: one `mkdir` per directory, not per file). */
+  readonly directories?: Set<string>;
+}
+
+/** Downloads `batch` (small files of one package: each is held in memory once) into place. */
+export async function downloadArchive(dataPlaneUrl: string, packageId: string, batch: readonly ArchiveTarget[], options: ArchiveDownloadOptions): Promise<void> {
+  const body = Buffer.from(JSON.stringify({ relative_paths: batch.map((b) => b.file.relative_path) }), 'utf8');
+  const url = new URL(`${dataPlaneUrl}/packages/${encodeURIComponent(packageId)}/archive`);
+  const res = await send(url, 'POST', { ...options.headers, 'content-type': 'application/json', 'content-length': body.byteLength }, Readable.from([body]));
+  if (res.statusCode !== 200) throw await failure(res, `download of ${batch.length} files`);
+  const extract = tar.extract();
+  const feeding = pipeline(res, extract).catch((error: unknown) => {
+    extract.destroy(error instanceof Error ? error : new Error(String(error)));
+  });
+  const directories = options.directories ?? new Set<string>();
+  let index = 0;
+  try {
+    for await (const entry of extract) {
+      const expected = batch[index];
+      const name = entry.header.name;
+      if (expected === undefined || entry.header.type !== 'file' || name !== expected.file.relative_path) {
+        throw new TransferError(0, 'archive-mismatch', `archive entry ${index + 1} is ${JSON.stringify(name)} (${entry.header.type ?? '?'}), expected ${expected === undefined ? 'the end' : JSON.stringify(expected.file.relative_path)}`);
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk);
+      await place(expected, Buffer.concat(chunks), directories);
+      options.onFile?.(expected.file);
+      index += 1;
+    }
+  } finally {
+    extract.destroy();
+    await feeding;
+  }
+  if (index !== batch.length) throw new TransferError(0, 'archive-mismatch', `the archive ended after ${index} of ${batch.length} files`);
+}
+
+/** Checks `bytes` against the registry's digests, then writes them to the target through a temporary file. */
+async function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<string>): Promise<void> {
+  const { file, target } = expected;
+  const sha256 = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const blake3 = `blake3:${createBlake3().update(bytes).digest().toString('hex')}`;
+  if (bytes.byteLength !== Number(file.digests.size ?? 0) || sha256 !== file.digests.sha256 || blake3 !== file.digests.blake3) {
+    throw new TransferError(0, 'integrity', `download ${file.relative_path}: received ${bytes.byteLength} bytes ${blake3}, expected ${file.digests.size ?? 0} bytes ${file.digests.blake3}`);
+  }
+  const directory = dirname(target);
+  if (!directories.has(directory)) {
+    await mkdir(directory, { recursive: true });
+    directories.add(directory);
+  }
+  const temp = `${target}.partial`;
+  try {
+    await writeFile(temp, bytes);
+    await rename(temp, target);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

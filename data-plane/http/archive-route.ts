@@ -1,0 +1,139 @@
+/**
+ * Archive reads: many files of one package in one response, as a tar archive (ustar, with a POSIX pax
+ * `path` record for a path ustar cannot hold).
+ * - `GET /packages/{id}/archive`: every file of the package, in manifest order (`curl … | tar -x`).
+ * - `POST /packages/{id}/archive` with `{"relative_paths": [...]}` (JSON, at most 1000 paths, each
+ *   once): those files, in that order (`artifactstore pull` fetches small files this way).
+ *
+ * Each entry is a regular file at its relative path (mode 0644, mtime = when it was recorded). The
+ * digests are not in the archive: a client checks the bytes against the registry's (`ListFiles`, the
+ * manifest), as `pull` does. A batch upload (`POST /packages/{id}/files`) takes the archive back as it is.
+ *
+ * Everything the caller may not read, or a path that is not a file of the package, is refused before
+ * the answer starts (a problem document). Once the 200 has started, a failure (a copy that cannot be
+ * read, a copy of the wrong size) breaks the transfer, so the client never takes a cut archive for a
+ * whole one. Reads stream one file at a time with backpressure; nothing is buffered whole.
+ */
+import { once } from 'node:events';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { timestampDate } from '@bufbuild/protobuf/wkt';
+import tar from 'tar-stream';
+import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
+import { openFileRange, type ResolvedFile } from '../files/read-file.ts';
+import { MAX_SELECTED_PATHS, resolvePackageFiles, type PackageSelection } from '../files/read-package.ts';
+import { acceptBody, header, pump, readSmallBody, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
+
+/** Largest JSON body of a selection: 1000 paths of up to 1024 bytes, JSON-escaped, with room. */
+const MAX_SELECTION_BYTES = 8 * 1024 * 1024;
+
+/** Handles `GET` and `POST /packages/{id}/archive`. */
+export async function getArchive(deps: DataPlaneDeps, caller: Caller, packageId: string, req: HttpRequest, res: HttpResponse, signal: AbortSignal): Promise<void> {
+  const selection: PackageSelection = req.method === 'POST' ? await readSelection(req, res) : { all: true };
+  const files = await resolvePackageFiles(deps, caller, packageId, selection, signal);
+  try {
+    // The first file is opened before the answer starts, so a missing copy is still a clean problem.
+    const first = await files.next();
+    const opened = first.done === true ? undefined : { resolved: first.value, bytes: await openWhole(deps, first.value, signal) };
+    const headers: OutgoingHttpHeaders = {
+      'content-type': 'application/x-tar',
+      'content-disposition': `attachment; filename="${packageId}.tar"`,
+      // A package that is still open can change between two reads of its archive.
+      'cache-control': 'private, no-cache',
+      'x-content-type-options': 'nosniff',
+    };
+    startResponse(res, 200, headers);
+    await streamArchive(deps, opened, files, res, signal);
+  } finally {
+    await files.return(undefined);
+  }
+}
+
+/** Parses `{"relative_paths": [...]}`: a non-empty array of distinct strings (the paths are checked by the registry). */
+async function readSelection(req: HttpRequest, res: HttpResponse): Promise<PackageSelection> {
+  const type = (header(req, 'content-type') ?? 'application/json').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') throw new DataPlaneError('bad-request', `a selection is JSON: send Content-Type: application/json (got ${JSON.stringify(type)})`);
+  acceptBody(req, res);
+  let value: unknown;
+  try {
+    value = JSON.parse((await readSmallBody(req, MAX_SELECTION_BYTES)).toString('utf8'));
+  } catch (error) {
+    if (error instanceof DataPlaneError) throw error;
+    throw new DataPlaneError('bad-request', 'the body must be a JSON object');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DataPlaneError('bad-request', 'the body must be a JSON object');
+  for (const key of Object.keys(value)) if (key !== 'relative_paths') throw new DataPlaneError('bad-request', `unknown field "${key}"`);
+  const paths = (value as { relative_paths?: unknown }).relative_paths;
+  if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string')) throw new DataPlaneError('bad-request', '"relative_paths" must be a non-empty array of strings');
+  if (paths.length > MAX_SELECTED_PATHS) throw new DataPlaneError('bad-request', `at most ${MAX_SELECTED_PATHS} relative paths per request (got ${paths.length})`);
+  return { relativePaths: paths };
+}
+
+function openWhole(deps: DataPlaneDeps, resolved: ResolvedFile, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  // Not reusing buffers: the tar packer holds a chunk until the socket took it.
+  return openFileRange(deps, resolved, { offset: 0, length: resolved.size }, signal);
+}
+
+/**
+ * Packs `first` and then every further file into the response. The packer and the socket run side by
+ * side; when either fails, the packer is destroyed (which stops the other) and the failure is thrown
+ * (the caller's problem handler then breaks the transfer).
+ */
+async function streamArchive(
+  deps: DataPlaneDeps,
+  first: { resolved: ResolvedFile; bytes: AsyncIterable<Uint8Array> } | undefined,
+  rest: AsyncIterator<ResolvedFile>,
+  res: HttpResponse,
+  signal: AbortSignal,
+): Promise<void> {
+  const pack = tar.pack();
+  const packing = (async () => {
+    if (first !== undefined) {
+      await packEntry(pack, first.resolved, first.bytes);
+      for (let next = await rest.next(); next.done !== true; next = await rest.next()) {
+        await packEntry(pack, next.value, await openWhole(deps, next.value, signal));
+      }
+    }
+    pack.finalize();
+  })();
+  const sending = pump(pack, res, signal);
+  const outcome = await Promise.allSettled([packing.catch((error: unknown) => stop(pack, error)), sending.catch((error: unknown) => stop(pack, error))]);
+  const failed = outcome.find((o) => o.status === 'rejected');
+  if (failed !== undefined) throw (failed).reason;
+}
+
+function stop(pack: tar.Pack, error: unknown): never {
+  pack.destroy(error instanceof Error ? error : new Error(String(error)));
+  throw error;
+}
+
+/** Writes one file as an entry; resolves once the packer has taken all of it. */
+async function packEntry(pack: tar.Pack, resolved: ResolvedFile, bytes: AsyncIterable<Uint8Array>): Promise<void> {
+  const { file } = resolved;
+  let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  // No vendor pax records: GNU tar warns about each unknown keyword, three per file. Paths longer than
+  // ustar holds, or not ASCII, still travel as a standard pax `path` record.
+  const headers: tar.Headers = {
+    name: file.relativePath,
+    size: resolved.size,
+    mode: 0o644,
+    mtime: file.createdAt === undefined ? new Date(0) : timestampDate(file.createdAt),
+    type: 'file',
+  };
+  const entry = pack.entry(headers, (error) => (error === null || error === undefined ? settle?.resolve() : settle?.reject(error)));
+  entry.on('error', () => undefined); // reported through the callback above
+  try {
+    for await (const chunk of bytes) {
+      // Waiting for room, or for the entry to end early (the packer destroyed: the client went away).
+      if (!entry.write(chunk)) await Promise.race([once(entry, 'drain'), done]);
+    }
+    // A copy shorter or longer than its recorded size fails here ("Size mismatch"): the entry is destroyed with the packer.
+    entry.end();
+  } catch (error) {
+    entry.destroy(error instanceof Error ? error : new Error(String(error)));
+  }
+  await done;
+}

@@ -1,0 +1,214 @@
+// Archive reads (`GET|POST /packages/{id}/archive`) against a real control plane and data plane: a tar
+// of exactly the files asked for, byte-exact and in order; every refusal answered before the archive
+// starts; a copy that cannot be read once it has started breaks the transfer instead of ending it.
+import { unlink, truncate, chmod } from 'node:fs/promises';
+import tar from 'tar-stream';
+import { createClient } from '@connectrpc/connect';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createControlTransport } from '../../data-plane/control/control-client.ts';
+import { resolvePackageFiles } from '../../data-plane/files/read-package.ts';
+import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import { bytesOf, rawRequest, startCluster, TOKEN_A, TOKEN_B, type Cluster } from './cluster.ts';
+
+const auth = (token = TOKEN_A): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+interface Entry {
+  readonly name: string;
+  readonly type: string;
+  readonly mode: number;
+  readonly mtime: Date;
+  readonly bytes: Buffer;
+}
+
+/** Reads a whole tar archive with tar-stream, as any client would. */
+async function entriesOf(archive: Uint8Array): Promise<Entry[]> {
+  const extract = tar.extract();
+  const out: Entry[] = [];
+  const reading = (async () => {
+    for await (const entry of extract) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk);
+      out.push({ name: entry.header.name, type: entry.header.type ?? '', mode: entry.header.mode ?? 0, mtime: entry.header.mtime ?? new Date(0), bytes: Buffer.concat(chunks) });
+    }
+  })();
+  extract.end(Buffer.from(archive));
+  await reading;
+  return out;
+}
+
+let cluster: Cluster;
+let url: string;
+beforeAll(async () => {
+  cluster = await startCluster();
+  url = cluster.dataPlane.url;
+});
+afterAll(async () => {
+  await cluster.close();
+});
+
+async function put(pkg: string, path: string, body: Uint8Array): Promise<void> {
+  const res = await fetch(`${url}/packages/${pkg}/files/${path.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body, headers: auth() });
+  expect(res.status, await res.text()).toBe(201);
+}
+
+function select(pkg: string, body: unknown, headers: Record<string, string> = auth()): Promise<Response> {
+  return fetch(`${url}/packages/${pkg}/archive`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+}
+
+async function problemOf(res: Response): Promise<{ status: number; code: string; detail: string }> {
+  expect(res.headers.get('content-type')).toBe('application/problem+json');
+  const body = (await res.json()) as { code: string; detail: string };
+  return { status: res.status, code: body.code, detail: body.detail };
+}
+
+
+describe('GET /packages/{id}/archive', () => {
+  const files = new Map<string, Uint8Array>([
+    ['b.txt', bytesOf(10, 1)],
+    ['a/nested/report.json', bytesOf(5000, 2)],
+    ['empty.bin', new Uint8Array(0)],
+    [`deep/${'long-segment-'.repeat(12)}/ünïcödé.txt`, bytesOf(300, 3)],
+    ['big.bin', bytesOf(3 * 1024 * 1024 + 17, 4)],
+    ['copy-of-b.txt', bytesOf(10, 1)],
+  ]);
+  let pkg: string;
+
+  beforeAll(async () => {
+    pkg = await cluster.createPackage();
+    for (const [path, bytes] of files) await put(pkg, path, bytes);
+  });
+
+  it('answers every file in manifest order, byte-exact, mode 0644, mtime = when recorded; tar reads it back', async () => {
+    const res = await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/x-tar');
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${pkg}.tar"`);
+    const entries = await entriesOf(new Uint8Array(await res.arrayBuffer()));
+    const listed = (await cluster.registry.listFiles({ packageId: pkg })).files;
+    expect(entries.map((e) => e.name)).toEqual(listed.map((f) => f.relativePath));
+    expect(entries.map((e) => e.name)).toEqual([...files.keys()].sort());
+    for (const [i, entry] of entries.entries()) {
+      expect(entry.type).toBe('file');
+      expect(entry.mode).toBe(0o644);
+      expect(entry.bytes.equals(Buffer.from(files.get(entry.name) ?? []))).toBe(true);
+      const created = listed[i]?.createdAt;
+      expect(entry.mtime.getTime()).toBe(Math.floor(Number(created?.seconds ?? 0n)) * 1000);
+    }
+  });
+
+  it('is redirected by the control plane (307, same path) for GET and POST', async () => {
+    for (const method of ['GET', 'POST']) {
+      const res = await rawRequest(cluster.controlPlane.url, method, `/packages/${pkg}/archive`, auth());
+      expect(res.status, method).toBe(307);
+      expect(res.headers.location).toBe(`${url}/packages/${pkg}/archive`);
+    }
+    expect((await rawRequest(cluster.controlPlane.url, 'PUT', `/packages/${pkg}/archive`, auth())).status).toBe(405);
+    expect((await rawRequest(url, 'DELETE', `/packages/${pkg}/archive`, auth())).status).toBe(405);
+  });
+
+  it('answers an empty package with an empty archive', async () => {
+    const empty = await cluster.createPackage();
+    const res = await fetch(`${url}/packages/${empty}/archive`, { headers: auth() });
+    expect(res.status).toBe(200);
+    const body = new Uint8Array(await res.arrayBuffer());
+    expect(body.byteLength).toBe(1024);
+    expect(body.every((b) => b === 0)).toBe(true);
+  });
+
+  it('hides the package from a foreign token and refuses a missing one', async () => {
+    expect(await problemOf(await fetch(`${url}/packages/${pkg}/archive`, { headers: auth(TOKEN_B) }))).toMatchObject({ status: 404, code: 'not-found' });
+    expect(await problemOf(await fetch(`${url}/packages/${pkg}/archive`))).toMatchObject({ status: 401, code: 'unauthenticated' });
+    expect(await problemOf(await select(pkg, { relative_paths: ['b.txt'] }, auth(TOKEN_B)))).toMatchObject({ status: 404, code: 'not-found' });
+  });
+});
+
+describe('POST /packages/{id}/archive', () => {
+  let pkg: string;
+  const bytes = (i: number): Uint8Array => bytesOf(100 + i, 10 + i);
+
+  beforeAll(async () => {
+    pkg = await cluster.createPackage();
+    for (let i = 0; i < 5; i++) await put(pkg, `f${i}.bin`, bytes(i));
+  });
+
+  it('answers the paths asked for, in that order, normal forms matched', async () => {
+    const res = await select(pkg, { relative_paths: ['f3.bin', 'f0.bin', 'f4.bin'] });
+    expect(res.status).toBe(200);
+    const entries = await entriesOf(new Uint8Array(await res.arrayBuffer()));
+    expect(entries.map((e) => e.name)).toEqual(['f3.bin', 'f0.bin', 'f4.bin']);
+    expect(entries.map((e) => e.bytes.equals(Buffer.from(bytes(Number(e.name[1])))))).toEqual([true, true, true]);
+  });
+
+  it('refuses bad selections before answering, naming what is wrong', async () => {
+    const cases: [unknown, number, string, string][] = [
+      [{ relative_paths: ['f0.bin', 'nope.bin'] }, 404, 'not-found', '"nope.bin"'],
+      [{ relative_paths: ['f0.bin', 'f0.bin'] }, 400, 'invalid-argument', 'twice'],
+      [{ relative_paths: ['../f0.bin'] }, 400, 'invalid-argument', '..'],
+      [{ relative_paths: [] }, 400, 'bad-request', 'non-empty'],
+      [{ relative_paths: 'f0.bin' }, 400, 'bad-request', 'array'],
+      [{ relative_paths: [1] }, 400, 'bad-request', 'strings'],
+      [{ relative_paths: ['f0.bin'], extra: true }, 400, 'bad-request', '"extra"'],
+      [{ relative_paths: Array.from({ length: 1001 }, (_, i) => `f${i}`) }, 400, 'bad-request', '1000'],
+      ['{not json', 400, 'bad-request', 'JSON'],
+      [[1, 2], 400, 'bad-request', 'JSON object'],
+    ];
+    for (const [body, status, code, detail] of cases) {
+      const problem = await problemOf(await select(pkg, body));
+      expect(problem, JSON.stringify(body).slice(0, 80)).toMatchObject({ status, code });
+      expect(problem.detail).toContain(detail);
+    }
+    const wrongType = await problemOf(await select(pkg, { relative_paths: ['f0.bin'] }, { ...auth(), 'content-type': 'text/plain' }));
+    expect(wrongType).toMatchObject({ status: 400, code: 'bad-request' });
+  });
+});
+
+describe('a stored copy that cannot be read', () => {
+  it('is a clean 500 problem when it is the first file, and a broken transfer (not a short archive) after that', async () => {
+    const pkg = await cluster.createPackage();
+    const first = bytesOf(2000, 91);
+    const second = bytesOf(3000, 92);
+    await put(pkg, 'a-first.bin', first);
+    await put(pkg, 'b-second.bin', second);
+    await put(pkg, 'c-third.bin', bytesOf(4000, 93));
+    await unlink(cluster.objectPath(second));
+    const broken = await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() });
+    expect(broken.status).toBe(200);
+    await expect(broken.arrayBuffer()).rejects.toThrow();
+    const selected = await select(pkg, { relative_paths: ['b-second.bin', 'a-first.bin'] });
+    expect(await problemOf(selected)).toMatchObject({ status: 500, code: 'storage-not-found' });
+    // Still serving: the copy that is there is answered.
+    const ok = await select(pkg, { relative_paths: ['a-first.bin'] });
+    expect((await entriesOf(new Uint8Array(await ok.arrayBuffer())))[0]?.bytes.equals(Buffer.from(first))).toBe(true);
+  });
+
+  it('breaks the transfer when a copy is shorter than its recorded size', async () => {
+    const pkg = await cluster.createPackage();
+    const short = bytesOf(5000, 94);
+    await put(pkg, 'a.bin', bytesOf(10, 95));
+    await put(pkg, 'b-short.bin', short);
+    const path = cluster.objectPath(short);
+    await chmod(path, 0o644);
+    await truncate(path, 100);
+    const res = await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() });
+    expect(res.status).toBe(200);
+    await expect(res.arrayBuffer()).rejects.toThrow();
+  });
+});
+
+describe('resolving a whole package page by page', () => {
+  it('yields every file in manifest order across pages, asking for each page once', async () => {
+    const pkg = await cluster.createPackage();
+    const names = Array.from({ length: 7 }, (_, i) => `p${String(i).padStart(2, '0')}.txt`);
+    for (const [i, name] of names.entries()) await put(pkg, name, bytesOf(20 + i, 50 + i));
+    const control = createClient(ControlService, createControlTransport({ baseUrl: cluster.controlPlane.url, internalToken: cluster.controlPlane.internalToken }));
+    let calls = 0;
+    const counted = { ...control, resolvePackageReads: (...args: Parameters<typeof control.resolvePackageReads>) => ((calls += 1), control.resolvePackageReads(...args)) };
+    const deps = { control: counted, backend: cluster.backend, hashPool: cluster.hashPool, maxUploadBytes: 1 << 20, log: () => undefined };
+    const files = await resolvePackageFiles(deps, { token: TOKEN_A }, pkg, { all: true }, new AbortController().signal, { pageSize: 3 });
+    const seen: string[] = [];
+    for await (const file of files) seen.push(file.file.relativePath);
+    expect(seen).toEqual(names);
+    expect(calls).toBe(3);
+    await expect(resolvePackageFiles(deps, { token: TOKEN_B }, pkg, { all: true }, new AbortController().signal)).rejects.toMatchObject({ code: 5 });
+  });
+});
