@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash as createBlake3 } from 'blake3';
 import tar from 'tar-stream';
-import { failure, send, TransferError, type FileJson } from './byte-transfer.ts';
+import { downloadFile, failure, send, TransferError, type FileJson } from './byte-transfer.ts';
 
 /** One file of a batch and where it goes. */
 export interface ArchiveTarget {
@@ -27,6 +27,22 @@ export interface ArchiveDownloadOptions {
   readonly onFile?: (file: FileJson) => void;
   /** Directories known to exist (shared across batches: one `mkdir` per directory, not per file). */
   readonly directories?: Set<string>;
+}
+
+/**
+ * Downloads `batch` into place through one archive read, or file by file from a data plane older than
+ * archive reads (it answers `404 route-not-found`).
+ */
+export async function downloadBatch(dataPlaneUrl: string, packageId: string, batch: readonly ArchiveTarget[], options: ArchiveDownloadOptions): Promise<void> {
+  try {
+    await downloadArchive(dataPlaneUrl, packageId, batch, options);
+  } catch (error) {
+    if (!(error instanceof TransferError && (error.code === 'route-not-found' || error.status === 405))) throw error;
+    for (const { file, target } of batch) {
+      await downloadFile(dataPlaneUrl, file, target, options.headers);
+      options.onFile?.(file);
+    }
+  }
 }
 
 /** Downloads `batch` (small files of one package: each is held in memory once) into place. */
@@ -47,6 +63,10 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
       const name = entry.header.name;
       if (expected === undefined || entry.header.type !== 'file' || name !== expected.file.relative_path) {
         throw new TransferError(0, 'archive-mismatch', `archive entry ${index + 1} is ${JSON.stringify(name)} (${entry.header.type ?? '?'}), expected ${expected === undefined ? 'the end' : JSON.stringify(expected.file.relative_path)}`);
+      }
+      // Before reading it: an entry is held in memory whole, so one larger than the file asked for is refused unread.
+      if (entry.header.size !== Number(expected.file.digests.size ?? 0)) {
+        throw new TransferError(0, 'archive-mismatch', `archive entry ${JSON.stringify(name)} holds ${entry.header.size ?? '?'} bytes, expected ${expected.file.digests.size ?? 0}`);
       }
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk);

@@ -11,7 +11,7 @@ import type { CommandIo } from '../command-io.ts';
 import { discoverDataPlane, downloadFile, type FileJson } from '../client/byte-transfer.ts';
 import { openConnection } from '../client/connection.ts';
 import { runPool } from '../client/run-pool.ts';
-import { downloadArchive } from '../client/archive-download.ts';
+import { downloadBatch } from '../client/archive-download.ts';
 import { planTransfers } from '../client/batch-plan.ts';
 
 /** Options of pull. */
@@ -60,9 +60,12 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
   const directories = new Set<string>();
   const wanted = files.map((file, i) => ({ file, target: targets[i] as string }));
   await runPool(planTransfers(wanted, (w) => Number(w.file.digests.size ?? 0)), options.concurrency, async (work) => {
-    if (work.kind === 'batch') return downloadArchive(dataPlane, options.packageId, work.files, { headers, directories, onFile: report });
-    await downloadFile(dataPlane, work.file.file, work.file.target, headers);
-    report(work.file.file);
+    if (work.kind === 'single') {
+      await downloadFile(dataPlane, work.file.file, work.file.target, headers);
+      report(work.file.file);
+      return;
+    }
+    await downloadBatch(dataPlane, options.packageId, work.files, { headers, directories, onFile: report });
   });
   io.out(`${files.length} files written to ${root}, every digest verified`);
   return files.length;

@@ -30,21 +30,27 @@ export async function resolvePackageFiles(
   options: { readonly pageSize?: number } = {},
 ): Promise<AsyncGenerator<ResolvedFile>> {
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+  // Ends a page still being asked for when the reader stops early (the client went away, a copy failed).
+  const stopped = new AbortController();
   const ask = (pageToken: string) =>
     deps.control.resolvePackageReads(
       'all' in selection ? { clientToken: caller.token, packageId, pageToken, pageSize } : { clientToken: caller.token, packageId, relativePaths: [...selection.relativePaths] },
-      { signal },
+      { signal: AbortSignal.any([signal, stopped.signal]) },
     );
   let page = await ask('');
   let files = page.files.map((answer) => readableCopy(deps, answer));
   return (async function* pages() {
-    for (;;) {
-      const next = page.nextPageToken === '' ? undefined : ask(page.nextPageToken);
-      next?.catch(() => undefined); // awaited below, unless the reader stops early
-      yield* files;
-      if (next === undefined) return;
-      page = await next;
-      files = page.files.map((answer) => readableCopy(deps, answer));
+    try {
+      for (;;) {
+        const next = page.nextPageToken === '' ? undefined : ask(page.nextPageToken);
+        next?.catch(() => undefined); // awaited below, unless the reader stops early
+        yield* files;
+        if (next === undefined) return;
+        page = await next;
+        files = page.files.map((answer) => readableCopy(deps, answer));
+      }
+    } finally {
+      stopped.abort();
     }
   })();
 }

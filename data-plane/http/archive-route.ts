@@ -22,10 +22,10 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { openFileRange, type ResolvedFile } from '../files/read-file.ts';
 import { MAX_SELECTED_PATHS, resolvePackageFiles, type PackageSelection } from '../files/read-package.ts';
-import { acceptBody, header, pump, readSmallBody, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
+import { acceptBody, endResponse, header, pump, readSmallBody, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
 
-/** Largest JSON body of a selection: 1000 paths of up to 1024 bytes, JSON-escaped, with room. */
-const MAX_SELECTION_BYTES = 8 * 1024 * 1024;
+/** Largest JSON body of a selection: 1000 paths of up to 1024 bytes, with room for escapes. */
+const MAX_SELECTION_BYTES = 2 * 1024 * 1024;
 
 /** Handles `GET` and `POST /packages/{id}/archive`. */
 export async function getArchive(deps: DataPlaneDeps, caller: Caller, packageId: string, req: HttpRequest, res: HttpResponse, signal: AbortSignal): Promise<void> {
@@ -75,9 +75,29 @@ function openWhole(deps: DataPlaneDeps, resolved: ResolvedFile, signal: AbortSig
 }
 
 /**
+ * A block GNU tar and tar-stream refuse as a header (its checksum field is not a number). Written where
+ * the next entry's header would be when that entry cannot be sent: the bytes so far end on an entry
+ * boundary, and without it `curl … | tar -x` would take the cut archive for a whole one.
+ */
+export const DAMAGED_BLOCK = Buffer.alloc(512, 0xff);
+
+/** Wraps a failure between two entries (nothing of the next entry was packed yet); never leaves this file. */
+class BetweenEntries extends Error {
+  readonly failure: unknown;
+  constructor(failure: unknown) {
+    super('failed between two archive entries');
+    this.failure = failure;
+  }
+}
+
+/**
  * Packs `first` and then every further file into the response. The packer and the socket run side by
- * side; when either fails, the packer is destroyed (which stops the other) and the failure is thrown
- * (the caller's problem handler then breaks the transfer).
+ * side. When a file cannot be opened (or the next page not resolved), the bytes so far and then
+ * {@link DAMAGED_BLOCK} still go out; when a file fails while it is being packed, or the socket fails,
+ * the packer is destroyed (which stops the other side). Either way the failure is thrown, and the
+ * caller's problem handler breaks the connection: the response never ends cleanly after a failure.
+ * A copy opened but not read when the packer stops is released by the request's abort signal, which
+ * fires when the broken response closes.
  */
 async function streamArchive(
   deps: DataPlaneDeps,
@@ -87,19 +107,34 @@ async function streamArchive(
   signal: AbortSignal,
 ): Promise<void> {
   const pack = tar.pack();
+  const between = async <T>(step: () => Promise<T>): Promise<T> => {
+    try {
+      return await step();
+    } catch (error) {
+      throw new BetweenEntries(error);
+    }
+  };
   const packing = (async () => {
     if (first !== undefined) {
       await packEntry(pack, first.resolved, first.bytes);
-      for (let next = await rest.next(); next.done !== true; next = await rest.next()) {
-        await packEntry(pack, next.value, await openWhole(deps, next.value, signal));
+      for (let next = await between(() => rest.next()); next.done !== true; next = await between(() => rest.next())) {
+        const resolved = next.value;
+        await packEntry(pack, resolved, await between(() => openWhole(deps, resolved, signal)));
       }
     }
     pack.finalize();
-  })();
-  const sending = pump(pack, res, signal);
-  const outcome = await Promise.allSettled([packing.catch((error: unknown) => stop(pack, error)), sending.catch((error: unknown) => stop(pack, error))]);
+  })().catch((error: unknown) => {
+    if (!(error instanceof BetweenEntries)) stop(pack, error);
+    // The packer is between entries: what it holds is whole entries. Let them and the damaged block out.
+    pack.push(DAMAGED_BLOCK);
+    pack.push(null);
+    throw error.failure;
+  });
+  const sending = pump(pack, res, signal, { end: false }).catch((error: unknown) => stop(pack, error));
+  const outcome = await Promise.allSettled([packing, sending]);
   const failed = outcome.find((o) => o.status === 'rejected');
-  if (failed !== undefined) throw (failed).reason;
+  if (failed !== undefined) throw failed.reason;
+  await endResponse(res);
 }
 
 function stop(pack: tar.Pack, error: unknown): never {
@@ -114,6 +149,9 @@ async function packEntry(pack: tar.Pack, resolved: ResolvedFile, bytes: AsyncIte
   const done = new Promise<void>((resolve, reject) => {
     settle = { resolve, reject };
   });
+  // Observed at once: the entry can be destroyed (the client went away) while this still waits for the
+  // storage read, long before `done` is awaited below.
+  done.catch(() => undefined);
   // No vendor pax records: GNU tar warns about each unknown keyword, three per file. Paths longer than
   // ustar holds, or not ASCII, still travel as a standard pax `path` record.
   const headers: tar.Headers = {
@@ -123,17 +161,22 @@ async function packEntry(pack: tar.Pack, resolved: ResolvedFile, bytes: AsyncIte
     mtime: file.createdAt === undefined ? new Date(0) : timestampDate(file.createdAt),
     type: 'file',
   };
-  const entry = pack.entry(headers, (error) => (error === null || error === undefined ? settle?.resolve() : settle?.reject(error)));
-  entry.on('error', () => undefined); // reported through the callback above
   try {
-    for await (const chunk of bytes) {
-      // Waiting for room, or for the entry to end early (the packer destroyed: the client went away).
-      if (!entry.write(chunk)) await Promise.race([once(entry, 'drain'), done]);
+    const entry = pack.entry(headers, (error) => (error === null || error === undefined ? settle?.resolve() : settle?.reject(error)));
+    entry.on('error', () => undefined); // reported through the callback above
+    try {
+      for await (const chunk of bytes) {
+        // Waiting for room, or for the entry to end early (the packer destroyed: the client went away).
+        if (!entry.write(chunk)) await Promise.race([once(entry, 'drain'), done]);
+      }
+      // A copy shorter than its recorded size fails here ("Size mismatch"): the entry is destroyed with
+      // the packer. (A longer one cannot: the read stops at the recorded size.)
+      entry.end();
+    } catch (error) {
+      entry.destroy(error instanceof Error ? error : new Error(String(error)));
     }
-    // A copy shorter or longer than its recorded size fails here ("Size mismatch"): the entry is destroyed with the packer.
-    entry.end();
   } catch (error) {
-    entry.destroy(error instanceof Error ? error : new Error(String(error)));
+    settle?.reject(error instanceof Error ? error : new Error(String(error))); // the packer was already destroyed
   }
   await done;
 }

@@ -96,18 +96,23 @@ export async function readSmallBody(req: HttpRequest, maxBytes: number): Promise
 }
 
 /**
- * Streams `source` into the response, then ends it. Each chunk is handed to the socket before the next
- * is asked for (the write's callback), which is the backpressure and lets the source reuse its buffers
- * (`GetOptions.reuseBuffers`). When the client goes away the loop stops, which returns the source
- * iterator and releases the backend read.
+ * Streams `source` into the response, then ends it (unless `end: false`). Each chunk is handed to the
+ * socket before the next is asked for (the write's callback), which is the backpressure and lets the
+ * source reuse its buffers (`GetOptions.reuseBuffers`). When the client goes away the loop stops, which
+ * returns the source iterator and releases the backend read.
  */
-export async function pump(source: AsyncIterable<Uint8Array>, res: HttpResponse, signal: AbortSignal): Promise<void> {
+export async function pump(source: AsyncIterable<Uint8Array>, res: HttpResponse, signal: AbortSignal, options: { readonly end?: boolean } = {}): Promise<void> {
   const out = h1(res);
   for await (const chunk of source) {
     if (signal.aborted) throw signal.reason;
     await written(out, chunk, signal);
   }
-  await new Promise<void>((resolve) => out.end(resolve));
+  if (options.end !== false) await endResponse(res);
+}
+
+/** Ends a response whose body was written; resolves once it is flushed. */
+export function endResponse(res: HttpResponse): Promise<void> {
+  return new Promise<void>((resolve) => h1(res).end(resolve));
 }
 
 function written(out: ServerResponse, chunk: Uint8Array, signal: AbortSignal): Promise<void> {

@@ -1,10 +1,17 @@
 // `pull` against a real control plane and data plane: small files come many to a request (archive
 // reads), large ones one each; every file lands byte-exact, and a file whose stored bytes are wrong or
 // gone fails the pull without leaving that file (or a `.partial`) behind.
+import { createHash } from 'node:crypto';
 import { access, chmod, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hash as blake3 } from 'blake3';
+import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadArchive, downloadBatch } from '../../cli/client/archive-download.ts';
+import type { FileJson } from '../../cli/client/byte-transfer.ts';
 import type { CommandIo } from '../../cli/command-io.ts';
 import { BATCH_FILE_BYTES, BATCH_MAX_BYTES, BATCH_MAX_FILES, planTransfers } from '../../cli/client/batch-plan.ts';
 import { pullPackage } from '../../cli/commands/pull.ts';
@@ -105,5 +112,111 @@ describe('pull', () => {
     await expect(pull(pkg, target)).rejects.toThrow();
     await expect(access(join(target, 'b-gone.txt'))).rejects.toThrow();
     await expect(access(join(target, 'c.txt'))).rejects.toThrow();
+  });
+});
+
+/** A tar archive of `entries`, built with tar-stream. */
+async function tarOf(entries: readonly { name: string; body: Uint8Array; type?: 'file' | 'directory'; size?: number }[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collecting = (async () => {
+    for await (const chunk of pack) chunks.push(chunk);
+  })();
+  for (const e of entries) {
+    await new Promise<void>((resolve, reject) => {
+      if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' }, (err) => (err ? reject(err) : resolve()));
+      else pack.entry({ name: e.name, size: e.body.byteLength, type: 'file' }, Buffer.from(e.body), (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  pack.finalize();
+  await collecting;
+  return Buffer.concat(chunks);
+}
+
+/** A plain HTTP server on 127.0.0.1 answering with `handler`; the stand-in for a faulty data plane, proxy or older version. */
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe('archive downloads check what arrives', () => {
+  const a = bytesOf(100, 8001);
+  const b = bytesOf(200, 8002);
+  const fileOf = (path: string, bytes: Uint8Array): FileJson => ({
+    file_id: `file_${path}`,
+    package_id: 'pkg_X',
+    relative_path: path,
+    media_type: 'application/octet-stream',
+    digests: { sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, blake3: `blake3:${Buffer.from(blake3(bytes)).toString('hex')}`, size: String(bytes.byteLength) },
+  });
+
+  it('refuses entries out of order, of another size, of another kind, missing or extra, writing nothing it did not check', async () => {
+    // What arrives, the error it must give, and the files checked (and so written) before it.
+    const cases: [string, Buffer, RegExp, string[]][] = [
+      ['out of order', await tarOf([{ name: 'b.bin', body: b }, { name: 'a.bin', body: a }]), /entry 1 is "b.bin"/, []],
+      ['another size', await tarOf([{ name: 'a.bin', body: bytesOf(101, 8001) }, { name: 'b.bin', body: b }]), /holds 101 bytes, expected 100/, []],
+      ['a directory', await tarOf([{ name: 'a.bin', body: new Uint8Array(0), type: 'directory' }]), /\(directory\)/, []],
+      ['one missing', await tarOf([{ name: 'a.bin', body: a }]), /ended after 1 of 2 files/, ['a.bin']],
+      ['one extra', await tarOf([{ name: 'a.bin', body: a }, { name: 'b.bin', body: b }, { name: 'c.bin', body: a }]), /entry 3 is "c.bin".*expected the end/, ['a.bin', 'b.bin']],
+    ];
+    for (const [what, archive, message, checked] of cases) {
+      const server = await serve((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/x-tar' });
+        res.end(archive);
+      });
+      const target = await mkdtemp(join(scratch, 'faulty-'));
+      try {
+        const batch = [
+          { file: fileOf('a.bin', a), target: join(target, 'a.bin') },
+          { file: fileOf('b.bin', b), target: join(target, 'b.bin') },
+        ];
+        const error = await downloadArchive(server.url, 'pkg_X', batch, { headers: {} }).then(() => undefined, (e: unknown) => e);
+        expect(error, what).toMatchObject({ code: 'archive-mismatch' });
+        expect((error as Error).message, what).toMatch(message);
+        expect(await listTree(target), what).toEqual(checked);
+        for (const name of checked) expect((await readFile(join(target, name))).equals(Buffer.from(name === 'a.bin' ? a : b))).toBe(true);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('falls back to one download per file when the data plane has no archive route (404 route-not-found)', async () => {
+    const pkg = await cluster.createPackage();
+    const files = [bytesOf(300, 8101), bytesOf(400, 8102)];
+    for (const [i, bytes] of files.entries()) await put(pkg, `old/f${i}.bin`, bytes);
+    const listed = (await cluster.registry.listFiles({ packageId: pkg })).files;
+    const archiveRequests: string[] = [];
+    // An older data plane: no archive route; every other request goes to the real one.
+    const older = await serve((req, res) => {
+      if ((req.url ?? '').endsWith('/archive')) {
+        archiveRequests.push(req.method ?? '');
+        req.resume();
+        res.writeHead(404, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ type: 'https://artifact-store.invalid/problems/route-not-found', title: 'No such route', status: 404, detail: 'no route', code: 'route-not-found' }));
+        return;
+      }
+      const upstream = httpRequest(`${cluster.dataPlane.url}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    const target = join(scratch, 'older');
+    try {
+      const done: string[] = [];
+      const batch = listed.map((f) => ({
+        file: { file_id: f.fileId, package_id: f.packageId, relative_path: f.relativePath, media_type: f.mediaType, digests: { blake3: f.digests?.blake3 ?? '', sha256: f.digests?.sha256 ?? '', size: String(f.digests?.size ?? 0n) } },
+        target: join(target, f.relativePath),
+      }));
+      await downloadBatch(older.url, pkg, batch, { headers: { authorization: `Bearer ${TOKEN_A}` }, onFile: (f) => done.push(f.relative_path) });
+      expect(archiveRequests).toEqual(['POST']);
+      expect(done).toEqual(['old/f0.bin', 'old/f1.bin']);
+      for (const [i, bytes] of files.entries()) expect((await readFile(join(target, `old/f${i}.bin`))).equals(Buffer.from(bytes))).toBe(true);
+    } finally {
+      await older.close();
+    }
   });
 });

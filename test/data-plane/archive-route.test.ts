@@ -1,12 +1,16 @@
 // Archive reads (`GET|POST /packages/{id}/archive`) against a real control plane and data plane: a tar
 // of exactly the files asked for, byte-exact and in order; every refusal answered before the archive
 // starts; a copy that cannot be read once it has started breaks the transfer instead of ending it.
+import { spawn } from 'node:child_process';
 import { unlink, truncate, chmod } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import tar from 'tar-stream';
 import { createClient } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createControlTransport } from '../../data-plane/control/control-client.ts';
 import { resolvePackageFiles } from '../../data-plane/files/read-package.ts';
+import { DAMAGED_BLOCK } from '../../data-plane/http/archive-route.ts';
+import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { ControlService } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { bytesOf, rawRequest, startCluster, TOKEN_A, TOKEN_B, type Cluster } from './cluster.ts';
 
@@ -132,11 +136,12 @@ describe('POST /packages/{id}/archive', () => {
   });
 
   it('answers the paths asked for, in that order, normal forms matched', async () => {
-    const res = await select(pkg, { relative_paths: ['f3.bin', 'f0.bin', 'f4.bin'] });
+    await put(pkg, 'café.txt', bytes(9));
+    const res = await select(pkg, { relative_paths: ['f3.bin', 'cafe\u0301.txt', 'f0.bin', 'f4.bin'] });
     expect(res.status).toBe(200);
     const entries = await entriesOf(new Uint8Array(await res.arrayBuffer()));
-    expect(entries.map((e) => e.name)).toEqual(['f3.bin', 'f0.bin', 'f4.bin']);
-    expect(entries.map((e) => e.bytes.equals(Buffer.from(bytes(Number(e.name[1])))))).toEqual([true, true, true]);
+    expect(entries.map((e) => e.name)).toEqual(['f3.bin', 'café.txt', 'f0.bin', 'f4.bin']);
+    expect(entries.map((e) => e.bytes.equals(Buffer.from(bytes(e.name === 'café.txt' ? 9 : Number(e.name[1])))))).toEqual([true, true, true, true]);
   });
 
   it('refuses bad selections before answering, naming what is wrong', async () => {
@@ -162,18 +167,53 @@ describe('POST /packages/{id}/archive', () => {
   });
 });
 
+/** What a client received before the connection ended, and whether the response ended cleanly. */
+function receive(path: string, headers: Record<string, string> = auth()): Promise<{ status: number; complete: boolean; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}${path}`, { headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      let complete = false;
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (complete = true));
+      res.on('error', () => undefined); // "aborted": the server broke the connection
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, complete, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** GNU tar's exit status listing `archive` from its standard input. */
+function tarList(archive: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('tar', ['-tf', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code ?? -1));
+    child.stdin.end(archive);
+  });
+}
+
 describe('a stored copy that cannot be read', () => {
-  it('is a clean 500 problem when it is the first file, and a broken transfer (not a short archive) after that', async () => {
+  it('is a clean 500 problem when it is the first file; after that, the entries so far, a damaged block tar refuses, and a broken connection', async () => {
     const pkg = await cluster.createPackage();
     const first = bytesOf(2000, 91);
     const second = bytesOf(3000, 92);
     await put(pkg, 'a-first.bin', first);
     await put(pkg, 'b-second.bin', second);
     await put(pkg, 'c-third.bin', bytesOf(4000, 93));
+    const whole = await receive(`/packages/${pkg}/archive`);
+    expect(whole.complete).toBe(true);
+    expect(await tarList(whole.body)).toBe(0);
     await unlink(cluster.objectPath(second));
-    const broken = await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() });
+    const broken = await receive(`/packages/${pkg}/archive`);
     expect(broken.status).toBe(200);
-    await expect(broken.arrayBuffer()).rejects.toThrow();
+    expect(broken.complete).toBe(false);
+    // a-first.bin whole (header + 2000 bytes padded to 2048), then the damaged block where b-second.bin's header would be.
+    expect(broken.body.byteLength).toBe(512 + 2048 + 512);
+    expect(broken.body.subarray(0, 512 + 2048).equals(whole.body.subarray(0, 512 + 2048))).toBe(true);
+    expect(broken.body.subarray(512 + 2048).equals(DAMAGED_BLOCK)).toBe(true);
+    expect(await tarList(broken.body)).not.toBe(0);
+    await expect((await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() })).arrayBuffer()).rejects.toThrow();
     const selected = await select(pkg, { relative_paths: ['b-second.bin', 'a-first.bin'] });
     expect(await problemOf(selected)).toMatchObject({ status: 500, code: 'storage-not-found' });
     // Still serving: the copy that is there is answered.
@@ -192,6 +232,48 @@ describe('a stored copy that cannot be read', () => {
     const res = await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() });
     expect(res.status).toBe(200);
     await expect(res.arrayBuffer()).rejects.toThrow();
+  });
+});
+
+describe('a client that goes away mid-archive', () => {
+  it('stops the archive without an unhandled failure, and the data plane goes on serving', async () => {
+    let onGet: (() => void) | undefined;
+    // A storage open that takes a moment (a busy disk): the client hangs up meanwhile.
+    const slowOpen = (backend: StorageBackend): StorageBackend => ({
+      ...backend,
+      async get(key, options) {
+        const bytes = await backend.get(key, options);
+        onGet?.();
+        await new Promise((resolve) => setImmediate(resolve));
+        return bytes;
+      },
+    });
+    const own = await startCluster({ wrapBackend: slowOpen });
+    try {
+      const pkg = await own.createPackage();
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${own.dataPlane.url}/packages/${pkg}/files/f${i}.bin`, { method: 'PUT', body: bytesOf(4096, 300 + i), headers: auth() });
+        expect(res.status).toBe(201);
+      }
+      for (let round = 0; round < 5; round++) {
+        const gone = new Promise<void>((resolve) => {
+          const req = httpRequest(`${own.dataPlane.url}/packages/${pkg}/archive`, { headers: auth(), agent: false }, (res) => res.resume());
+          req.on('error', () => undefined);
+          req.on('close', () => resolve());
+          onGet = () => {
+            onGet = undefined;
+            req.destroy();
+          };
+          req.end();
+        });
+        await gone;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const res = await fetch(`${own.dataPlane.url}/packages/${pkg}/archive`, { headers: auth() });
+      expect((await entriesOf(new Uint8Array(await res.arrayBuffer()))).map((e) => e.name)).toEqual(['f0.bin', 'f1.bin', 'f2.bin']);
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -4,6 +4,8 @@
 import { expect, it } from 'vitest';
 import { createManualClock } from '../../core/time/clock.ts';
 import { createRegistry, MAX_RESOLVED_READS, type Registry } from '../../control-plane/registry/registry.ts';
+import { createMutate } from '../../control-plane/registry/mutation.ts';
+import { createStorageLocations } from '../../control-plane/registry/storage-locations.ts';
 import { describeEachDialect } from '../db/test-database.ts';
 import { addTextFile, digestsOf } from './workload.ts';
 
@@ -76,5 +78,21 @@ describeEachDialect('registry read resolution', (get) => {
     await expect(r.resolvePackageFiles('t1', other, { pageToken: listed.nextPageToken })).rejects.toMatchObject({ code: 'invalid-argument' });
     const empty = await packageWith(r, 't1', []);
     expect(await r.resolvePackageFiles('t1', empty, {})).toEqual({ items: [], nextPageToken: '' });
+  });
+
+  it('orders the copies of each file as a single read does: failed copies last, then oldest first', async () => {
+    const r = registry();
+    const locations = createStorageLocations({ db: get().db, mutate: createMutate(get().db, clock) });
+    const pkg = await packageWith(r, 't1', ['one.txt']);
+    const d = digestsOf('content of one.txt');
+    // The same bytes stored again, later, on a second backend (another path records the copy).
+    clock.advance(1000);
+    await r.addFile({ tenant: 't1', packageId: pkg, relativePath: 'two.txt', size: d.size, blake3: d.blake3, sha256: d.sha256, backendId: 'second', storageKey: 'elsewhere/one' });
+    const before = await r.resolvePackageFiles('t1', pkg, { relativePaths: ['one.txt', 'two.txt'] });
+    expect(before.items.map((i) => i.locations.map((l) => l.backendId))).toEqual([['local', 'second'], ['local', 'second']]);
+    await locations.recordCheck({ contentAddress: d.blake3, backendId: 'local', ok: false, reason: 'digest-mismatch', detail: 'test' });
+    const after = await r.resolvePackageFiles('t1', pkg, {});
+    expect(after.items.map((i) => i.locations.map((l) => l.backendId))).toEqual([['second', 'local'], ['second', 'local']]);
+    expect((await r.resolveFile('t1', { packageId: pkg, relativePath: 'one.txt' })).locations).toEqual(after.items[0]?.locations);
   });
 });
