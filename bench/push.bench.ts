@@ -6,12 +6,13 @@
  * bytes is measured in the same run for reference.
  *
  * Before each run the files get fresh random content (untimed), so no run is helped by objects an
- * earlier run stored.
+ * earlier run stored, and then the machine's dirty pages are written out (`sync`, untimed), so no run
+ * pays for what the bench itself has just written.
  *
  * `cli-pull-pglite` times the way back: `artifactstore pull` of such a package (pushed once, untimed)
  * into an empty directory, every digest checked; no target, for comparison with the push.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,6 +66,7 @@ function pushCase(name: string, database: ServiceOptions['database'], files: num
     async beforeRun() {
       randomFillSync(content);
       for (let i = 0; i < files; i++) await writeFile(pathOf(i), content.subarray(i * FILE_BYTES, (i + 1) * FILE_BYTES));
+      flushDirtyPages();
     },
     async run() {
       if (service === undefined || directory === undefined) throw new Error(`${name}: not set up`);
@@ -77,6 +79,15 @@ function pushCase(name: string, database: ServiceOptions['database'], files: num
       if (directory !== undefined) await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Writes out every dirty page of the machine (untimed, before a run). On ext4 an fsync commits the
+ * journal for every file's metadata, so without this a push's syncs would also pay for the 10,000 files
+ * this case (or the previous case's pull) has just written.
+ */
+function flushDirtyPages(): void {
+  execFileSync('sync');
 }
 
 /** Writes `files` random 4 KiB files below `directory` (100 per subdirectory). */
@@ -109,6 +120,7 @@ function pullCase(name: string, files: number): BenchCase {
     async beforeRun() {
       await rm(target(), { recursive: true, force: true }); // the previous run's copy
       runs += 1;
+      flushDirtyPages();
     },
     async run() {
       if (service === undefined) throw new Error(`${name}: not set up`);
