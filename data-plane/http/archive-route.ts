@@ -11,8 +11,9 @@
  *
  * Everything the caller may not read, or a path that is not a file of the package, is refused before
  * the answer starts (a problem document). Once the 200 has started, a failure (a copy that cannot be
- * read, a copy of the wrong size) breaks the transfer, so the client never takes a cut archive for a
- * whole one. Reads stream one file at a time with backpressure; nothing is buffered whole.
+ * read, a copy of the wrong size) breaks the connection, after a block tar refuses when the failure
+ * falls between two entries (`streamArchive`), so neither an HTTP client nor `tar` takes a cut archive
+ * for a whole one. Reads stream one file at a time with backpressure; nothing is buffered whole.
  */
 import { once } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
