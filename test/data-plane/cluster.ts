@@ -98,8 +98,16 @@ export async function startCluster(options: { maxUploadBytes?: number; wrapBacke
     },
     async storedFiles() {
       await backend.settle(); // a duplicate's staged copy is removed after its commit answered
-      const entries = await readdir(root, { recursive: true, withFileTypes: true });
-      return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(root.length + 1)).sort();
+      // The data plane may remove a directory while the walk is in it (an upload sweep deleting a
+      // session's parts): walk again, as a reader of a changing tree must.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const entries = await readdir(root, { recursive: true, withFileTypes: true });
+          return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(root.length + 1)).sort();
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw error;
+        }
+      }
     },
     async close() {
       await dataPlane.close();
