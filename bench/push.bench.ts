@@ -49,8 +49,6 @@ function pushCase(name: string, database: ServiceOptions['database'], files: num
   let service: BenchService | undefined;
   let directory: string | undefined;
   let runs = 0;
-  let content = Buffer.alloc(0);
-  const pathOf = (i: number): string => join(directory ?? '', `d-${String(Math.floor(i / FILES_PER_DIRECTORY)).padStart(3, '0')}`, `f-${String(i).padStart(5, '0')}.bin`);
   return {
     name,
     description: `artifactstore push (child process, default --concurrency) of 10,000 x --size/1GiB 4 KiB files, ${database === 'pglite' ? 'PGlite' : 'PostgreSQL'} (target >= 1,000 files/s)`,
@@ -58,14 +56,11 @@ function pushCase(name: string, database: ServiceOptions['database'], files: num
     // One 10,000-file push takes about 10 s here; with --repeat 3 a suite stays within a couple of minutes.
     budgetSeconds: 120,
     async setup() {
-      content = Buffer.allocUnsafe(files * FILE_BYTES);
       directory = await mkdtemp(join(tmpdir(), 'as-bench-push-src-'));
-      for (let d = 0; d * FILES_PER_DIRECTORY < files; d++) await mkdir(join(directory, `d-${String(d).padStart(3, '0')}`));
       service = await startBenchService({ label: name, database });
     },
     async beforeRun() {
-      randomFillSync(content);
-      for (let i = 0; i < files; i++) await writeFile(pathOf(i), content.subarray(i * FILE_BYTES, (i + 1) * FILE_BYTES));
+      await writeSourceFiles(directory ?? '', files);
       flushDirtyPages();
     },
     async run() {
@@ -90,10 +85,10 @@ function flushDirtyPages(): void {
   execFileSync('sync');
 }
 
-/** Writes `files` random 4 KiB files below `directory` (100 per subdirectory). */
+/** Writes `files` random 4 KiB files below `directory` (100 per subdirectory), the same paths every time. */
 async function writeSourceFiles(directory: string, files: number): Promise<void> {
   const content = randomFillSync(Buffer.allocUnsafe(files * FILE_BYTES));
-  for (let d = 0; d * FILES_PER_DIRECTORY < files; d++) await mkdir(join(directory, `d-${String(d).padStart(3, '0')}`));
+  for (let d = 0; d * FILES_PER_DIRECTORY < files; d++) await mkdir(join(directory, `d-${String(d).padStart(3, '0')}`), { recursive: true });
   for (let i = 0; i < files; i++) {
     await writeFile(join(directory, `d-${String(Math.floor(i / FILES_PER_DIRECTORY)).padStart(3, '0')}`, `f-${String(i).padStart(5, '0')}.bin`), content.subarray(i * FILE_BYTES, (i + 1) * FILE_BYTES));
   }
@@ -112,7 +107,6 @@ function pullCase(name: string, files: number): BenchCase {
     budgetSeconds: 120,
     async setup() {
       scratch = await mkdtemp(join(tmpdir(), 'as-bench-pull-'));
-      await mkdir(join(scratch, 'source'));
       await writeSourceFiles(join(scratch, 'source'), files);
       service = await startBenchService({ label: name, database: 'pglite' });
       packageId = (JSON.parse(await runPush(join(scratch, 'source'), name, service.env)) as { package_id: string }).package_id;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash as createBlake3 } from 'blake3';
 import tar from 'tar-stream';
-import { downloadFile, failure, send, TransferError, type FileJson } from './byte-transfer.ts';
+import { checkReceived, downloadFile, failure, send, TransferError, type FileJson } from './byte-transfer.ts';
 
 /** One file of a batch and where it goes. */
 export interface ArchiveTarget {
@@ -84,11 +84,7 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
 /** Checks `bytes` against the registry's digests, then writes them to the target through a temporary file. */
 async function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<string>): Promise<void> {
   const { file, target } = expected;
-  const sha256 = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-  const blake3 = `blake3:${createBlake3().update(bytes).digest().toString('hex')}`;
-  if (bytes.byteLength !== Number(file.digests.size ?? 0) || sha256 !== file.digests.sha256 || blake3 !== file.digests.blake3) {
-    throw new TransferError(0, 'integrity', `download ${file.relative_path}: received ${bytes.byteLength} bytes ${blake3}, expected ${file.digests.size ?? 0} bytes ${file.digests.blake3}`);
-  }
+  checkReceived(file, { size: bytes.byteLength, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, blake3: `blake3:${createBlake3().update(bytes).digest().toString('hex')}` });
   const directory = dirname(target);
   if (!directories.has(directory)) {
     await mkdir(directory, { recursive: true });

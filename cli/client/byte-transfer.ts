@@ -104,6 +104,13 @@ export async function uploadFile(dataPlaneUrl: string, packageId: string, relati
   return file;
 }
 
+/** Throws `integrity` unless what was received has the registry's size and both digests of `file`. */
+export function checkReceived(file: FileJson, got: { readonly size: number; readonly sha256: string; readonly blake3: string }): void {
+  if (got.size !== Number(file.digests.size ?? 0) || got.sha256 !== file.digests.sha256 || got.blake3 !== file.digests.blake3) {
+    throw new TransferError(0, 'integrity', `download ${file.relative_path}: received ${got.size} bytes ${got.blake3}, expected ${file.digests.size ?? 0} bytes ${file.digests.blake3}`);
+  }
+}
+
 /** Downloads a file to `target` (via a temporary file), checking size and both digests. */
 export async function downloadFile(dataPlaneUrl: string, file: FileJson, target: string, headers: Record<string, string>): Promise<void> {
   const res = await send(new URL(`${dataPlaneUrl}/files/${encodeURIComponent(file.file_id)}/download`), 'GET', headers);
@@ -123,10 +130,7 @@ export async function downloadFile(dataPlaneUrl: string, file: FileJson, target:
   });
   try {
     await pipeline(res, tap, createWriteStream(temp));
-    const got = { sha256: `sha256:${sha.digest('hex')}`, blake3: `blake3:${b3.digest().toString('hex')}` };
-    if (size !== Number(file.digests.size ?? 0) || got.sha256 !== file.digests.sha256 || got.blake3 !== file.digests.blake3) {
-      throw new TransferError(0, 'integrity', `download ${file.relative_path}: received ${size} bytes ${got.blake3}, expected ${file.digests.size ?? 0} bytes ${file.digests.blake3}`);
-    }
+    checkReceived(file, { size, sha256: `sha256:${sha.digest('hex')}`, blake3: `blake3:${b3.digest().toString('hex')}` });
     await rename(temp, target);
   } catch (err) {
     await rm(temp, { force: true });

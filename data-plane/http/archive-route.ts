@@ -23,7 +23,7 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { openFileRange, type ResolvedFile } from '../files/read-file.ts';
 import { MAX_SELECTED_PATHS, resolvePackageFiles, type PackageSelection } from '../files/read-package.ts';
-import { acceptBody, endResponse, header, pump, readSmallBody, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
+import { acceptBody, endResponse, header, parseJsonObject, pump, readSmallBody, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
 
 /** Largest JSON body of a selection: 1000 paths of up to 1024 bytes, with room for escapes. */
 const MAX_SELECTION_BYTES = 2 * 1024 * 1024;
@@ -55,16 +55,7 @@ async function readSelection(req: HttpRequest, res: HttpResponse): Promise<Packa
   const type = (header(req, 'content-type') ?? 'application/json').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') throw new DataPlaneError('bad-request', `a selection is JSON: send Content-Type: application/json (got ${JSON.stringify(type)})`);
   acceptBody(req, res);
-  let value: unknown;
-  try {
-    value = JSON.parse((await readSmallBody(req, MAX_SELECTION_BYTES)).toString('utf8'));
-  } catch (error) {
-    if (error instanceof DataPlaneError) throw error;
-    throw new DataPlaneError('bad-request', 'the body must be a JSON object');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DataPlaneError('bad-request', 'the body must be a JSON object');
-  for (const key of Object.keys(value)) if (key !== 'relative_paths') throw new DataPlaneError('bad-request', `unknown field "${key}"`);
-  const paths = (value as { relative_paths?: unknown }).relative_paths;
+  const paths = parseJsonObject(await readSmallBody(req, MAX_SELECTION_BYTES), ['relative_paths'])['relative_paths'];
   if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string')) throw new DataPlaneError('bad-request', '"relative_paths" must be a non-empty array of strings');
   if (paths.length > MAX_SELECTED_PATHS) throw new DataPlaneError('bad-request', `at most ${MAX_SELECTED_PATHS} relative paths per request (got ${paths.length})`);
   return { relativePaths: paths };

@@ -96,6 +96,22 @@ export async function readSmallBody(req: HttpRequest, maxBytes: number): Promise
 }
 
 /**
+ * Parses a small JSON body that must be an object holding only `known` fields; `bad-request` otherwise
+ * (naming the first unknown field).
+ */
+export function parseJsonObject(body: Buffer, known: readonly string[]): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new DataPlaneError('bad-request', 'the body must be a JSON object');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DataPlaneError('bad-request', 'the body must be a JSON object');
+  for (const key of Object.keys(value)) if (!known.includes(key)) throw new DataPlaneError('bad-request', `unknown field "${key}"`);
+  return value as Record<string, unknown>;
+}
+
+/**
  * Streams `source` into the response, then ends it (unless `end: false`). Each chunk is handed to the
  * socket before the next is asked for (the write's callback), which is the backpressure and lets the
  * source reuse its buffers (`GetOptions.reuseBuffers`). When the client goes away the loop stops, which

@@ -18,7 +18,7 @@ import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { abortSession, appendChunk, completeSession, createSession, deadlineOf, sessionStatus, type CreateSessionRequest } from '../files/upload-sessions.ts';
 import { fileJson } from './file-json.ts';
 import { chunkContentRange } from './headers.ts';
-import { acceptBody, readSmallBody, requestBody, respond, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
+import { acceptBody, parseJsonObject, readSmallBody, requestBody, respond, respondJson, type HttpRequest, type HttpResponse } from './http-io.ts';
 
 const MAX_JSON_BYTES = 64 * 1024;
 
@@ -73,16 +73,7 @@ function offsetHeaders(offset: number): Record<string, string> {
 
 /** Validates the JSON body of `POST /uploads`; unknown fields are refused so typos do not pass silently. */
 export function parseCreateBody(body: Buffer): CreateSessionRequest {
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new DataPlaneError('bad-request', 'the body must be a JSON object');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new DataPlaneError('bad-request', 'the body must be a JSON object');
-  const fields = value as Record<string, unknown>;
-  const known = new Set(['package_id', 'relative_path', 'media_type', 'expected_size', 'expected_sha256', 'expected_blake3', 'replace']);
-  for (const key of Object.keys(fields)) if (!known.has(key)) throw new DataPlaneError('bad-request', `unknown field "${key}"`);
+  const fields = parseJsonObject(body, ['package_id', 'relative_path', 'media_type', 'expected_size', 'expected_sha256', 'expected_blake3', 'replace']);
   const text = (name: string, required: boolean): string => {
     const v = fields[name];
     if (v === undefined || v === null) {

@@ -33,10 +33,7 @@ function io(): CommandIo & { lines: string[] } {
   return { lines, out: (l) => lines.push(l), err: () => undefined, progress: () => undefined, env: {} };
 }
 
-async function put(pkg: string, path: string, body: Uint8Array): Promise<void> {
-  const res = await fetch(`${cluster.dataPlane.url}/packages/${pkg}/files/${path.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body, headers: { authorization: `Bearer ${TOKEN_A}` } });
-  expect(res.status, await res.text()).toBe(201);
-}
+const put = (pkg: string, path: string, body: Uint8Array): Promise<void> => cluster.putFile(pkg, path, body);
 
 async function listTree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });

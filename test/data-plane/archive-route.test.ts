@@ -50,10 +50,7 @@ afterAll(async () => {
   await cluster.close();
 });
 
-async function put(pkg: string, path: string, body: Uint8Array): Promise<void> {
-  const res = await fetch(`${url}/packages/${pkg}/files/${path.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body, headers: auth() });
-  expect(res.status, await res.text()).toBe(201);
-}
+const put = (pkg: string, path: string, body: Uint8Array): Promise<void> => cluster.putFile(pkg, path, body);
 
 function select(pkg: string, body: unknown, headers: Record<string, string> = auth()): Promise<Response> {
   return fetch(`${url}/packages/${pkg}/archive`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });

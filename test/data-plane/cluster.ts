@@ -34,6 +34,8 @@ export interface Cluster {
   readonly grpc: Client<typeof DataPlaneService>;
   /** Creates an open package of tenant A and returns its id. */
   createPackage(): Promise<string>;
+  /** Stores `bytes` at `path` of package `pkg` as tenant A (single-shot PUT); throws unless 201. */
+  putFile(pkg: string, path: string, bytes: Uint8Array): Promise<void>;
   /** Where the local backend keeps the object of `bytes` (to damage or remove it in a test). */
   objectPath(bytes: Uint8Array): string;
   /** Every object file under the backend root (staging included, once the backend settled), relative paths. */
@@ -91,6 +93,10 @@ export async function startCluster(options: { maxUploadBytes?: number; wrapBacke
       const { package: pkg } = await registry.createPackage({ producer: 'ci', subject: 'data-plane-test', retentionClass: 'transient' });
       if (pkg === undefined) throw new Error('no package returned');
       return pkg.packageId;
+    },
+    async putFile(pkg, path, bytes) {
+      const res = await fetch(`${dataPlane.url}/packages/${pkg}/files/${path.split('/').map(encodeURIComponent).join('/')}`, { method: 'PUT', body: bytes, headers: { authorization: `Bearer ${TOKEN_A}` } });
+      if (res.status !== 201) throw new Error(`PUT ${path}: ${res.status} ${await res.text()}`);
     },
     objectPath(bytes) {
       const hex = Buffer.from(blake3(bytes)).toString('hex');
