@@ -2,16 +2,17 @@
  * Many small files in one request: `POST /packages/{id}/archive` on a data plane with the paths wanted
  * answers a tar archive of exactly those files, in that order. Each entry must be the file asked for
  * next, with the registry's size, SHA-256 and BLAKE3 (the archive's own claims are not trusted); each is
- * written to `<target>.partial` and renamed into place only once it checked out. A transfer that ends
+ * written to a temporary file and renamed into place (`place-file.ts`) only once it checked out. A transfer that ends
  * early (the server breaks it when it cannot finish) fails the batch.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createHash as createBlake3 } from 'blake3';
 import tar from 'tar-stream';
+import { placeFile } from './place-file.ts';
 import { checkReceived, downloadFile, failure, send, TransferError, type FileJson } from './byte-transfer.ts';
 
 /** One file of a batch and where it goes. */
@@ -90,12 +91,5 @@ async function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<st
     await mkdir(directory, { recursive: true });
     directories.add(directory);
   }
-  const temp = `${target}.partial`;
-  try {
-    await writeFile(temp, bytes);
-    await rename(temp, target);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await placeFile(target, (handle) => handle.writeFile(bytes));
 }

@@ -3,14 +3,15 @@
  * SHA-256 compared with the server's, and streamed downloads checked against both digests.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { createHash as createBlake3 } from 'blake3';
+import { placeFile } from './place-file.ts';
 
 /** The JSON the data plane returns for a stored file (protobuf JSON, proto field names). */
 export interface FileJson {
@@ -116,7 +117,6 @@ export async function downloadFile(dataPlaneUrl: string, file: FileJson, target:
   const res = await send(new URL(`${dataPlaneUrl}/files/${encodeURIComponent(file.file_id)}/download`), 'GET', headers);
   if (res.statusCode !== 200) throw await failure(res, `download ${file.relative_path}`);
   await mkdir(dirname(target), { recursive: true });
-  const temp = `${target}.partial`;
   const sha = createHash('sha256');
   const b3 = createBlake3();
   let size = 0;
@@ -128,12 +128,8 @@ export async function downloadFile(dataPlaneUrl: string, file: FileJson, target:
       done(null, chunk);
     },
   });
-  try {
-    await pipeline(res, tap, createWriteStream(temp));
+  await placeFile(target, async (handle) => {
+    await pipeline(res, tap, handle.createWriteStream());
     checkReceived(file, { size, sha256: `sha256:${sha.digest('hex')}`, blake3: `blake3:${b3.digest().toString('hex')}` });
-    await rename(temp, target);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  });
 }

@@ -81,6 +81,26 @@ describe('pull', () => {
     for (const [path, bytes] of files) expect((await readFile(join(target, path))).equals(Buffer.from(bytes)), path).toBe(true);
   });
 
+  it('keeps apart files whose names look like its own temporary names (x and x.partial)', async () => {
+    // `big.bin` is downloaded alone, streamed into a temporary file, while a batch writes the package's
+    // own `big.bin.partial`: with the temporary name `<target>.partial` the two swapped or lost bytes.
+    const pkg = await cluster.createPackage();
+    const files = new Map<string, Uint8Array>([
+      ['big.bin', bytesOf(4 * 1024 * 1024, 7201)],
+      ['big.bin.partial', bytesOf(100, 7202)],
+      ['big.bin.partial.partial', bytesOf(200, 7203)],
+      ['small.txt', bytesOf(300, 7204)],
+      ['small.txt.partial', bytesOf(400, 7205)],
+    ]);
+    for (const [path, bytes] of files) await put(pkg, path, bytes);
+    for (let round = 0; round < 3; round++) {
+      const target = join(scratch, `lookalike-${round}`);
+      expect(await pull(pkg, target)).toBe(files.size);
+      expect(await listTree(target)).toEqual([...files.keys()].sort());
+      for (const [path, bytes] of files) expect((await readFile(join(target, path))).equals(Buffer.from(bytes)), path).toBe(true);
+    }
+  });
+
   it('fails on a stored copy whose bytes changed, leaving no such file and no .partial', async () => {
     const pkg = await cluster.createPackage();
     const good = bytesOf(500, 7001);

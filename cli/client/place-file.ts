@@ -1,0 +1,32 @@
+/**
+ * Putting a downloaded file in place: the bytes go to a new temporary file beside the target, created
+ * exclusively under a random name, and are renamed over the target only once the caller checked them.
+ *
+ * Why not `<target>.partial`: that name can be another file of the same package. `pull` fetches files
+ * side by side, so a download of `x` would write into (and then rename away) the package's own
+ * `x.partial`, and the pull would end "every digest verified" with a file missing.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+
+/** Suffix of every temporary file (a pull that fails removes its own). */
+const TEMPORARY_SUFFIX = '.partial';
+
+/**
+ * Calls `write` with a new, empty temporary file, then renames it to `target`. When `write` throws (the
+ * bytes did not check out, the transfer broke), the temporary file is removed and `target` is untouched.
+ */
+export async function placeFile(target: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const temporary = `${target}.${randomBytes(6).toString('hex')}${TEMPORARY_SUFFIX}`;
+  // 'wx': never truncate a file that is already there, whoever it belongs to.
+  const handle = await open(temporary, 'wx');
+  try {
+    await write(handle);
+    await handle.close(); // resolves at once when a write stream of the handle already closed it
+    await rename(temporary, target);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
