@@ -8,6 +8,7 @@ import * as m0002 from './0002-upload-backend.ts';
 import * as m0003 from './0003-retention-sweep-index.ts';
 import * as m0004 from './0004-files-path-prefix-index.ts';
 import * as m0005 from './0005-upload-sweep-index.ts';
+import * as m0006 from './0006-upload-completing.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '0003-retention-sweep-index': m0003,
   '0004-files-path-prefix-index': m0004,
   '0005-upload-sweep-index': m0005,
+  '0006-upload-completing': m0006,
 };
 
 /** Provides the migrations above to Kysely's Migrator. */

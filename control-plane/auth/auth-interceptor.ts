@@ -64,6 +64,8 @@ const controlAccess: Record<MethodNames<typeof ControlService>, Access> = {
   resolvePackageReads: 'internal',
   createUploadSession: 'internal',
   getUploadSession: 'internal',
+  beginUploadCompletion: 'internal',
+  abandonUploadCompletion: 'internal',
   closeUploadSession: 'internal',
 };
 

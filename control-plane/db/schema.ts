@@ -120,7 +120,7 @@ export interface UploadSessionsTable {
   expected_sha256: string | null;
   media_type: string | null;
   replace: boolean;
-  status: 'open' | 'completed' | 'aborted' | 'expired';
+  status: UploadStatus;
   staging_key: string;
   data_plane_id: string | null;
   /** Backend the parts and the final object go to (migration 0002). */
@@ -128,7 +128,14 @@ export interface UploadSessionsTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   expires_at: Timestamp;
+  /** With status `completed`: the file the session became (migration 0006). */
+  file_id: string | null;
+  /** With status `completing`: the completion running (migration 0006). */
+  completion_id: string | null;
 }
+
+/** Where an upload session stands (`completing`: migration 0006). */
+export type UploadStatus = 'open' | 'completing' | 'completed' | 'aborted' | 'expired';
 
 /** The whole schema, as Kysely sees it. */
 export interface Schema {

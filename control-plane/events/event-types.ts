@@ -12,6 +12,8 @@ export const EVENT_TYPES = [
   'v1.file.added',
   'v1.package.finalized',
   'v1.upload.created',
+  'v1.upload.completing',
+  'v1.upload.completion_failed',
   'v1.upload.completed',
   'v1.upload.aborted',
   'v1.upload.expired',

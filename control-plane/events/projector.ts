@@ -49,7 +49,13 @@ function bool(map: CborMap, key: string): boolean {
 
 async function closeUpload(trx: Transaction<Schema>, event: StoredEvent, p: CborMap, status: 'completed' | 'aborted' | 'expired'): Promise<void> {
   const uploadId = text(p, 'upload_id');
-  const row = await trx.updateTable('upload_sessions').set({ status, updated_at: event.occurredAt }).where('upload_id', '=', uploadId).where('status', '=', 'open').returning('upload_id').executeTakeFirst();
+  const row = await trx
+    .updateTable('upload_sessions')
+    .set({ status, updated_at: event.occurredAt, completion_id: null, ...(status === 'completed' ? { file_id: text(p, 'file_id') } : {}) })
+    .where('upload_id', '=', uploadId)
+    .where('status', 'in', ['open', 'completing'])
+    .returning('upload_id')
+    .executeTakeFirst();
   if (row === undefined) throw new Error(`event ${event.sequence}: upload ${uploadId} is not open`);
 }
 
@@ -169,7 +175,34 @@ const handlers: Record<EventType, Handler> = {
       .execute();
   },
 
-  /** payload: { upload_id, package_id, file_id } (the file RecordFile wrote for it). */
+  /** payload: { upload_id, package_id, completion_id } (a completion began, or took over: no more chunks). */
+  'v1.upload.completing': async (trx, event, p) => {
+    const uploadId = text(p, 'upload_id');
+    const row = await trx
+      .updateTable('upload_sessions')
+      .set({ status: 'completing', completion_id: text(p, 'completion_id'), updated_at: event.occurredAt })
+      .where('upload_id', '=', uploadId)
+      .where('status', 'in', ['open', 'completing'])
+      .returning('upload_id')
+      .executeTakeFirst();
+    if (row === undefined) throw new Error(`event ${event.sequence}: upload ${uploadId} is not open`);
+  },
+
+  /** payload: { upload_id, package_id, completion_id, reason } (that completion failed: open again). */
+  'v1.upload.completion_failed': async (trx, event, p) => {
+    const uploadId = text(p, 'upload_id');
+    const row = await trx
+      .updateTable('upload_sessions')
+      .set({ status: 'open', completion_id: null, updated_at: event.occurredAt })
+      .where('upload_id', '=', uploadId)
+      .where('status', '=', 'completing')
+      .where('completion_id', '=', text(p, 'completion_id'))
+      .returning('upload_id')
+      .executeTakeFirst();
+    if (row === undefined) throw new Error(`event ${event.sequence}: upload ${uploadId} is not completing under ${text(p, 'completion_id')}`);
+  },
+
+  /** payload: { upload_id, package_id, file_id } (the file recorded for it, in the same transaction since v1.upload.completing). */
   'v1.upload.completed': (trx, event, p) => closeUpload(trx, event, p, 'completed'),
 
   /** payload: { upload_id, package_id } */

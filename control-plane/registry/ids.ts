@@ -7,7 +7,7 @@ import { monotonicFactory } from 'ulid';
 import type { Clock } from '../../core/time/clock.ts';
 
 /** Kinds of ids and their prefixes. */
-export type IdKind = 'pkg' | 'file' | 'hold' | 'upload';
+export type IdKind = 'pkg' | 'file' | 'hold' | 'upload' | 'completion';
 
 /** Makes new ids. */
 export interface IdGenerator {

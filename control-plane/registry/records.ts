@@ -5,7 +5,7 @@
 import type { Selectable } from 'kysely';
 import { formatTimestamp } from '../../core/time/clock.ts';
 import type { JsonObject } from '../../core/manifest/manifest.ts';
-import type { FilesTable, PackagesTable, PackageStatus, UploadSessionsTable } from '../db/schema.ts';
+import type { FilesTable, PackagesTable, PackageStatus, UploadSessionsTable, UploadStatus } from '../db/schema.ts';
 
 /** A package as the registry reports it. */
 export interface PackageRecord {
@@ -53,7 +53,7 @@ export interface UploadSessionRecord {
   readonly expectedSha256: string | null;
   readonly expectedBlake3: string | null;
   readonly replace: boolean;
-  readonly status: 'open' | 'completed' | 'aborted' | 'expired';
+  readonly status: UploadStatus;
   readonly stagingKey: string;
   readonly backendId: string;
   readonly dataPlaneId: string | null;
@@ -64,6 +64,10 @@ export interface UploadSessionRecord {
    * and past `expiresAt` + UPLOAD_EXPIRY_GRACE_MS. Set by `getUploadSession`; false elsewhere.
    */
   readonly purgeable: boolean;
+  /** With status `completed`: the file the session became. */
+  readonly fileId: string | null;
+  /** With status `completing`: the completion running (not sent to data planes except by `beginUploadCompletion`). */
+  readonly completionId: string | null;
 }
 
 /** A packages row joined with its retention expiry. */
@@ -121,6 +125,8 @@ export function toUploadSessionRecord(r: Selectable<UploadSessionsTable>): Uploa
     createdAt: formatTimestamp(r.created_at),
     expiresAt: formatTimestamp(r.expires_at),
     purgeable: r.status === 'expired',
+    fileId: r.file_id,
+    completionId: r.completion_id,
   };
 }
 

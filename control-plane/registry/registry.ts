@@ -54,10 +54,16 @@ export interface AddFileInput {
   readonly storageKey: string;
   /** Replace an existing file at the same path instead of failing with already-exists. */
   readonly replace?: boolean;
+  /**
+   * The upload session this file completes, and the completion's id: it must be completing under that
+   * id, for this package and path, and it is closed as completed in the same transaction (see
+   * `upload-sessions.ts`).
+   */
+  readonly upload?: { readonly uploadId: string; readonly completionId: string };
 }
 
 /** One entry of `addFiles`: a file of the batch's package. */
-export type AddFileEntry = Omit<AddFileInput, 'tenant' | 'packageId'>;
+export type AddFileEntry = Omit<AddFileInput, 'tenant' | 'packageId' | 'upload'>;
 
 /** Most files `addFiles` records in one transaction. */
 export const MAX_FILES_PER_BATCH = 1000;
@@ -176,7 +182,7 @@ export function createRegistry(options: RegistryOptions): Registry {
    * Records `inputs` in the open package, in order, in one transaction: all of them or (on the first
    * bad entry, named in the error) none. A path may appear once per batch.
    */
-  async function addFiles(tenant: TenantScope, packageId: string, inputs: readonly AddFileEntry[]): Promise<FileRecord[]> {
+  async function addFiles(tenant: TenantScope, packageId: string, inputs: readonly AddFileEntry[], upload?: AddFileInput['upload']): Promise<FileRecord[]> {
     if (inputs.length === 0) return [];
     if (inputs.length > MAX_FILES_PER_BATCH) throw new RegistryError('invalid-argument', `at most ${MAX_FILES_PER_BATCH} files per batch, got ${inputs.length}`);
     const checked = inputs.map((input, index) => {
@@ -201,10 +207,16 @@ export function createRegistry(options: RegistryOptions): Registry {
       if (seen.has(entry.relativePath)) throw new RegistryError('invalid-argument', `${JSON.stringify(entry.relativePath)} appears twice in one batch`);
       seen.add(entry.relativePath);
     }
-    const events = await mutate(async (trx, _emit, emitAll) => {
+    const events = await mutate(async (trx, emit, emitAll) => {
       await lockOpenPackage(trx, tenant, packageId);
+      const [completes] = checked;
+      // The session first: a completion that lost its session is told so, not that the path is taken.
+      const recordCompletion =
+        upload === undefined || completes === undefined
+          ? undefined
+          : await uploads.completeUpload(trx, emit, tenant, upload.uploadId, upload.completionId, { fileId: completes.fileId, packageId, relativePath: completes.relativePath });
       const replaced = await checkPathsFree(trx, packageId, checked);
-      return emitAll(
+      const added = await emitAll(
         checked.map((entry) => ({
           type: 'v1.file.added' as const,
           payload: {
@@ -219,6 +231,8 @@ export function createRegistry(options: RegistryOptions): Registry {
           },
         })),
       );
+      await recordCompletion?.();
+      return added;
     });
     // The records are what the events say (the projector writes exactly these values); no read-back.
     return checked.map((entry, index) => ({
@@ -253,7 +267,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     },
 
     async addFile(input) {
-      const [file] = await addFiles(input.tenant, input.packageId, [input]);
+      const [file] = await addFiles(input.tenant, input.packageId, [input], input.upload);
       if (file === undefined) throw new RegistryError('not-found', `the file added at ${JSON.stringify(input.relativePath)} vanished`);
       return file;
     },

@@ -1,20 +1,28 @@
 /**
  * Resumable upload sessions. The control plane only records them (events `v1.upload.created`,
- * `v1.upload.completed`, `v1.upload.aborted`, `v1.upload.expired`, projected into `upload_sessions`);
- * the bytes and the offset reached live on the data plane under the session's staging key.
+ * `v1.upload.completing`, `v1.upload.completed`, `v1.upload.aborted`, `v1.upload.expired`, projected
+ * into `upload_sessions`); the bytes and the offset reached live on the data plane under the session's
+ * staging key.
+ *
+ * Completion: `beginUploadCompletion` marks the session `completing` before the data plane reads the
+ * parts, so a chunk that has not been acknowledged by then is refused (the data plane checks the status
+ * after storing a chunk, before it answers). The file is then recorded and the session closed as
+ * completed in one transaction (`completeUpload`, called by `addFile` with the upload id), which holds
+ * only while the session is still completing: an abort, or an expiry, that comes first wins, and of two
+ * completions only one records a file.
  *
  * Expiry: from `expires_at` (UPLOAD_SESSION_TTL_MS after opening) an open session is reported `expired`,
  * so data planes refuse its chunks and new completions. Its expiry may be recorded, and its parts deleted,
  * only UPLOAD_EXPIRY_GRACE_MS later (`purgeable`): a completion that started before the deadline is still
  * reading those parts and may record its file and close the session as completed until then.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { formatTimestamp, type Clock } from '../../core/time/clock.ts';
 import type { Page, PageRequest } from './list-packages.ts';
 import { decodePageToken, encodePageToken, filterFingerprint, pageSize } from './page-token.ts';
 import type { Schema } from '../db/schema.ts';
 import type { IdGenerator } from './ids.ts';
-import type { Mutate } from './mutation.ts';
+import type { Emit, Mutate } from './mutation.ts';
 import { toUploadSessionRecord, type PackageRecord, type UploadSessionRecord } from './records.ts';
 import { RegistryError } from './registry-error.ts';
 import type { TenantScope } from './scope.ts';
@@ -52,13 +60,25 @@ export interface UploadSessions {
    */
   getUploadSession(tenant: TenantScope, uploadId: string): Promise<UploadSessionRecord>;
   /**
-   * Ends an open session. `completed` requires that a file was recorded at the session's path (a
-   * completion that started before the deadline may finish after it); `aborted` is the client's own
-   * decision and is accepted until an expiry is recorded; `expired` requires that the session is
-   * purgeable and records `v1.upload.expired`. Closing again with the same status returns the session
-   * unchanged (retries are safe); another status is failed-precondition.
+   * Marks an open or completing session `completing` under a new completion id (`v1.upload.completing`):
+   * a completion already running (or dead) can then neither record its file nor reopen the session.
+   * Failed-precondition when the session is closed or past its deadline.
    */
-  closeUploadSession(tenant: TenantScope, uploadId: string, status: 'completed' | 'aborted' | 'expired'): Promise<UploadSessionRecord>;
+  beginUploadCompletion(tenant: TenantScope, uploadId: string): Promise<{ readonly session: UploadSessionRecord; readonly completionId: string }>;
+  /**
+   * Reopens a session whose completion `completionId` failed (`v1.upload.completion_failed`, with
+   * `reason`). Returns the session unchanged when it is not completing under that id (another completion
+   * took over, or the session closed).
+   */
+  abandonUploadCompletion(tenant: TenantScope, uploadId: string, completionId: string, reason: string): Promise<UploadSessionRecord>;
+  /**
+   * Ends an open or completing session. `aborted` is the client's own decision and is accepted until
+   * the session is completed or its expiry recorded; `expired` requires that the session is purgeable
+   * and records `v1.upload.expired`. Closing again with the same status returns the session unchanged
+   * (retries are safe); another status is failed-precondition. (A session is completed by `addFile`
+   * with its upload id.)
+   */
+  closeUploadSession(tenant: TenantScope, uploadId: string, status: 'aborted' | 'expired'): Promise<UploadSessionRecord>;
   /**
    * Open sessions of every tenant that are purgeable now (past the deadline and the grace period, no
    * expiry recorded), in upload-id order, each reported as `expired` and `purgeable`; only those on
@@ -78,8 +98,26 @@ export interface UploadSessionDeps {
   readonly checkPathFree: (q: Kysely<Schema>, packageId: string, relativePath: string, replace: boolean) => Promise<string | undefined>;
 }
 
+/** The registry's own side of the upload sessions: what runs inside another operation's transaction. */
+export interface UploadSessionInternals {
+  /**
+   * Closes a completing session as completed with `file`, inside the transaction that records the file.
+   * Checks (and locks the session) at once: failed-precondition unless the session is completing under
+   * `completionId`, invalid-argument when the file is not the session's package and path. Resolves with
+   * the step that writes `v1.upload.completed`, to run after the file's `v1.file.added`.
+   */
+  completeUpload(
+    trx: Transaction<Schema>,
+    emit: Emit,
+    tenant: TenantScope,
+    uploadId: string,
+    completionId: string,
+    file: { readonly fileId: string; readonly packageId: string; readonly relativePath: string },
+  ): Promise<() => Promise<void>>;
+}
+
 /** Creates the upload-session operations. */
-export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
+export function createUploadSessions(deps: UploadSessionDeps): UploadSessions & UploadSessionInternals {
   const { db, clock, ids, mutate, loadPackage, checkPathFree } = deps;
 
   async function load(q: Kysely<Schema>, tenant: TenantScope, uploadId: string, lock = false): Promise<UploadSessionRecord> {
@@ -138,7 +176,7 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
 
     async getUploadSession(tenant, uploadId) {
       const session = await load(db, tenant, uploadId);
-      if (session.status !== 'open' || !isPast(session, 0)) return session;
+      if (!isUnfinished(session) || !isPast(session, 0)) return session;
       return { ...session, status: 'expired', purgeable: isPast(session, UPLOAD_EXPIRY_GRACE_MS) };
     },
 
@@ -148,7 +186,7 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
       const after = decodePageToken(page.pageToken, fingerprint);
       const limit = pageSize(page.pageSize, 100, 1000);
       const before = new Date(clock.now().getTime() - UPLOAD_EXPIRY_GRACE_MS);
-      let query = db.selectFrom('upload_sessions').selectAll().where('status', '=', 'open').where('expires_at', '<=', before);
+      let query = db.selectFrom('upload_sessions').selectAll().where('status', 'in', ['open', 'completing']).where('expires_at', '<=', before);
       if (backendIds.length > 0) query = query.where('backend_id', 'in', backendIds);
       if (after !== undefined) query = query.where('upload_id', '>', after);
       const rows = await query.orderBy('upload_id').limit(limit + 1).execute();
@@ -156,16 +194,33 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
       return { items, nextPageToken: rows.length > limit ? encodePageToken(items.at(-1)!.uploadId, fingerprint) : '' };
     },
 
+    async beginUploadCompletion(tenant, uploadId) {
+      const completionId = ids.next('completion');
+      return mutate(async (trx, emit) => {
+        const session = await load(trx, tenant, uploadId, true);
+        if (!isUnfinished(session)) throw new RegistryError('failed-precondition', `upload ${uploadId} is already ${session.status}`);
+        if (isPast(session, 0)) throw new RegistryError('failed-precondition', `upload ${uploadId} expired at ${session.expiresAt} before it completed`);
+        await emit({ type: 'v1.upload.completing', payload: { upload_id: uploadId, package_id: session.packageId, completion_id: completionId } });
+        return { session: await load(trx, tenant, uploadId), completionId };
+      });
+    },
+
+    async abandonUploadCompletion(tenant, uploadId, completionId, reason) {
+      const why = checkLabel('reason', reason);
+      return mutate(async (trx, emit) => {
+        const session = await load(trx, tenant, uploadId, true);
+        if (session.status !== 'completing' || session.completionId !== completionId) return session;
+        await emit({ type: 'v1.upload.completion_failed', payload: { upload_id: uploadId, package_id: session.packageId, completion_id: completionId, reason: why } });
+        return load(trx, tenant, uploadId);
+      });
+    },
+
     async closeUploadSession(tenant, uploadId, status) {
       return mutate(async (trx, emit) => {
         const session = await load(trx, tenant, uploadId, true);
         if (session.status === status) return session;
-        if (session.status !== 'open') throw new RegistryError('failed-precondition', `upload ${uploadId} is already ${session.status}`);
-        if (status === 'completed') {
-          const file = await trx.selectFrom('files').select('file_id').where('package_id', '=', session.packageId).where('relative_path', '=', session.relativePath).executeTakeFirst();
-          if (file === undefined) throw new RegistryError('failed-precondition', `upload ${uploadId} cannot complete: no file was recorded at ${JSON.stringify(session.relativePath)}`);
-          await emit({ type: 'v1.upload.completed', payload: { upload_id: uploadId, package_id: session.packageId, file_id: file.file_id } });
-        } else if (status === 'expired') {
+        if (!isUnfinished(session)) throw new RegistryError('failed-precondition', `upload ${uploadId} is already ${session.status}`);
+        if (status === 'expired') {
           if (!isPast(session, UPLOAD_EXPIRY_GRACE_MS)) {
             const from = formatTimestamp(new Date(Date.parse(session.expiresAt) + UPLOAD_EXPIRY_GRACE_MS));
             throw new RegistryError('failed-precondition', `upload ${uploadId} expires at ${session.expiresAt}; its expiry can be recorded from ${from}`);
@@ -177,5 +232,23 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions {
         return load(trx, tenant, uploadId);
       });
     },
+
+    async completeUpload(trx, emit, tenant, uploadId, completionId, file) {
+      const session = await load(trx, tenant, uploadId, true);
+      if (session.status === 'open') throw new RegistryError('failed-precondition', `upload ${uploadId} is not being completed (BeginUploadCompletion first)`);
+      if (session.status !== 'completing') throw new RegistryError('failed-precondition', `upload ${uploadId} is already ${session.status}`);
+      if (session.completionId !== completionId) throw new RegistryError('failed-precondition', `upload ${uploadId} is being completed by another request, which took over from this one`);
+      if (session.packageId !== file.packageId || session.relativePath !== file.relativePath) {
+        throw new RegistryError('invalid-argument', `upload ${uploadId} is for ${JSON.stringify(session.relativePath)} of package ${session.packageId}, not ${JSON.stringify(file.relativePath)} of ${file.packageId}`);
+      }
+      return async () => {
+        await emit({ type: 'v1.upload.completed', payload: { upload_id: uploadId, package_id: session.packageId, file_id: file.fileId } });
+      };
+    },
   };
+}
+
+/** Open or completing: not yet closed (it may still be reported `expired` past its deadline). */
+function isUnfinished(session: UploadSessionRecord): boolean {
+  return session.status === 'open' || session.status === 'completing';
 }

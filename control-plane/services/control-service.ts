@@ -90,6 +90,7 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
         backendId,
         storageKey: req.storageKey,
         replace: req.replace,
+        ...(req.uploadId === '' ? {} : { upload: { uploadId: req.uploadId, completionId: req.uploadCompletionId } }),
       });
       return { file: fileToProto(file) };
     },
@@ -150,8 +151,17 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
       return { session: uploadSessionToProto(await registry.getUploadSession(writer(req.clientToken).scope, req.uploadId)) };
     },
 
+    async beginUploadCompletion(req) {
+      const { session, completionId } = await registry.beginUploadCompletion(writer(req.clientToken).scope, req.uploadId);
+      return { session: uploadSessionToProto(session), completionId };
+    },
+
+    async abandonUploadCompletion(req) {
+      return { session: uploadSessionToProto(await registry.abandonUploadCompletion(writer(req.clientToken).scope, req.uploadId, req.completionId, req.reason)) };
+    },
+
     async closeUploadSession(req) {
-      if (req.status !== 'completed' && req.status !== 'aborted' && req.status !== 'expired') throw new RegistryError('invalid-argument', 'status must be "completed", "aborted" or "expired"');
+      if (req.status !== 'aborted' && req.status !== 'expired') throw new RegistryError('invalid-argument', 'status must be "aborted" or "expired" (a session is completed by RecordFile with its upload_id)');
       return { session: uploadSessionToProto(await registry.closeUploadSession(writer(req.clientToken).scope, req.uploadId, req.status)) };
     },
   };

@@ -93,6 +93,7 @@ export function uploadSessionToProto(s: UploadSessionRecord): UploadSession {
     backendId: s.backendId,
     expiresAt: ts(s.expiresAt),
     purgeable: s.purgeable,
+    fileId: s.fileId ?? '',
   });
 }
 

@@ -1,26 +1,35 @@
 /**
  * Resumable upload sessions, independent of transport. The control plane owns each session's record
- * (who may use it, what file it becomes, open/completed/aborted/expired); the bytes are parts on the backend
- * (`upload-parts.ts`). Every call is authorized by the control plane with the caller's token.
+ * (who may use it, what file it becomes, open/completing/completed/aborted/expired); the bytes are parts
+ * on the backend (`upload-parts.ts`). Every call is authorized by the control plane with the caller's
+ * token.
  *
- * - append: the chunk must start at the current offset (else `offset-mismatch` carrying the offset);
- *   after storing it the session is checked again, so a chunk that raced an abort or a completion is
- *   removed rather than left behind.
- * - complete: authorize the write, ingest the parts in order through `ingestObject` (so size and both
- *   digests are computed and checked over the whole file), record the file, close the session as
- *   completed (or find its expiry recorded meanwhile: still a success), delete the parts.
- * - abort: close the session as aborted, delete the parts.
+ * - append: the chunk must start at the current offset (else `offset-mismatch` carrying the offset).
+ *   After storing it the session is checked again, and the chunk is acknowledged only if the session
+ *   is still open: a completion begins by marking the session completing and only then lists the parts,
+ *   so every acknowledged chunk is in the file. A chunk that raced an abort is removed; one that raced
+ *   the start of a completion is answered `upload-closed`, and may or may not be in the file (the
+ *   completed file's size says which), since the completion may already have listed it.
+ * - complete: authorize the write, check the parts against the announced sizes, mark the session
+ *   completing (no more chunks; a retry of a completion that died takes over), list the parts again and
+ *   ingest them in order through `ingestObject` (so size and both digests are computed and checked over
+ *   the whole file), then record the file with the upload id: the control plane records it and closes
+ *   the session as completed in one transaction, only while the session is still completing. An abort
+ *   or an expiry that came first wins (the completion answers `upload-closed` or `upload-expired`), and
+ *   of two completions one records the file. Then the parts are deleted.
+ * - abort: close the session as aborted (open or completing), delete the parts.
  * - expiry: a session not completed by its `expires_at` (24 h after it opened) is reported `expired` by
  *   the control plane: chunks, new completions and status answer `upload-expired`. An abort then still
  *   records `aborted` and deletes the parts. Once the session is `purgeable` (an hour later, so a
- *   completion that started in time has finished reading its parts), the first request that meets it
- *   records the expiry (`v1.upload.expired`) and deletes the parts; an abort succeeds. A session nobody
- *   asks about again is expired by the upload sweep (`upload-sweep.ts`).
+ *   completion that began in time has finished), the first request that meets it records the expiry
+ *   (`v1.upload.expired`) and deletes the parts; an abort succeeds. A session nobody asks about again
+ *   is expired by the upload sweep (`upload-sweep.ts`).
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
+import { CodedError } from '../../core/errors/coded-error.ts';
 import { IngestError } from '../ingest/ingest-error.ts';
 import { ingestObject } from '../ingest/ingest-object.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
@@ -37,7 +46,7 @@ export type CreateSessionRequest = WriteFileRequest;
 /** State of a session as the data plane reports it. */
 export interface SessionStatus {
   readonly session: UploadSession;
-  /** Bytes held (0 once the session is closed and its parts deleted). */
+  /** Bytes held while open or completing; once completed, the file's size; otherwise 0. */
   readonly offset: number;
 }
 
@@ -66,7 +75,16 @@ export async function createSession(deps: DataPlaneDeps, caller: Caller, request
 export async function sessionStatus(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<SessionStatus> {
   const session = await getSession(deps, caller, uploadId, signal);
   if (session.status === 'expired') throw await expire(deps, caller, session, signal);
-  if (session.status !== 'open') return { session, offset: 0 };
+  if (session.status === 'completed' && session.fileId !== '') {
+    try {
+      const { file } = await deps.control.resolveRead({ clientToken: caller.token, fileId: session.fileId }, { signal });
+      return { session, offset: Number(file?.digests?.size ?? 0n) };
+    } catch (error) {
+      // Replaced since (a package keeps only its current files): the session still names it.
+      if (!(error instanceof ConnectError && error.code === Code.NotFound)) throw error;
+    }
+  }
+  if (!isUnfinished(session)) return { session, offset: 0 };
   const parts = await listParts(backendById(deps, session.backendId), stagingPrefix(session.uploadId, session.stagingKey), signal);
   return { session, offset: contiguousOffset(parts) };
 }
@@ -101,10 +119,15 @@ export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId:
     throw new DataPlaneError('offset-mismatch', `the chunk starts at ${chunk.start} but the session holds ${offset} bytes; resume at ${offset}`, { facts: { uploadOffset: offset } });
   }
   const written = await writePart(partsBackend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
-  // Stored; if the session closed meanwhile, nobody will ever read or delete this part but us.
+  // Stored; acknowledged only if the session is still open (see the file comment).
   const after = await getSession(deps, caller, uploadId, signal);
   if (after.status === 'expired') throw await expire(deps, caller, after, signal);
+  if (after.status === 'completing') {
+    // The completion may have listed this part already: it stays until the session closes.
+    throw new DataPlaneError('upload-closed', `upload session ${uploadId} began completing while this chunk was stored; the completed file's size says whether it holds these bytes`);
+  }
   if (after.status !== 'open') {
+    // Closed: nobody will ever read or delete this part but us.
     await removeParts(deps, prefix, session.backendId);
     throw closedError(after);
   }
@@ -113,7 +136,9 @@ export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId:
 
 /** Ingests the parts as one file and records it; see the file comment. */
 export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploadId: string, signal: AbortSignal): Promise<File> {
-  const session = await getOpenSession(deps, caller, uploadId, signal);
+  const session = await getSession(deps, caller, uploadId, signal);
+  if (session.status === 'expired') throw await expire(deps, caller, session, signal);
+  if (!isUnfinished(session)) throw closedError(session);
   const write = await authorizeWrite(
     deps,
     caller,
@@ -122,38 +147,66 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
   );
   const prefix = stagingPrefix(session.uploadId, session.stagingKey);
   const partsBackend = backendById(deps, session.backendId);
-  const parts = await listParts(partsBackend, prefix, signal);
-  const size = requireContiguous(parts);
-  if (session.expectedSize !== undefined && Number(session.expectedSize) !== size) {
-    throw new IngestError('size-mismatch', `the session holds ${size} bytes but ${String(session.expectedSize)} were announced`);
+  // Checked while the session still takes chunks: one short of its announced size stays open for the rest.
+  if (session.status === 'open') checkSize(session, requireContiguous(await listParts(partsBackend, prefix, signal)));
+  const { completionId } = await deps.control.beginUploadCompletion({ clientToken: caller.token, uploadId }, { signal });
+  let file: File;
+  try {
+    // From here on no chunk is acknowledged: these parts are the file.
+    const parts = await listParts(partsBackend, prefix, signal);
+    const size = checkSize(session, requireContiguous(parts));
+    const expected = {
+      size,
+      ...(session.expectedSha256 === '' ? {} : { sha256: session.expectedSha256 }),
+      ...(session.expectedBlake3 === '' ? {} : { blake3: session.expectedBlake3 }),
+    };
+    // Parts live on the session's backend; the file goes where the control plane routes it now.
+    const ingested = await ingestObject(readParts(partsBackend, parts, signal), withBackend(deps, backendById(deps, write.backendId ?? '')), { expected, maxBytes: deps.maxUploadBytes, signal });
+    file = await recordFile(deps, write, ingested.digests, ingested.storageKey, signal, { uploadId, completionId });
+  } catch (error) {
+    await reopen(deps, caller, uploadId, completionId, error);
+    throw await explainRefusal(deps, caller, uploadId, error, signal);
   }
-  const expected = {
-    size,
-    ...(session.expectedSha256 === '' ? {} : { sha256: session.expectedSha256 }),
-    ...(session.expectedBlake3 === '' ? {} : { blake3: session.expectedBlake3 }),
-  };
-  // Parts live on the session's backend; the file goes where the control plane routes it now.
-  const ingested = await ingestObject(readParts(partsBackend, parts, signal), withBackend(deps, backendById(deps, write.backendId ?? '')), { expected, maxBytes: deps.maxUploadBytes, signal });
-  const file = await recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
-  await closeCompleted(deps, caller, session, file, signal);
   await removeParts(deps, prefix, session.backendId);
   return file;
 }
 
 /**
- * Closes a session whose file is recorded. A completion that outlasted the grace period may find its
- * expiry recorded meanwhile (by the upload sweep or another request): the file is recorded and verified
- * all the same, so the completion succeeds and the log keeps `v1.upload.expired` as the session's end.
+ * The error to answer a failed completion with: when the control plane refused to record the file
+ * because the session closed meanwhile (an abort or a recorded expiry came first, or another completion
+ * took over), the session's state says so in the data plane's own terms; otherwise `error` itself.
  */
-async function closeCompleted(deps: DataPlaneDeps, caller: Caller, session: UploadSession, file: File, signal: AbortSignal): Promise<void> {
+async function explainRefusal(deps: DataPlaneDeps, caller: Caller, uploadId: string, error: unknown, signal: AbortSignal): Promise<unknown> {
+  if (!(error instanceof ConnectError && error.code === Code.FailedPrecondition)) return error;
+  const now = await getSession(deps, caller, uploadId, signal).catch(() => undefined);
+  if (now === undefined || isUnfinished(now)) return error;
+  if (now.status === 'expired') return new DataPlaneError('upload-expired', `upload session ${uploadId} expired before its completion could record the file; start a new one`);
+  return new DataPlaneError('upload-closed', `upload session ${uploadId} was ${now.status} while this completion ran; its file was not recorded by it`);
+}
+
+/**
+ * After a failed completion: opens the session again (a no-op when the session closed or another
+ * completion took over meanwhile), so the client can send the rest or complete again. When that fails
+ * too, the session stays completing until a new completion takes over, an abort, or its expiry.
+ */
+async function reopen(deps: DataPlaneDeps, caller: Caller, uploadId: string, completionId: string, failure: unknown): Promise<void> {
+  let reason = 'internal';
+  if (failure instanceof CodedError) reason = String(failure.code);
+  else if (failure instanceof ConnectError) reason = Code[failure.code];
   try {
-    await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'completed' }, { signal });
+    // Its own signal: a client that hung up (the usual cause of a cancelled completion) must not stop it.
+    await deps.control.abandonUploadCompletion({ clientToken: caller.token, uploadId, completionId, reason: String(reason) }, { signal: AbortSignal.timeout(CLEANUP_TIMEOUT_MS) });
   } catch (error) {
-    if (!(error instanceof ConnectError && error.code === Code.FailedPrecondition)) throw error;
-    const now = await getSession(deps, caller, session.uploadId, signal);
-    if (now.status !== 'expired') throw error;
-    deps.log(`upload ${session.uploadId}: its expiry was recorded while its completion ran; file ${file.fileId} is recorded`);
+    deps.log(`upload ${uploadId}: could not reopen it after its completion failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** Returns `size` when it is the size the session announced (if any), else throws `size-mismatch`. */
+function checkSize(session: UploadSession, size: number): number {
+  if (session.expectedSize !== undefined && Number(session.expectedSize) !== size) {
+    throw new IngestError('size-mismatch', `the session holds ${size} bytes but ${String(session.expectedSize)} were announced`);
+  }
+  return size;
 }
 
 /**
@@ -166,7 +219,7 @@ export async function abortSession(deps: DataPlaneDeps, caller: Caller, uploadId
     await expire(deps, caller, session, signal);
     return;
   }
-  if (session.status === 'open' || session.status === 'expired') {
+  if (isUnfinished(session) || session.status === 'expired') {
     await deps.control.closeUploadSession({ clientToken: caller.token, uploadId: session.uploadId, status: 'aborted' }, { signal });
   } else if (session.status === 'completed') {
     throw closedError(session);
@@ -206,6 +259,11 @@ async function expire(deps: DataPlaneDeps, caller: Caller, session: UploadSessio
 export function deadlineOf(session: UploadSession): string {
   if (session.expiresAt === undefined) throw new Error(`control plane returned upload session ${session.uploadId} without expires_at`);
   return timestampDate(session.expiresAt).toISOString();
+}
+
+/** Open or completing: not yet closed. */
+function isUnfinished(session: UploadSession): boolean {
+  return session.status === 'open' || session.status === 'completing';
 }
 
 function closedError(session: UploadSession): DataPlaneError {

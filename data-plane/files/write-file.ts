@@ -53,13 +53,17 @@ export async function writeAuthorizedFile(deps: DataPlaneDeps, write: Authorized
   return recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
 }
 
-/** Records verified bytes as a file of the package; returns the recorded file. */
+/**
+ * Records verified bytes as a file of the package; returns the recorded file. With `uploadId`, the file
+ * completes that upload session, which must be completing under its completion id (`upload-sessions.ts`).
+ */
 export async function recordFile(
   deps: DataPlaneDeps,
   write: AuthorizedWrite,
   digests: { readonly blake3: { toString(): string }; readonly sha256: { toString(): string }; readonly size: number },
   storageKey: string,
   signal: AbortSignal,
+  upload?: { readonly uploadId: string; readonly completionId: string },
 ): Promise<File> {
   const { file } = await deps.control.recordFile(
     {
@@ -71,6 +75,8 @@ export async function recordFile(
       backendId: backendById(deps, write.backendId ?? '').id,
       storageKey,
       replace: write.replace,
+      uploadId: upload?.uploadId ?? '',
+      uploadCompletionId: upload?.completionId ?? '',
     },
     { signal },
   );

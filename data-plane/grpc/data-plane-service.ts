@@ -50,8 +50,8 @@ export function createDataPlaneService(deps: DataPlaneDeps): ServiceImpl<typeof 
       return guard(async () => {
         const { session, offset } = await sessionStatus(deps, callerOf(context), requireId(request.uploadId, 'upload_id'), context.signal);
         const complete = session.status === 'completed';
-        if (!complete && session.status !== 'open') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
-        return { committedSize: BigInt(complete ? Number(session.expectedSize ?? 0n) : offset), complete, ...(complete || session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }) };
+        if (!complete && session.status !== 'open' && session.status !== 'completing') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
+        return { committedSize: BigInt(offset), complete, fileId: session.fileId, ...(complete || session.expiresAt === undefined ? {} : { expiresAt: session.expiresAt }) };
       });
     },
     async *readFile(request, context) {

@@ -45,11 +45,16 @@ export async function patchUpload(deps: DataPlaneDeps, caller: Caller, uploadId:
 /** `HEAD /uploads/{id}`. */
 export async function headUpload(deps: DataPlaneDeps, caller: Caller, uploadId: string, res: HttpResponse, signal: AbortSignal): Promise<void> {
   const { session, offset } = await sessionStatus(deps, caller, uploadId, signal);
-  if (session.status !== 'open' && session.status !== 'completed') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
-  // A completed session's parts are gone; its size is the file's, not an offset to resume at.
-  const headers: Record<string, string> = { ...(session.status === 'open' ? offsetHeaders(offset) : { 'cache-control': 'no-store' }), 'upload-status': session.status, 'content-length': '0' };
+  const { status } = session;
+  if (status !== 'open' && status !== 'completing' && status !== 'completed') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${status}`);
+  // A completed session's parts are gone; it names its file (whose size is not an offset to resume at).
+  const headers: Record<string, string> = { ...(status === 'completed' ? { 'cache-control': 'no-store' } : offsetHeaders(offset)), 'upload-status': status, 'content-length': '0' };
   if (session.expectedSize !== undefined) headers['upload-length'] = String(session.expectedSize);
-  if (session.status === 'open') headers['upload-expires'] = deadlineOf(session);
+  if (status !== 'completed') headers['upload-expires'] = deadlineOf(session);
+  if (status === 'completed' && session.fileId !== '') {
+    headers['upload-file-id'] = session.fileId;
+    headers['content-location'] = `/files/${session.fileId}/download`;
+  }
   respond(res, 200, headers);
 }
 

@@ -78,7 +78,7 @@ describe('ControlService', () => {
     expect(await codeOf(c.recordFile({ clientToken: TOKENS.ci, packageId: pkg, relativePath: 'z', backendId: 'local', storageKey: 'k' }))).toBe('InvalidArgument');
   });
 
-  it('runs upload sessions through created, completed and aborted, as events', async () => {
+  it('runs upload sessions through created, completing, completed and aborted, as events', async () => {
     const c = t.control();
     const admin = t.registry('admin');
     const since = (await admin.listEvents({ since: 0n, limit: 1 })).headSequence;
@@ -89,12 +89,15 @@ describe('ControlService', () => {
     expect(s.stagingKey).toBe(`uploads/${s.uploadId.toLowerCase()}`);
     expect((await c.getUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId })).session?.status).toBe('open');
     expect(await codeOf(c.getUploadSession({ clientToken: TOKENS.assess, uploadId: s.uploadId }))).toBe('NotFound');
-    // Completing before the file is recorded is refused.
-    expect(await codeOf(c.closeUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId, status: 'completed' }))).toBe('FailedPrecondition');
-    await recordText(c, TOKENS.ci, pkg, 'up/big.bin', '12345');
-    expect((await c.closeUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId, status: 'completed' })).session?.status).toBe('completed');
-    // A retry is harmless; a different ending is not.
-    expect((await c.closeUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId, status: 'completed' })).session?.status).toBe('completed');
+    // A session is completed by recording its file with the completion's id, not by closing it.
+    expect(await codeOf(c.closeUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId, status: 'completed' }))).toBe('InvalidArgument');
+    expect(await codeOf(recordText(c, TOKENS.ci, pkg, 'up/big.bin', '12345', false, { uploadId: s.uploadId, completionId: 'completion_x' }))).toBe('FailedPrecondition');
+    const begun = await c.beginUploadCompletion({ clientToken: TOKENS.ci, uploadId: s.uploadId });
+    expect(begun.session?.status).toBe('completing');
+    expect(begun.completionId).toMatch(/^completion_/);
+    expect(await codeOf(c.beginUploadCompletion({ clientToken: TOKENS.assess, uploadId: s.uploadId }))).toBe('NotFound');
+    const file = await recordText(c, TOKENS.ci, pkg, 'up/big.bin', '12345', false, { uploadId: s.uploadId, completionId: begun.completionId });
+    expect((await c.getUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId })).session).toMatchObject({ status: 'completed', fileId: file.fileId });
     expect(await codeOf(c.closeUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId, status: 'aborted' }))).toBe('FailedPrecondition');
     expect(await codeOf(c.closeUploadSession({ clientToken: TOKENS.ci, uploadId: s.uploadId, status: 'done' }))).toBe('InvalidArgument');
 
@@ -103,7 +106,7 @@ describe('ControlService', () => {
     expect(await codeOf(c.createUploadSession({ clientToken: TOKENS.ci, packageId: pkg, relativePath: 'up/big.bin' }))).toBe('AlreadyExists');
 
     const events = (await admin.listEvents({ since })).events;
-    expect(events.map((e) => e.type)).toEqual(['v1.upload.created', 'v1.file.added', 'v1.upload.completed', 'v1.upload.created', 'v1.upload.aborted']);
+    expect(events.map((e) => e.type)).toEqual(['v1.upload.created', 'v1.upload.completing', 'v1.file.added', 'v1.upload.completed', 'v1.upload.created', 'v1.upload.aborted']);
     const payload = decodeCanonical(events[0]!.payload) as Record<string, unknown>;
     expect(payload).toMatchObject({ upload_id: s.uploadId, package_id: pkg, relative_path: 'up/big.bin', expected_size: 5, backend_id: 'local' });
   });

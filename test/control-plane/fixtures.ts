@@ -14,7 +14,15 @@ export async function registerDataPlane(control: Client<typeof ControlService>, 
 }
 
 /** Records a text file as if a data plane had stored it. */
-export async function recordText(control: Client<typeof ControlService>, clientToken: string, packageId: string, relativePath: string, text: string, replace = false): Promise<File> {
+export async function recordText(
+  control: Client<typeof ControlService>,
+  clientToken: string,
+  packageId: string,
+  relativePath: string,
+  text: string,
+  replace = false,
+  upload: { readonly uploadId: string; readonly completionId: string } = { uploadId: '', completionId: '' },
+): Promise<File> {
   const d = digestsOf(text);
   const res = await control.recordFile({
     clientToken,
@@ -25,6 +33,8 @@ export async function recordText(control: Client<typeof ControlService>, clientT
     backendId: 'local',
     storageKey: `blake3/${d.blake3.slice(7, 9)}/${d.blake3.slice(9, 11)}/${d.blake3.slice(7)}`,
     replace,
+    uploadId: upload.uploadId,
+    uploadCompletionId: upload.completionId,
   });
   if (res.file === undefined) throw new Error('no file in RecordFile response');
   return res.file;

@@ -119,6 +119,6 @@ describe('upload session expiry', () => {
     shiftMs = 0;
     const done = await rawRequest(url, 'POST', `/uploads/${session.upload_id}/complete`, auth);
     expect(done.status).toBe(201);
-    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completed']);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completing', 'v1.upload.completed']);
   });
 });

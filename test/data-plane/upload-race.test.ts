@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSystemClock, type Clock } from '../../core/time/clock.ts';
 import { UPLOAD_EXPIRY_GRACE_MS } from '../../control-plane/registry/upload-sessions.ts';
-import type { StorageBackend } from '../../data-plane/storage/backend.ts';
+import { withCommitHooks, type CommitHooks } from './commit-hooks.ts';
 import { bytesOf, rawRequest, startCluster, type Cluster } from './cluster.ts';
 import { AUTH_A, openSession, patchChunk, problemCode, sessionParts, uploadEvents } from './upload-client.ts';
 
@@ -13,33 +13,14 @@ const auth = AUTH_A;
 const system = createSystemClock();
 let shiftMs = 0;
 const shifted: Clock = { now: () => new Date(system.now().getTime() + shiftMs) };
-/** Runs before a part (a key under uploads/) is committed, once. */
-let beforePartCommit: (() => Promise<void>) | undefined;
-
-const wrapBackend = (inner: StorageBackend): StorageBackend => ({
-  ...inner,
-  async createWriter(options) {
-    const writer = await inner.createWriter(options);
-    return {
-      get size() {
-        return writer.size;
-      },
-      write: (chunk) => writer.write(chunk),
-      cancel: () => writer.cancel(),
-      async commit(key, commitOptions) {
-        const hook = beforePartCommit;
-        beforePartCommit = undefined;
-        if (hook !== undefined && key.startsWith('uploads/')) await hook();
-        return writer.commit(key, commitOptions);
-      },
-    };
-  },
-});
+/** Runs before the next part (a key under uploads/) is committed, once. */
+const hooks: CommitHooks = new Map();
+const beforePartCommit = (hook: () => Promise<void>): void => void hooks.set('uploads/', hook);
 
 let cluster: Cluster;
 let url: string;
 beforeAll(async () => {
-  cluster = await startCluster({ wrapBackend, controlPlaneClock: shifted });
+  cluster = await startCluster({ wrapBackend: (inner) => withCommitHooks(inner, hooks), controlPlaneClock: shifted });
   url = cluster.dataPlane.url;
 });
 afterAll(() => cluster?.close());
@@ -49,11 +30,11 @@ it('deletes a part that landed while its session was aborted, and refuses the ch
   const pkg = await cluster.createPackage();
   const session = await openSession(cluster, pkg, 'raced.bin');
   expect((await patchChunk(cluster, session.upload_id, bytesOf(100, 1), 0)).status).toBe(204);
-  beforePartCommit = async () => {
+  beforePartCommit(async () => {
     expect((await rawRequest(url, 'DELETE', `/uploads/${session.upload_id}`, auth)).status).toBe(204);
-  };
+  });
   const late = await patchChunk(cluster, session.upload_id, bytesOf(100, 2), 100);
-  expect(beforePartCommit).toBeUndefined(); // the hook ran
+  expect(hooks.size).toBe(0); // the hook ran
   expect(late.status).toBe(409);
   expect(problemCode(late.body)).toBe('upload-closed');
   expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
@@ -64,12 +45,12 @@ it('records the expiry and deletes the part when the session became purgeable wh
   shiftMs = 0;
   const pkg = await cluster.createPackage();
   const session = await openSession(cluster, pkg, 'late.bin');
-  beforePartCommit = () => {
+  beforePartCommit(() => {
     shiftMs = Date.parse(session.expires_at) + UPLOAD_EXPIRY_GRACE_MS - system.now().getTime() + 1000;
     return Promise.resolve();
-  };
+  });
   const late = await patchChunk(cluster, session.upload_id, bytesOf(100, 3), 0);
-  expect(beforePartCommit).toBeUndefined();
+  expect(hooks.size).toBe(0);
   expect(late.status).toBe(410);
   expect(problemCode(late.body)).toBe('upload-expired');
   expect(await sessionParts(cluster, session.upload_id)).toEqual([]);

@@ -2,7 +2,6 @@
 // (deadline and grace period passed) the sweep deletes its parts, then records `v1.upload.expired`.
 // Sessions still resumable or in their grace period, and closed ones, keep what they have. Real
 // processes; the control plane's clock is moved instead of waiting a day.
-import { createHash } from 'node:crypto';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -195,26 +194,27 @@ describe('upload sweep', () => {
     await cluster.close();
     let gated!: ReturnType<typeof gatedPartReads>;
     cluster = await startCluster({ controlPlaneClock: shifted, uploadSweepIntervalMs: 0, wrapBackend: (backend) => (gated = gatedPartReads(backend)).backend });
-    const session = await openSession(cluster, await cluster.createPackage(), path);
+    const packageId = await cluster.createPackage();
+    const session = await openSession(cluster, packageId, path);
     expect((await patchChunk(cluster, session.upload_id, data, 0)).status).toBe(204);
     const hold = gated.hold();
     const completing = rawRequest(cluster.dataPlane.url, 'POST', `/uploads/${session.upload_id}/complete`, AUTH_A);
     await hold.entered;
     passGrace(session);
-    return { session, hold, completing };
+    return { packageId, session, hold, completing };
   }
 
-  it('lets a completion that outlasted the grace period succeed when the sweep recorded the expiry first', async () => {
+  it('refuses the file of a completion that outlasted the grace period when the sweep recorded the expiry first', async () => {
     const data = bytesOf(5000, 7);
-    const { session, hold, completing } = await slowCompletion('sweep/slow-completion.bin', data);
+    const { packageId, session, hold, completing } = await slowCompletion('sweep/slow-completion.bin', data);
     const summary = await sweepUploads({ backends: new Map([[cluster.backend.id, cluster.backend]]), transport: internalTransport() });
     expect(summary).toEqual({ expired: 1, partsDeleted: 1, skipped: 0, errors: [] });
     hold.release();
     const done = await completing;
-    expect(done.status, done.body.toString()).toBe(201);
-    const file = JSON.parse(done.body.toString()) as { relative_path: string; digests: { size: unknown; sha256: string } };
-    expect([file.relative_path, String(file.digests.size), file.digests.sha256]).toEqual(['sweep/slow-completion.bin', '5000', `sha256:${createHash('sha256').update(data).digest('hex')}`]);
-    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+    expect(done.status, done.body.toString()).toBe(410);
+    expect((JSON.parse(done.body.toString()) as { code: string }).code).toBe('upload-expired');
+    expect((await cluster.registry.listFiles({ packageId })).files).toEqual([]);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completing', 'v1.upload.expired']);
   });
 
   it('skips a session a completion closed between the sweep deleting its parts and recording its expiry', async () => {
@@ -232,7 +232,7 @@ describe('upload sweep', () => {
     const summary = await sweepUploads({ backends: new Map([[backend.id, sweeperBackend]]), transport: internalTransport(), onSession: (_s, outcome) => outcomes.push(outcome) });
     expect(summary).toEqual({ expired: 0, partsDeleted: 1, skipped: 1, errors: [] });
     expect(outcomes).toEqual(['skipped']);
-    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completed']);
+    expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.completing', 'v1.upload.completed']);
   });
 
   it('answers the internal token only', async () => {

@@ -1,5 +1,10 @@
 import { sql } from 'kysely';
 import { expect, it } from 'vitest';
+import { createManualClock } from '../../core/time/clock.ts';
+import { BUILTIN_RETENTION_POLICY } from '../../control-plane/config/operator-config.ts';
+import { createRegistry } from '../../control-plane/registry/registry.ts';
+import * as m0006 from '../../migrations/0006-upload-completing.ts';
+import { completeWithTextFile } from '../registry/workload.ts';
 import { describeEachDialect } from './test-database.ts';
 
 describeEachDialect('migrations', (get) => {
@@ -29,5 +34,22 @@ describeEachDialect('migrations', (get) => {
         .values({ package_id: 'p', tenant: 't', producer: 'p', subject: 's', retention_class: 'transient', status: 'bogus' as 'created', metadata: '{}', manifest_digest: null, file_count: 0, total_bytes: 0, created_at: '2026-01-01T00:00:00.000Z', updated_at: '2026-01-01T00:00:00.000Z', finalized_at: null, last_sequence: 1 })
         .execute(),
     ).rejects.toThrow(/check constraint/);
+  });
+});
+
+describeEachDialect('migration 0006 (completing upload sessions)', (get) => {
+  it('fills file_id of sessions completed before it from their v1.upload.completed events, as a replay would', async () => {
+    const { db } = get();
+    const registry = createRegistry({ db, clock: createManualClock(new Date('2026-12-05T09:00:00.000Z')), retentionPolicy: BUILTIN_RETENTION_POLICY });
+    const pkg = await registry.createPackage({ tenant: 'ci', producer: 'p', subject: 's', retentionClass: 'transient' });
+    const session = await registry.createUploadSession({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'a.txt', backendId: 'local' });
+    await completeWithTextFile(registry, 'ci', pkg.packageId, session.uploadId, 'a.txt', 'a');
+    const { fileId } = await registry.getUploadSession('ci', session.uploadId);
+    expect(fileId).toMatch(/^file_/);
+    // Back to 0005's shape (no file_id), then forward again.
+    await m0006.down(db);
+    expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'upload_sessions' AND column_name = 'file_id'`.execute(db).then((r) => r.rows)).toEqual([]);
+    await m0006.up(db);
+    expect(await registry.getUploadSession('ci', session.uploadId)).toMatchObject({ status: 'completed', fileId });
   });
 });

@@ -14,7 +14,7 @@ describeEachDialect('replay', (get) => {
     const live = await dumpViews(db);
     expect(live['packages']).toHaveLength(3);
     expect(live['files']).toHaveLength(11);
-    expect(live['upload_sessions']).toHaveLength(3);
+    expect(live['upload_sessions']).toHaveLength(4);
 
     // Empty every view, then rebuild from the log alone.
     await db.transaction().execute(async (trx) => {

@@ -1,7 +1,7 @@
 // Upload sessions expire UPLOAD_SESSION_TTL_MS after they open: from that instant the registry reports
-// them expired; UPLOAD_EXPIRY_GRACE_MS later they become purgeable and the expiry can be recorded (one
-// v1.upload.expired event). Until an expiry is recorded, a completion whose file was recorded and an
-// abort are still accepted.
+// them expired and begins no completion; UPLOAD_EXPIRY_GRACE_MS later they become purgeable and the
+// expiry can be recorded (one v1.upload.expired event). Until an expiry is recorded, the file of a
+// completion that began in time and an abort are still accepted; after it, neither.
 import type { Kysely } from 'kysely';
 import { expect, it } from 'vitest';
 import { createManualClock } from '../../core/time/clock.ts';
@@ -13,7 +13,7 @@ import { RegistryError } from '../../control-plane/registry/registry-error.ts';
 import type { Schema } from '../../control-plane/db/schema.ts';
 import { describeEachDialect } from '../db/test-database.ts';
 import { rejectionOf } from '../support/rejection.ts';
-import { addTextFile } from './workload.ts';
+import { digestsOf } from './workload.ts';
 
 const START = new Date('2026-12-04T09:00:00.000Z');
 
@@ -57,7 +57,7 @@ describeEachDialect('upload session expiry', (get) => {
     const events = (await readEvents(db, { after: 0, limit: 1000 })).slice(before);
     expect(events.map((e) => e.type)).toEqual(['v1.upload.expired']);
     expect((await failure(registry.closeUploadSession('ci', session.uploadId, 'aborted'))).code).toBe('failed-precondition');
-    expect((await failure(registry.closeUploadSession('ci', session.uploadId, 'completed'))).code).toBe('failed-precondition');
+    expect((await failure(registry.beginUploadCompletion('ci', session.uploadId))).code).toBe('failed-precondition');
     // Another tenant still cannot see it.
     expect((await failure(registry.getUploadSession('other', session.uploadId))).code).toBe('not-found');
   });
@@ -71,12 +71,27 @@ describeEachDialect('upload session expiry', (get) => {
     expect((await failure(registry.closeUploadSession('ci', session.uploadId, 'expired'))).code).toBe('failed-precondition');
   });
 
-  it('lets a completion that started before the deadline finish after it', async () => {
+  it('lets a completion that started before the deadline finish after it, but begins none after it', async () => {
     const { clock, registry, pkg, session } = await openSession(get().db, 'late.txt');
-    await addTextFile(registry, 'ci', pkg.packageId, 'late.txt', 'late');
+    const { completionId } = await registry.beginUploadCompletion('ci', session.uploadId);
     clock.advance(UPLOAD_SESSION_TTL_MS + UPLOAD_EXPIRY_GRACE_MS - 1);
-    expect((await registry.closeUploadSession('ci', session.uploadId, 'completed')).status).toBe('completed');
-    expect((await registry.getUploadSession('ci', session.uploadId)).status).toBe('completed');
+    expect(await registry.getUploadSession('ci', session.uploadId)).toMatchObject({ status: 'expired', purgeable: false });
+    // A retried completion would start after the deadline: refused.
+    expect((await failure(registry.beginUploadCompletion('ci', session.uploadId))).message).toContain('expired at');
+    const d = digestsOf('late');
+    await registry.addFile({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'late.txt', size: d.size, blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}`, upload: { uploadId: session.uploadId, completionId } });
+    expect(await registry.getUploadSession('ci', session.uploadId)).toMatchObject({ status: 'completed', purgeable: false });
     expect((await failure(registry.closeUploadSession('ci', session.uploadId, 'expired'))).code).toBe('failed-precondition');
+  });
+
+  it('records the file of a completing session only while it is completing', async () => {
+    const { clock, registry, pkg, session } = await openSession(get().db, 'raced.txt');
+    const { completionId } = await registry.beginUploadCompletion('ci', session.uploadId);
+    clock.advance(UPLOAD_SESSION_TTL_MS + UPLOAD_EXPIRY_GRACE_MS);
+    expect((await registry.closeUploadSession('ci', session.uploadId, 'expired')).status).toBe('expired');
+    const d = digestsOf('raced');
+    const late = await failure(registry.addFile({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'raced.txt', size: d.size, blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}`, upload: { uploadId: session.uploadId, completionId } }));
+    expect(late).toMatchObject({ code: 'failed-precondition', message: expect.stringContaining('already expired') as unknown });
+    expect(await registry.listFiles('ci', pkg.packageId)).toEqual([]);
   });
 });

@@ -12,13 +12,13 @@ import { ALL_TENANTS } from '../../control-plane/registry/scope.ts';
 import { UPLOAD_EXPIRY_GRACE_MS, UPLOAD_SESSION_TTL_MS } from '../../control-plane/registry/upload-sessions.ts';
 import { describeEachDialect } from '../db/test-database.ts';
 import { rejectionOf } from '../support/rejection.ts';
-import { addTextFile } from './workload.ts';
+import { completeWithTextFile } from './workload.ts';
 
 const START = new Date('2026-12-05T09:00:00.000Z');
 const HOUR = 3_600_000;
 
 describeEachDialect('listing purgeable upload sessions', (get) => {
-  it('lists open sessions past deadline and grace, of every tenant, by backend, page by page', async () => {
+  it('lists open and completing sessions past deadline and grace, of every tenant, by backend, page by page', async () => {
     const { db } = get();
     const clock = createManualClock(START);
     const registry = createRegistry({ db, clock, retentionPolicy: BUILTIN_RETENTION_POLICY });
@@ -26,13 +26,14 @@ describeEachDialect('listing purgeable upload sessions', (get) => {
     const theirs = await registry.createPackage({ tenant: 'other', producer: 'p', subject: 's', retentionClass: 'transient' });
     const open = (tenant: string, packageId: string, path: string, backendId = 'local') => registry.createUploadSession({ tenant, packageId, relativePath: path, backendId });
 
-    // Five sessions opened at START: abandoned (two tenants, two backends), completed, aborted.
+    // Six sessions opened at START: abandoned (two tenants, two backends), one of them while completing
+    // (its data plane died), completed, aborted.
     const a = await open('ci', mine.packageId, 'a.bin');
+    await registry.beginUploadCompletion('ci', a.uploadId);
     const b = await open('other', theirs.packageId, 'b.bin');
     const c = await open('ci', mine.packageId, 'c.bin', 's3-main');
     const done = await open('ci', mine.packageId, 'done.txt');
-    await addTextFile(registry, 'ci', mine.packageId, 'done.txt', 'done');
-    await registry.closeUploadSession('ci', done.uploadId, 'completed');
+    await completeWithTextFile(registry, 'ci', mine.packageId, done.uploadId, 'done.txt', 'done');
     const dropped = await open('ci', mine.packageId, 'dropped.bin');
     await registry.closeUploadSession('ci', dropped.uploadId, 'aborted');
     // One opened two hours later: still in its grace period when the others are purgeable.

@@ -21,6 +21,13 @@ export async function addTextFile(registry: Registry, tenant: string, packageId:
   await registry.addFile({ tenant, packageId, relativePath, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7, 9)}/${d.blake3.slice(9, 11)}/${d.blake3.slice(7)}`, replace });
 }
 
+/** Completes upload session `uploadId` with a file of `text` at its path: begin, then record the file with the upload id. */
+export async function completeWithTextFile(registry: Registry, tenant: string, packageId: string, uploadId: string, relativePath: string, text: string): Promise<void> {
+  const { completionId } = await registry.beginUploadCompletion(tenant, uploadId);
+  const d = digestsOf(text);
+  await registry.addFile({ tenant, packageId, relativePath, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}`, upload: { uploadId, completionId } });
+}
+
 /** Runs the workload; returns the package ids it created. */
 export async function runWorkload(registry: Registry, clock: ManualClock): Promise<string[]> {
   const a = await registry.createPackage({ tenant: 'ci', producer: 'jenkins', subject: 'build-101', retentionClass: 'raw-evidence', metadata: { branch: 'main', run: 101, flaky: false, ratio: 0.25 } });
@@ -47,14 +54,19 @@ export async function runWorkload(registry: Registry, clock: ManualClock): Promi
   });
   await registry.addFiles('ci', c.packageId, batch);
 
-  // Upload sessions: one completed after its file was recorded, one aborted, one expired (this moves the
-  // clock past its deadline and grace period, 25 h: every later step of a caller runs a day later).
+  // Upload sessions: one completed with its file, one aborted while completing, one left completing (a
+  // completion that died), one expired (this moves the clock past its deadline and grace period, 25 h:
+  // every later step of a caller runs a day later).
   const done = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/big.bin', expectedSize: 5, expectedSha256: digestsOf('12345').sha256, backendId: 'local', dataPlaneId: 'dp-1' });
-  await addTextFile(registry, 'ci', c.packageId, 'chunked/big.bin', '12345');
   clock.advance(500);
-  await registry.closeUploadSession('ci', done.uploadId, 'completed');
+  await completeWithTextFile(registry, 'ci', c.packageId, done.uploadId, 'chunked/big.bin', '12345');
   const dropped = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/dropped.bin', mediaType: 'Application/X-Thing', backendId: 'local' });
+  // It failed once (open again), then began again and was aborted while completing.
+  const failed = await registry.beginUploadCompletion('ci', dropped.uploadId);
+  await registry.abandonUploadCompletion('ci', dropped.uploadId, failed.completionId, 'digest-mismatch');
+  await registry.beginUploadCompletion('ci', dropped.uploadId);
   await registry.closeUploadSession('ci', dropped.uploadId, 'aborted');
+  await registry.beginUploadCompletion('ci', (await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/died.bin', backendId: 'local' })).uploadId);
   const stale = await registry.createUploadSession({ tenant: 'ci', packageId: c.packageId, relativePath: 'chunked/stale.bin', backendId: 'local' });
   clock.set(new Date(Date.parse(stale.expiresAt) + UPLOAD_EXPIRY_GRACE_MS));
   await registry.closeUploadSession('ci', stale.uploadId, 'expired');

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifactstore/internal/v1/control_service.proto.
  */
 export const file_artifactstore_internal_v1_control_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSLSAQoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCCI6ChJSZWNvcmRGaWxlUmVzcG9uc2USJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZSKnAQoQUmVjb3JkRmlsZXNFbnRyeRIVCg1yZWxhdGl2ZV9wYXRoGAEgASgJEhIKCm1lZGlhX3R5cGUYAiABKAkSLgoHZGlnZXN0cxgDIAEoCzIdLmFydGlmYWN0c3RvcmUudjEuRmlsZURpZ2VzdHMSEgoKYmFja2VuZF9pZBgEIAEoCRITCgtzdG9yYWdlX2tleRgFIAEoCRIPCgdyZXBsYWNlGAYgASgIInwKElJlY29yZEZpbGVzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRI8CgdlbnRyaWVzGAMgAygLMisuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc0VudHJ5IjwKE1JlY29yZEZpbGVzUmVzcG9uc2USJQoFZmlsZXMYASADKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUiZgoSUmVzb2x2ZVJlYWRSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIPCgdmaWxlX2lkGAIgASgJEhIKCnBhY2thZ2VfaWQYAyABKAkSFQoNcmVsYXRpdmVfcGF0aBgEIAEoCSI6Cg9TdG9yYWdlTG9jYXRpb24SEgoKYmFja2VuZF9pZBgBIAEoCRITCgtzdG9yYWdlX2tleRgCIAEoCSJ6ChNSZXNvbHZlUmVhZFJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUSPQoJbG9jYXRpb25zGAIgAygLMiouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5TdG9yYWdlTG9jYXRpb24ihQEKGlJlc29sdmVQYWNrYWdlUmVhZHNSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhYKDnJlbGF0aXZlX3BhdGhzGAMgAygJEhIKCnBhZ2VfdG9rZW4YBCABKAkSEQoJcGFnZV9zaXplGAUgASgNInMKDFJlc29sdmVkUmVhZBIkCgRmaWxlGAEgASgLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlEj0KCWxvY2F0aW9ucxgCIAMoCzIqLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuU3RvcmFnZUxvY2F0aW9uIm4KG1Jlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRI2CgVmaWxlcxgBIAMoCzInLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZWRSZWFkEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLOAgoNVXBsb2FkU2Vzc2lvbhIRCgl1cGxvYWRfaWQYASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIVCg1yZWxhdGl2ZV9wYXRoGAMgASgJEhIKCm1lZGlhX3R5cGUYBCABKAkSGgoNZXhwZWN0ZWRfc2l6ZRgFIAEoBEgAiAEBEhcKD2V4cGVjdGVkX3NoYTI1NhgGIAEoCRIXCg9leHBlY3RlZF9ibGFrZTMYByABKAkSDwoHcmVwbGFjZRgIIAEoCBIOCgZzdGF0dXMYCSABKAkSEwoLc3RhZ2luZ19rZXkYCiABKAkSEgoKYmFja2VuZF9pZBgLIAEoCRIuCgpleHBpcmVzX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwdXJnZWFibGUYDSABKAhCEAoOX2V4cGVjdGVkX3NpemUi4gEKGkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIaCg1leHBlY3RlZF9zaXplGAUgASgESACIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAYgASgJEhcKD2V4cGVjdGVkX2JsYWtlMxgHIAEoCRIPCgdyZXBsYWNlGAggASgIQhAKDl9leHBlY3RlZF9zaXplIlgKG0NyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIkIKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiVQoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iVAoZQ2xvc2VVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCSJXChpDbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uMsUJCg5Db250cm9sU2VydmljZRJ+ChFSZWdpc3RlckRhdGFQbGFuZRIzLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlc3BvbnNlEmYKCUhlYXJ0YmVhdBIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVxdWVzdBosLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVzcG9uc2USdQoOQXV0aG9yaXplV3JpdGUSMC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVxdWVzdBoxLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXNwb25zZRJpCgpSZWNvcmRGaWxlEiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVxdWVzdBotLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlc3BvbnNlEmwKC1JlY29yZEZpbGVzEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1JlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVzUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTUmVzb2x2ZVBhY2thZ2VSZWFkcxI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVBhY2thZ2VSZWFkc1JlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package, file_google_protobuf_timestamp]);
+  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSKDAgoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCBIRCgl1cGxvYWRfaWQYCSABKAkSHAoUdXBsb2FkX2NvbXBsZXRpb25faWQYCiABKAkiOgoSUmVjb3JkRmlsZVJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUipwEKEFJlY29yZEZpbGVzRW50cnkSFQoNcmVsYXRpdmVfcGF0aBgBIAEoCRISCgptZWRpYV90eXBlGAIgASgJEi4KB2RpZ2VzdHMYAyABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBCABKAkSEwoLc3RvcmFnZV9rZXkYBSABKAkSDwoHcmVwbGFjZRgGIAEoCCJ8ChJSZWNvcmRGaWxlc1JlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSPAoHZW50cmllcxgDIAMoCzIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZXNFbnRyeSI8ChNSZWNvcmRGaWxlc1Jlc3BvbnNlEiUKBWZpbGVzGAEgAygLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlImYKElJlc29sdmVSZWFkUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSDwoHZmlsZV9pZBgCIAEoCRISCgpwYWNrYWdlX2lkGAMgASgJEhUKDXJlbGF0aXZlX3BhdGgYBCABKAkiOgoPU3RvcmFnZUxvY2F0aW9uEhIKCmJhY2tlbmRfaWQYASABKAkSEwoLc3RvcmFnZV9rZXkYAiABKAkiegoTUmVzb2x2ZVJlYWRSZXNwb25zZRIkCgRmaWxlGAEgASgLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlEj0KCWxvY2F0aW9ucxgCIAMoCzIqLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuU3RvcmFnZUxvY2F0aW9uIoUBChpSZXNvbHZlUGFja2FnZVJlYWRzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIWCg5yZWxhdGl2ZV9wYXRocxgDIAMoCRISCgpwYWdlX3Rva2VuGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoDSJzCgxSZXNvbHZlZFJlYWQSJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZRI9Cglsb2NhdGlvbnMYAiADKAsyKi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlN0b3JhZ2VMb2NhdGlvbiJuChtSZXNvbHZlUGFja2FnZVJlYWRzUmVzcG9uc2USNgoFZmlsZXMYASADKAsyJy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVkUmVhZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki3wIKDVVwbG9hZFNlc3Npb24SEQoJdXBsb2FkX2lkGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEhoKDWV4cGVjdGVkX3NpemUYBSABKARIAIgBARIXCg9leHBlY3RlZF9zaGEyNTYYBiABKAkSFwoPZXhwZWN0ZWRfYmxha2UzGAcgASgJEg8KB3JlcGxhY2UYCCABKAgSDgoGc3RhdHVzGAkgASgJEhMKC3N0YWdpbmdfa2V5GAogASgJEhIKCmJhY2tlbmRfaWQYCyABKAkSLgoKZXhwaXJlc19hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHVyZ2VhYmxlGA0gASgIEg8KB2ZpbGVfaWQYDiABKAlCEAoOX2V4cGVjdGVkX3NpemUi4gEKGkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIaCg1leHBlY3RlZF9zaXplGAUgASgESACIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAYgASgJEhcKD2V4cGVjdGVkX2JsYWtlMxgHIAEoCRIPCgdyZXBsYWNlGAggASgIQhAKDl9leHBlY3RlZF9zaXplIlgKG0NyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIkIKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiVQoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iRwocQmVnaW5VcGxvYWRDb21wbGV0aW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJInEKHUJlZ2luVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24SFQoNY29tcGxldGlvbl9pZBgCIAEoCSJwCh5BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCRIVCg1jb21wbGV0aW9uX2lkGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJcCh9BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iVAoZQ2xvc2VVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCSJXChpDbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uMuULCg5Db250cm9sU2VydmljZRJ+ChFSZWdpc3RlckRhdGFQbGFuZRIzLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlc3BvbnNlEmYKCUhlYXJ0YmVhdBIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVxdWVzdBosLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVzcG9uc2USdQoOQXV0aG9yaXplV3JpdGUSMC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVxdWVzdBoxLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXNwb25zZRJpCgpSZWNvcmRGaWxlEiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVxdWVzdBotLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlc3BvbnNlEmwKC1JlY29yZEZpbGVzEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1JlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVzUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTUmVzb2x2ZVBhY2thZ2VSZWFkcxI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVBhY2thZ2VSZWFkc1JlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEooBChVCZWdpblVwbG9hZENvbXBsZXRpb24SNy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkJlZ2luVXBsb2FkQ29tcGxldGlvblJlcXVlc3QaOC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkJlZ2luVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEpABChdBYmFuZG9uVXBsb2FkQ29tcGxldGlvbhI5LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQWJhbmRvblVwbG9hZENvbXBsZXRpb25SZXF1ZXN0GjouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package, file_google_protobuf_timestamp]);
 
 /**
  * Request of ControlService.RegisterDataPlane.
@@ -254,6 +254,21 @@ export type RecordFileRequest = Message<"artifactstore.internal.v1.RecordFileReq
    * @generated from field: bool replace = 8;
    */
   replace: boolean;
+
+  /**
+   * The upload session this file completes (it must be completing under upload_completion_id, for
+   * this package and path); empty for a single-shot write.
+   *
+   * @generated from field: string upload_id = 9;
+   */
+  uploadId: string;
+
+  /**
+   * The completion id BeginUploadCompletion returned, with upload_id.
+   *
+   * @generated from field: string upload_completion_id = 10;
+   */
+  uploadCompletionId: string;
 };
 
 /**
@@ -663,7 +678,8 @@ export type UploadSession = Message<"artifactstore.internal.v1.UploadSession"> &
   replace: boolean;
 
   /**
-   * "open", "completed", "aborted" or "expired".
+   * "open", "completing" (BeginUploadCompletion was called; no more chunks), "completed", "aborted"
+   * or "expired".
    *
    * @generated from field: string status = 9;
    */
@@ -699,6 +715,13 @@ export type UploadSession = Message<"artifactstore.internal.v1.UploadSession"> &
    * @generated from field: bool purgeable = 13;
    */
   purgeable: boolean;
+
+  /**
+   * With status "completed": the file the session became.
+   *
+   * @generated from field: string file_id = 14;
+   */
+  fileId: string;
 };
 
 /**
@@ -849,6 +872,125 @@ export const GetUploadSessionResponseSchema: GenMessage<GetUploadSessionResponse
   messageDesc(file_artifactstore_internal_v1_control_service, 21);
 
 /**
+ * Request of ControlService.BeginUploadCompletion.
+ *
+ * @generated from message artifactstore.internal.v1.BeginUploadCompletionRequest
+ */
+export type BeginUploadCompletionRequest = Message<"artifactstore.internal.v1.BeginUploadCompletionRequest"> & {
+  /**
+   * The client's bearer token.
+   *
+   * @generated from field: string client_token = 1;
+   */
+  clientToken: string;
+
+  /**
+   * The session.
+   *
+   * @generated from field: string upload_id = 2;
+   */
+  uploadId: string;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.BeginUploadCompletionRequest.
+ * Use `create(BeginUploadCompletionRequestSchema)` to create a new message.
+ */
+export const BeginUploadCompletionRequestSchema: GenMessage<BeginUploadCompletionRequest> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 22);
+
+/**
+ * Response of ControlService.BeginUploadCompletion.
+ *
+ * @generated from message artifactstore.internal.v1.BeginUploadCompletionResponse
+ */
+export type BeginUploadCompletionResponse = Message<"artifactstore.internal.v1.BeginUploadCompletionResponse"> & {
+  /**
+   * The session, now completing.
+   *
+   * @generated from field: artifactstore.internal.v1.UploadSession session = 1;
+   */
+  session?: UploadSession | undefined;
+
+  /**
+   * This completion's id, for RecordFile and AbandonUploadCompletion.
+   *
+   * @generated from field: string completion_id = 2;
+   */
+  completionId: string;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.BeginUploadCompletionResponse.
+ * Use `create(BeginUploadCompletionResponseSchema)` to create a new message.
+ */
+export const BeginUploadCompletionResponseSchema: GenMessage<BeginUploadCompletionResponse> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 23);
+
+/**
+ * Request of ControlService.AbandonUploadCompletion.
+ *
+ * @generated from message artifactstore.internal.v1.AbandonUploadCompletionRequest
+ */
+export type AbandonUploadCompletionRequest = Message<"artifactstore.internal.v1.AbandonUploadCompletionRequest"> & {
+  /**
+   * The client's bearer token.
+   *
+   * @generated from field: string client_token = 1;
+   */
+  clientToken: string;
+
+  /**
+   * The session.
+   *
+   * @generated from field: string upload_id = 2;
+   */
+  uploadId: string;
+
+  /**
+   * The completion that failed.
+   *
+   * @generated from field: string completion_id = 3;
+   */
+  completionId: string;
+
+  /**
+   * Why, for the log: the stable error code the client was answered with.
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.AbandonUploadCompletionRequest.
+ * Use `create(AbandonUploadCompletionRequestSchema)` to create a new message.
+ */
+export const AbandonUploadCompletionRequestSchema: GenMessage<AbandonUploadCompletionRequest> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 24);
+
+/**
+ * Response of ControlService.AbandonUploadCompletion.
+ *
+ * @generated from message artifactstore.internal.v1.AbandonUploadCompletionResponse
+ */
+export type AbandonUploadCompletionResponse = Message<"artifactstore.internal.v1.AbandonUploadCompletionResponse"> & {
+  /**
+   * The session: open again, or as another completion or a close left it.
+   *
+   * @generated from field: artifactstore.internal.v1.UploadSession session = 1;
+   */
+  session?: UploadSession | undefined;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.AbandonUploadCompletionResponse.
+ * Use `create(AbandonUploadCompletionResponseSchema)` to create a new message.
+ */
+export const AbandonUploadCompletionResponseSchema: GenMessage<AbandonUploadCompletionResponse> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 25);
+
+/**
  * Request of ControlService.CloseUploadSession.
  *
  * @generated from message artifactstore.internal.v1.CloseUploadSessionRequest
@@ -869,8 +1011,9 @@ export type CloseUploadSessionRequest = Message<"artifactstore.internal.v1.Close
   uploadId: string;
 
   /**
-   * "completed" (after RecordFile), "aborted", or "expired" (only once the
-   * session is purgeable: past expires_at and the grace period).
+   * "aborted", or "expired" (only once the session is purgeable: past
+   * expires_at and the grace period). A session is completed by RecordFile
+   * with its upload_id.
    *
    * @generated from field: string status = 3;
    */
@@ -882,7 +1025,7 @@ export type CloseUploadSessionRequest = Message<"artifactstore.internal.v1.Close
  * Use `create(CloseUploadSessionRequestSchema)` to create a new message.
  */
 export const CloseUploadSessionRequestSchema: GenMessage<CloseUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 22);
+  messageDesc(file_artifactstore_internal_v1_control_service, 26);
 
 /**
  * Response of ControlService.CloseUploadSession.
@@ -903,7 +1046,7 @@ export type CloseUploadSessionResponse = Message<"artifactstore.internal.v1.Clos
  * Use `create(CloseUploadSessionResponseSchema)` to create a new message.
  */
 export const CloseUploadSessionResponseSchema: GenMessage<CloseUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 23);
+  messageDesc(file_artifactstore_internal_v1_control_service, 27);
 
 /**
  * What data planes ask of the control plane. Not part of the public API: calls
@@ -946,7 +1089,9 @@ export const ControlService: GenService<{
     output: typeof AuthorizeWriteResponseSchema;
   },
   /**
-   * Records a file whose bytes the data plane stored and verified.
+   * Records a file whose bytes the data plane stored and verified. With upload_id, the file completes
+   * that upload session: recorded only while the session is completing, and the session is closed as
+   * completed in the same transaction.
    *
    * @generated from rpc artifactstore.internal.v1.ControlService.RecordFile
    */
@@ -1008,7 +1153,31 @@ export const ControlService: GenService<{
     output: typeof GetUploadSessionResponseSchema;
   },
   /**
-   * Ends an upload session (completed, aborted or expired).
+   * Marks an open upload session as completing (v1.upload.completing) under a new completion id: from
+   * then on it takes no chunks, and only RecordFile with its upload_id and that completion id can
+   * complete it. On a completing session, the new completion takes over (one that died, or is slow,
+   * can then neither record its file nor reopen the session).
+   *
+   * @generated from rpc artifactstore.internal.v1.ControlService.BeginUploadCompletion
+   */
+  beginUploadCompletion: {
+    methodKind: "unary";
+    input: typeof BeginUploadCompletionRequestSchema;
+    output: typeof BeginUploadCompletionResponseSchema;
+  },
+  /**
+   * Reopens a session whose completion failed (v1.upload.completion_failed), so the client can send
+   * more chunks or complete again; a no-op when another completion took over or the session closed.
+   *
+   * @generated from rpc artifactstore.internal.v1.ControlService.AbandonUploadCompletion
+   */
+  abandonUploadCompletion: {
+    methodKind: "unary";
+    input: typeof AbandonUploadCompletionRequestSchema;
+    output: typeof AbandonUploadCompletionResponseSchema;
+  },
+  /**
+   * Ends an upload session as aborted or expired.
    *
    * @generated from rpc artifactstore.internal.v1.ControlService.CloseUploadSession
    */
