@@ -92,9 +92,10 @@ be expired now (each on stderr, or in the "errors" of --json).`;
 export const HEALTH_HELP = `Usage: artifactstore health [--json] [--url URL] [--token TOKEN]
 
 Asks the control plane's /healthz and prints its status, the database, the live data planes and
-the number of stored copies whose last verification failed. Exit status: 0 ok, 1 degraded (a copy
-failed verification: see docs/storage-backends.md), 2 unavailable or unreachable. --json prints
-the /healthz document as is.`;
+the number of stored copies whose last verification failed. Exit status: 0 ok, 1 degraded (no data
+plane is live, or a copy failed verification: see docs/storage-backends.md), 2 unavailable or
+unreachable (a data plane's own /healthz, which has no database, counts as unavailable). --json
+prints the /healthz document as is.`;
 
 /** `--help` of `artifactstore manifest`. */
 export const MANIFEST_HELP = `Usage: artifactstore manifest <package-id> [--json] [--out FILE] [--url URL] [--token TOKEN]
@@ -119,4 +120,6 @@ export const EVENTS_HELP = `Usage: artifactstore events tail [--since N] [--foll
 Prints the event log from sequence N+1 (default: from the start) in order, one tab-separated line
 per event (sequence, time, type, package id); --json prints one JSON object per event with the
 decoded payload (byte strings in hex) and the chain hashes. --follow keeps a WatchEvents stream open
-and prints events as they commit, until Ctrl-C. Tenants see only their own packages' events.`;
+and prints events as they commit, until Ctrl-C; when the control plane restarts or cannot be
+reached it says so on stderr and reconnects from the last sequence printed (no event skipped or
+repeated). Tenants see only their own packages' events.`;

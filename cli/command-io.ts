@@ -18,6 +18,7 @@ export interface CommandIo {
 /** I/O bound to the process. */
 export function processIo(): CommandIo {
   const tty = process.stderr.isTTY;
+  quietOnClosedPipe();
   return {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
@@ -26,4 +27,19 @@ export function processIo(): CommandIo {
     },
     env: process.env,
   };
+}
+
+let quiet = false;
+
+/**
+ * `artifactstore ls | head -3`: once the reader has gone, the next write fails with EPIPE, which Node
+ * raises as an unhandled 'error' event (a stack trace). Like other Unix tools, stop quietly instead.
+ */
+function quietOnClosedPipe(): void {
+  if (quiet) return;
+  quiet = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
 }

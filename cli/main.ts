@@ -63,7 +63,7 @@ Run 'artifactstore <command> --help' for a command's options.`;
 
 const COMMAND_HELP: Record<string, string> = {
   start:
-    'Usage: artifactstore start [--control-plane-listen HOST:PORT] [--data-plane-listen HOST:PORT]\n\nStarts a control plane and then a data plane as two child processes, relays their logs, and\nstops both on Ctrl-C or when either exits. Defaults: 127.0.0.1:8000 and 127.0.0.1:8001.\nOn first start with no tokens configured, an admin token is written to <data dir>/dev-token.',
+    'Usage: artifactstore start [--control-plane-listen HOST:PORT] [--data-plane-listen HOST:PORT]\n\nStarts a control plane and then a data plane as two child processes, relays their logs, and\nstops both on Ctrl-C or when either exits. Defaults: ARTIFACTSTORE_LISTEN and\nARTIFACTSTORE_DATA_PLANE_LISTEN, else 127.0.0.1:8000 and 127.0.0.1:8001.\nOn first start with no tokens configured, an admin token is written to <data dir>/dev-token.',
   push:
     'Usage: artifactstore push <dir> --producer P --subject S --retention-class C\n         [--metadata KEY=VALUE]... [--metadata-json JSON] [--no-finalize] [--concurrency N]\n         [--json] [--url URL] [--token TOKEN]\n\nCreates a package, uploads every file below <dir> (each stored SHA-256 is checked against the\nbytes read), then finalizes it. Symbolic links leaving <dir>, special files and unreadable\nentries are errors: nothing is skipped silently. Prints the package id; --json prints id,\nmanifest digest, file count, bytes and expiry.\n\nRetention classes: transient, raw-evidence, summary-evidence, release-evidence, permanent-record.',
   pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force.',
@@ -250,10 +250,14 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
     case 'start': {
       const { values } = parseArgs({
         args: [...rest],
-        options: { 'control-plane-listen': { type: 'string', default: '127.0.0.1:8000' }, 'data-plane-listen': { type: 'string', default: '127.0.0.1:8001' } },
+        options: { 'control-plane-listen': { type: 'string' }, 'data-plane-listen': { type: 'string' } },
         strict: true,
       });
-      return (await import('./commands/start.ts')).startCommand(io, { controlPlaneListen: values['control-plane-listen'], dataPlaneListen: values['data-plane-listen'] });
+      // Flags first, then the variables each process would read alone, then the defaults.
+      return (await import('./commands/start.ts')).startCommand(io, {
+        controlPlaneListen: values['control-plane-listen'] ?? nonEmpty(io.env['ARTIFACTSTORE_LISTEN']) ?? '127.0.0.1:8000',
+        dataPlaneListen: values['data-plane-listen'] ?? nonEmpty(io.env['ARTIFACTSTORE_DATA_PLANE_LISTEN']) ?? '127.0.0.1:8001',
+      });
     }
     case 'control-plane':
       parseArgs({ args: [...rest], options: {}, strict: true });
@@ -373,4 +377,9 @@ if (isMain || viaBin) {
       process.exitCode = 1;
     },
   );
+}
+
+/** `value` unless it is unset or empty. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
 }

@@ -1,7 +1,9 @@
 /**
  * Database maintenance commands: migrate, replay, audit verify. Each opens the configured database
- * directly, so run them while the control plane is stopped when using embedded PGlite (PGlite allows
- * one process at a time).
+ * directly; on embedded PGlite that is refused while the control plane (or another command) has it open
+ * (`control-plane/db/directory-lock.ts`). Replay and audit verify only work on an existing database with
+ * this build's schema: pointed at a wrong or missing directory they say so, rather than create an empty
+ * database and report it sound.
  */
 import { formatWithOptions } from 'node:util';
 import { openDatabase } from '../../control-plane/db/database.ts';
@@ -24,7 +26,7 @@ export async function migrateCommand(io: CommandIo): Promise<number> {
 export async function replayCommand(io: CommandIo, options: { check: boolean }): Promise<number> {
   const config = databaseConfigFromEnv(io.env);
   io.err(`database: ${describeDatabase(config)}`);
-  const handle = await openDatabase(config);
+  const handle = await openDatabase(config, { schema: 'require-current' });
   try {
     const audit = await verifyEventChain(handle.db);
     if (!audit.ok) {
@@ -53,7 +55,7 @@ export async function replayCommand(io: CommandIo, options: { check: boolean }):
 export async function auditVerifyCommand(io: CommandIo, options: { json: boolean }): Promise<number> {
   const config = databaseConfigFromEnv(io.env);
   io.err(`database: ${describeDatabase(config)}`);
-  const handle = await openDatabase(config);
+  const handle = await openDatabase(config, { schema: 'require-current' });
   try {
     const result = await verifyEventChain(handle.db, { onProgress: (n) => io.progress(`verified ${n} events`) });
     if (options.json) io.out(JSON.stringify(result));

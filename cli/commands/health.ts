@@ -1,6 +1,7 @@
 /**
  * `artifactstore health`: asks the control plane's `/healthz` and says what it found. Exit status:
- * 0 ok, 1 degraded (a stored copy failed verification), 2 unavailable or unreachable.
+ * 0 ok, 1 degraded (no live data plane, or a stored copy failed verification), 2 unavailable or
+ * unreachable.
  */
 import { parseArgs } from 'node:util';
 import type { CommandIo } from '../command-io.ts';
@@ -11,6 +12,7 @@ interface Health {
   readonly database?: { readonly ok?: boolean };
   readonly data_planes?: readonly { readonly id?: string; readonly url?: string; readonly backend_id?: string }[];
   readonly storage?: { readonly failed_locations?: number };
+  readonly problems?: readonly string[];
 }
 
 /** Runs `health [--json] [--url URL] [--token TOKEN]`. */
@@ -32,6 +34,7 @@ export async function healthCommand(io: CommandIo, args: readonly string[]): Pro
     io.out(`database: ${health.database?.ok === true ? 'ok' : 'unavailable'}`);
     io.out(`data planes: ${planes.length === 0 ? 'none alive (uploads and downloads cannot work)' : planes.map((p) => `${p.id ?? '?'} ${p.url ?? '?'} (backend ${p.backend_id ?? '?'})`).join(', ')}`);
     if (health.storage !== undefined) io.out(`failed storage locations: ${health.storage.failed_locations ?? 0}`);
+    for (const problem of health.problems ?? []) io.out(`problem: ${problem}`);
   }
   if (health.status === 'ok') return 0;
   return health.status === 'degraded' ? 1 : 2;

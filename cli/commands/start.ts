@@ -40,10 +40,10 @@ function launch(args: readonly string[], env: NodeJS.ProcessEnv, label: string, 
   return child;
 }
 
-async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number, name = 'control plane'): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`control plane exited with code ${child.exitCode} before becoming healthy`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} before becoming healthy`);
     try {
       const res = await fetch(`${url}/healthz`);
       await res.body?.cancel();
@@ -53,7 +53,7 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`control plane did not become healthy at ${url} within ${timeoutMs} ms`);
+  throw new Error(`${name} did not become healthy at ${url} within ${timeoutMs} ms`);
 }
 
 /** Runs both processes until a signal or until one of them exits; returns the exit code. */
@@ -81,6 +81,8 @@ export async function startCommand(io: CommandIo, options: StartOptions): Promis
       const data = launch(['data-plane', '--control-plane', controlUrl, '--listen', options.dataPlaneListen], env, 'data-plane', io);
       children.push(data);
       exits.push(new Promise<number>((resolve) => data.once('exit', (code) => resolve(code ?? 1))));
+      // Said once it is true: a data plane that cannot listen exits instead.
+      await waitForHealth(`http://${options.dataPlaneListen}`, data, 120_000, 'data plane');
       io.out(`artifact-store running: control plane ${controlUrl}, data plane http://${options.dataPlaneListen} (Ctrl-C stops both)`);
     }
     const first = await Promise.race(exits);
@@ -91,6 +93,7 @@ export async function startCommand(io: CommandIo, options: StartOptions): Promis
     return signalled ? 0 : first === 0 ? 1 : first;
   } catch (err) {
     stopAll('SIGTERM');
+    if (signalled) return 0; // stopped on request while starting
     throw err;
   } finally {
     process.off('SIGINT', onSignal);

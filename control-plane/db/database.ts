@@ -4,13 +4,14 @@
  * place that knows which one is in use.
  */
 import { access, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { migrationProvider } from '../../migrations/index.ts';
 import type { Schema } from './schema.ts';
+import { lockDirectory } from './directory-lock.ts';
 
 /** Which engine a database handle talks to. */
 export type DialectName = 'pglite' | 'postgres';
@@ -110,11 +111,31 @@ export async function requireCurrentSchema(db: Kysely<Schema>, schema?: string):
 }
 
 async function openPglite(dataDir: string | undefined, create = true): Promise<Omit<Database, 'migrate'>> {
-  if (dataDir !== undefined && create) await mkdir(dataDir, { recursive: true });
   const parsers = { [INT8_OID]: parseInt8 };
-  const pglite = dataDir === undefined ? new PGlite({ parsers }) : new PGlite({ dataDir, parsers });
-  const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite }) });
-  return { db, dialect: 'pglite', close: onceAsync(() => db.destroy()) };
+  if (dataDir === undefined) {
+    const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite: new PGlite({ parsers }) }) });
+    return { db, dialect: 'pglite', close: onceAsync(() => db.destroy()) };
+  }
+  if (create) await mkdir(dirname(resolve(dataDir)), { recursive: true });
+  const lock = await lockDirectory(resolve(dataDir));
+  try {
+    if (create) await mkdir(dataDir, { recursive: true });
+    const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite: new PGlite({ dataDir, parsers }) }) });
+    return {
+      db,
+      dialect: 'pglite',
+      close: onceAsync(async () => {
+        try {
+          await db.destroy();
+        } finally {
+          await lock.release();
+        }
+      }),
+    };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
 }
 
 async function openPostgres(config: { url: string; schema?: string; maxConnections?: number }, create = true): Promise<Omit<Database, 'migrate'>> {

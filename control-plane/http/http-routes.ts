@@ -104,8 +104,14 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: HttpRequest, res: 
     // the failed locations themselves (up to 20); a bad token is not an error here, health stays open.
     const sample = failed !== undefined && isAdmin(req) ? { failed: failed.sample.map((l) => ({ content_address: l.contentAddress, backend_id: l.backendId, storage_key: l.storageKey })) } : {};
     const storage = failed === undefined ? {} : { storage: { failed_locations: failed.count, ...sample } };
-    const status = !ok ? 'unavailable' : (failed?.count ?? 0) > 0 ? 'degraded' : 'ok';
-    sendJson(res, ok ? 200 : 503, { status, database: { ok }, data_planes: planes, ...storage }, req.method);
+    // Degraded, not down (still 200: the control plane itself works, and restarting it would not help):
+    // bytes cannot move without a live data plane, and a failed copy is data at risk.
+    const problems = [
+      ...(planes.length === 0 ? ['no data plane is live: uploads and downloads cannot work'] : []),
+      ...((failed?.count ?? 0) > 0 ? [`${failed?.count} stored copies failed verification`] : []),
+    ];
+    const status = !ok ? 'unavailable' : problems.length > 0 ? 'degraded' : 'ok';
+    sendJson(res, ok ? 200 : 503, { status, database: { ok }, data_planes: planes, ...storage, ...(problems.length > 0 ? { problems } : {}) }, req.method);
   }
 
   function redirect(req: HttpRequest, res: HttpResponse): void {

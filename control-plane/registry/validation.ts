@@ -5,7 +5,8 @@
 import { CanonicalCborError, encodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
 import { Digest } from '../../core/identity/digest.ts';
 import { RelativePathError, normalizeRelativePath } from '../../core/paths/relative-path.ts';
-import type { JsonObject } from '../../core/manifest/manifest.ts';
+import { ManifestError, type JsonObject } from '../../core/manifest/manifest.ts';
+import { validateJsonObject } from '../../core/manifest/validate.ts';
 import { RegistryError } from './registry-error.ts';
 
 /** Largest accepted metadata or provenance object, as canonical CBOR bytes. */
@@ -29,10 +30,12 @@ export function checkJsonObject(field: string, value: unknown): JsonObject {
   let bytes: Uint8Array;
   try {
     assertJson(value, field);
+    // As the manifest will hold it: what finalizing would refuse is refused here, as bad input.
+    validateJsonObject(value, field);
     bytes = encodeCanonical(value as CborValue);
   } catch (err) {
     if (err instanceof RegistryError) throw err;
-    const detail = err instanceof CanonicalCborError ? err.message.replace(/^\$/, field) : String(err);
+    const detail = err instanceof CanonicalCborError ? err.message.replace(/^\$/, field) : err instanceof ManifestError ? err.message : String(err);
     throw new RegistryError('invalid-argument', `${field} is not storable JSON: ${detail}`, { cause: err });
   }
   if (bytes.byteLength > MAX_METADATA_BYTES) throw new RegistryError('invalid-argument', `${field} is larger than ${MAX_METADATA_BYTES} bytes`);

@@ -180,6 +180,16 @@ function jsonObjectEntries(value: Record<string, unknown>, path: string, depth: 
   return Object.freeze(Object.fromEntries(entries));
 }
 
+/**
+ * Checks a JSON object as the manifest holds it (`metadata`, `provenance`): finite numbers, no -0, safe
+ * integers, well-formed strings, at most MAX_JSON_DEPTH levels. The registry checks producers' objects
+ * with this when it takes them, so finalizing never meets one the manifest refuses. Throws ManifestError
+ * naming `path`.
+ */
+export function validateJsonObject(value: unknown, path: string): JsonObject {
+  return jsonObject(value, path);
+}
+
 function jsonObject(value: unknown, path: string): JsonObject {
   if (!isPlainObject(value)) fail(path, `expected an object, got ${describe(value)}`);
   return jsonObjectEntries(value, path, 0);

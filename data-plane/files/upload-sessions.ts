@@ -36,7 +36,7 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 import { deleteParts, listParts, readParts, requireContiguous, contiguousOffset, stagingPrefix, writePart } from './upload-parts.ts';
-import { authorizeWrite, recordFile, requireOwnBackend, type WriteFileRequest } from './write-file.ts';
+import { authorizeWrite, recordFile, requireOwnBackend, requireWithinLimit, type WriteFileRequest } from './write-file.ts';
 
 const CLEANUP_TIMEOUT_MS = 60_000;
 
@@ -53,6 +53,8 @@ export interface SessionStatus {
 /** Opens a session; the control plane checks the package, path and caller. */
 export async function createSession(deps: DataPlaneDeps, caller: Caller, request: CreateSessionRequest, signal: AbortSignal): Promise<UploadSession> {
   const { expected } = request;
+  // Refused now, not after the client has sent the limit's worth of chunks.
+  requireWithinLimit(deps, expected.size);
   const { session } = await deps.control.createUploadSession(
     {
       clientToken: caller.token,

@@ -8,6 +8,7 @@
  * same bytes may have committed onto it and recorded it. Unreferenced objects are the garbage
  * collector's to remove.
  */
+import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import { ingestObject, type IngestExpectations } from '../ingest/ingest-object.ts';
 import { backendById, withBackend } from './backend-choice.ts';
@@ -31,6 +32,11 @@ export interface AuthorizedWrite extends WriteFileRequest {
   readonly backendId?: string;
 }
 
+/** Throws `payload-too-large` when a file announced to be `size` bytes could never be stored here. */
+export function requireWithinLimit(deps: DataPlaneDeps, size: number | undefined): void {
+  if (size !== undefined && size > deps.maxUploadBytes) throw new DataPlaneError('payload-too-large', `the file is announced at ${size} bytes; uploads are limited to ${deps.maxUploadBytes} bytes`);
+}
+
 /** Default media type of files stored without one. */
 export const DEFAULT_MEDIA_TYPE = 'application/octet-stream';
 
@@ -39,6 +45,7 @@ export const DEFAULT_MEDIA_TYPE = 'application/octet-stream';
  * not) and checks that the chosen backend is ours.
  */
 export async function authorizeWrite(deps: DataPlaneDeps, caller: Caller, request: WriteFileRequest, signal: AbortSignal): Promise<AuthorizedWrite> {
+  requireWithinLimit(deps, request.expected.size);
   const answer = await deps.control.authorizeWrite(
     { clientToken: caller.token, packageId: request.packageId, relativePath: request.relativePath, replace: request.replace },
     { signal },

@@ -27,6 +27,9 @@ export async function putFile(
   res: HttpResponse,
   signal: AbortSignal,
 ): Promise<void> {
+  // RFC 9110 §14.5: a PUT with Content-Range is a partial update, which would store a fragment as the
+  // whole file; partial uploads go through an upload session (PATCH /uploads/{id}).
+  if (header(req, 'content-range') !== undefined) throw new DataPlaneError('bad-request', 'a single-shot PUT takes the whole file and no Content-Range; send parts through an upload session (POST /uploads, then PATCH with Content-Range)');
   const length = contentLength(req);
   if (length !== undefined && length > deps.maxUploadBytes) throw new DataPlaneError('payload-too-large', `uploads are limited to ${deps.maxUploadBytes} bytes`);
   const write = await authorizeWrite(

@@ -1,5 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -57,6 +59,37 @@ it('migrate, audit verify and replay --check on an embedded database; audit name
   expect(io.errors.join('\n')).toMatch(/refusing to replay: event 3/);
 });
 
+it('audit verify and replay refuse a data directory without a database, creating nothing', async () => {
+  const missing = join(dir, 'no-such-data-dir');
+  for (const args of [['audit', 'verify'], ['replay', '--check'], ['replay']]) {
+    const io = capture({ ARTIFACTSTORE_DATA_DIR: missing });
+    await expect(runCli(args, io)).rejects.toThrow(/no embedded database at/);
+  }
+  await expect(access(missing)).rejects.toThrow();
+});
+
+it('refuses a second process on an embedded database while the first has it open', async () => {
+  const env = { ARTIFACTSTORE_DATA_DIR: join(dir, 'locked') };
+  expect(await runCli(['migrate'], capture(env))).toBe(0);
+  const held = await openDatabase({ kind: 'pglite', dataDir: join(dir, 'locked', 'pglite') });
+  try {
+    // Another process: the real case (two control planes, or a command beside a running service).
+    const child = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'audit', 'verify'], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+    expect(child.status).not.toBe(0);
+    expect(child.stderr).toContain(`is open in process ${process.pid}`);
+    // This process too: PGlite has no lock of its own.
+    await expect(openDatabase({ kind: 'pglite', dataDir: join(dir, 'locked', 'pglite') })).rejects.toThrow(/is open in this process/);
+  } finally {
+    await held.close();
+  }
+  expect(await runCli(['audit', 'verify'], capture(env))).toBe(0);
+  // A lock left by a process that died (here: one that has exited) is taken over.
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  await writeFile(join(dir, 'locked', 'pglite.lock'), `${dead}\n${hostname()}\n2026-12-05T09:00:00.000Z\n`);
+  expect(await runCli(['audit', 'verify'], capture(env))).toBe(0);
+  await expect(access(join(dir, 'locked', 'pglite.lock'))).rejects.toThrow();
+});
+
 it('explains itself and rejects unknown commands and flags', async () => {
   let io = capture({});
   expect(await runCli(['--help'], io)).toBe(0);
@@ -67,4 +100,14 @@ it('explains itself and rejects unknown commands and flags', async () => {
   io = capture({});
   expect(await runCli(['replay', '--bogus'], io)).toBe(2);
   expect(io.errors.join('\n')).toMatch(/Unknown option '--bogus'/);
+});
+
+it('stops quietly when the reader of its output goes away (| head)', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy(); // the reader is gone before the first line is written
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'close')) as [number | null];
+  expect(stderr).not.toContain('EPIPE');
+  expect(code).toBe(0);
 });

@@ -73,10 +73,10 @@ describe('control-plane HTTP routes', () => {
     expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
   });
 
-  it('reports health: database and live data planes', async () => {
+  it('reports health: database and live data planes; degraded (still 200) while none is live', async () => {
     const res = await fetch(`${t.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', database: { ok: true } });
+    expect(await res.json()).toMatchObject({ status: 'degraded', database: { ok: true }, data_planes: [], problems: ['no data plane is live: uploads and downloads cannot work'] });
   });
 
   it('redirects byte routes to a live data plane with 307, and answers 503 when none is live', async () => {
@@ -104,8 +104,9 @@ describe('control-plane HTTP routes', () => {
     const wrong = await fetch(`${t.url}/files/file_X/download`, { method: 'DELETE', redirect: 'manual' });
     expect(wrong.status).toBe(405);
 
-    const health = (await (await fetch(`${t.url}/healthz`)).json()) as { data_planes: { id: string }[] };
+    const health = (await (await fetch(`${t.url}/healthz`)).json()) as { status: string; data_planes: { id: string }[]; problems?: string[] };
     expect(health.data_planes.map((p) => p.id)).toEqual([reg.dataPlaneId]);
+    expect([health.status, health.problems]).toEqual(['ok', undefined]);
     clock.advance(10_001);
     expect((await fetch(`${t.url}/uploads`, { method: 'POST', redirect: 'manual' })).status).toBe(503);
   });

@@ -165,6 +165,16 @@ describe('rejected uploads store nothing', () => {
     expect(await listFiles(pkg)).toEqual([]);
   });
 
+  it('refuses a single-shot PUT with Content-Range (a fragment is not the file) with 400', async () => {
+    const pkg = await cluster.createPackage();
+    const before = await cluster.storedFiles();
+    const res = await put(pkg, 'fragment.bin', bytesOf(10), { ...auth(), 'content-range': 'bytes 100-109/1000' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string; detail: string }).detail).toContain('upload session');
+    expect(await listFiles(pkg)).toEqual([]);
+    expect(await cluster.storedFiles()).toEqual(before);
+  });
+
   it.each([
     ['..', '../x'],
     ['%2e%2e', '%2e%2e/x'],
@@ -311,6 +321,12 @@ describe('rejected uploads store nothing', () => {
       expect(res.status).toBe(413);
       await res.body?.cancel();
       expect(await small.storedFiles()).toEqual([]);
+      // An upload session announced over the limit is refused when it opens, not at the chunk past it.
+      const session = await fetch(`${small.dataPlane.url}/uploads`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ package_id: pkg, relative_path: 'big.bin', expected_size: 101 }) });
+      expect(session.status).toBe(413);
+      expect(((await session.json()) as { code: string }).code).toBe('payload-too-large');
+      const { events } = await small.registry.listEvents({ since: 0n, limit: 1000 });
+      expect(events.filter((e) => e.type === 'v1.upload.created')).toEqual([]);
     } finally {
       await small.close();
     }

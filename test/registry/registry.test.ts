@@ -22,7 +22,16 @@ describeEachDialect('registry', (get) => {
     await expect(registry().createPackage({ tenant: 't1', producer: '', subject: 's', retentionClass: 'transient' })).rejects.toMatchObject({ code: 'invalid-argument' });
     await expect(registry().createPackage({ tenant: 't1', producer: 'p', subject: 's', retentionClass: 'transient', metadata: [1] })).rejects.toMatchObject({ code: 'invalid-argument' });
     await expect(registry().createPackage({ tenant: 't1', producer: 'p', subject: 's', retentionClass: 'transient', metadata: { big: 2 ** 60 } })).rejects.toMatchObject({ code: 'invalid-argument' });
+    // What the manifest would refuse at finalize is refused now: an object 33 levels deep, a lone surrogate, -0.
+    const nested = (levels: number): Record<string, unknown> => (levels === 0 ? {} : { n: nested(levels - 1) });
+    for (const metadata of [nested(32), { s: 'a\ud800b' }, { z: -0 }]) {
+      await expect(registry().createPackage({ tenant: 't1', producer: 'p', subject: 's', retentionClass: 'transient', metadata })).rejects.toMatchObject({ code: 'invalid-argument' });
+    }
+    await expect(registry().finalizePackage({ tenant: 't1', packageId: permanent.packageId, provenance: nested(32) })).rejects.toMatchObject({ code: 'invalid-argument' });
     expect(await readEvents(get().db, { after: 0, limit: 10_000 })).toEqual(events);
+    // The deepest accepted finalizes.
+    const deep = await registry().createPackage({ tenant: 't1', producer: 'p', subject: 's', retentionClass: 'transient', metadata: nested(31) });
+    await registry().finalizePackage({ tenant: 't1', packageId: deep.packageId, provenance: nested(31) });
   });
 
   it('rejects duplicate paths unless replacing, path clashes and invalid paths; normalises to NFC', async () => {
