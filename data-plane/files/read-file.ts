@@ -56,6 +56,8 @@ export function openFileRange(
   options: { reuseBuffers?: boolean } = {},
 ): Promise<AsyncIterable<Uint8Array>> {
   return backendById(deps, resolved.backendId ?? '').get(resolved.storageKey, {
+    // A copy of another size than recorded is damaged: refused before any byte goes out.
+    expectedSize: resolved.size,
     offset: range.offset,
     ...(range.length === undefined ? {} : { length: range.length }),
     signal,

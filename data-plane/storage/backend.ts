@@ -170,9 +170,10 @@ export interface StorageBackend {
    * Streams the bytes of the object under `key`, or of `length` bytes from `offset` inside it.
    *
    * Order of checks: key (`invalid-key`), range shape (`invalid-range` for negative or non-integer
-   * values), existence (`not-found`, also when `key` is only a path prefix of other keys), then the
-   * offset against the size: `offset > size` rejects with `invalid-range`, `offset == size` yields
-   * nothing, and a `length` reaching past the end is truncated at the end.
+   * values), existence (`not-found`, also when `key` is only a path prefix of other keys), the size
+   * against `expectedSize` when given (`integrity`), then the offset against the size: `offset > size`
+   * rejects with `invalid-range`, `offset == size` yields nothing, and a `length` reaching past the end
+   * is truncated at the end.
    *
    * The promise resolves once the object is known to exist; the bytes then arrive in chunks of at most
    * 1 MiB, never buffered whole. Chunks belong to the caller, who may modify them. The caller must iterate to the end or leave the loop early (`break`, `throw`),

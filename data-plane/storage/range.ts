@@ -10,6 +10,12 @@ export interface RangeOptions {
   readonly offset?: number;
   /** Bytes to read; defaults to (and is truncated at) the end of the object. */
   readonly length?: number;
+  /**
+   * The object's size as the caller recorded it: when the stored object has another size (a copy cut
+   * short or grown on the medium), the read rejects with `integrity` before yielding anything, whatever
+   * the range, so a reader is never served part of a damaged copy as if it were whole.
+   */
+  readonly expectedSize?: number;
 }
 
 /** A resolved half-open byte range `[start, end)` inside an object. */
@@ -28,14 +34,25 @@ export function validateRangeOptions(options: RangeOptions): void {
   const { offset, length } = options;
   if (offset !== undefined && !isByteCount(offset)) throw new StorageError('invalid-range', `read offset must be a non-negative integer, got ${String(offset)}`);
   if (length !== undefined && !isByteCount(length)) throw new StorageError('invalid-range', `read length must be a non-negative integer, got ${String(length)}`);
+  const { expectedSize } = options;
+  if (expectedSize !== undefined && !isByteCount(expectedSize)) throw new StorageError('invalid-range', `expected size must be a non-negative integer, got ${String(expectedSize)}`);
+}
+
+/** Throws `integrity` when `options.expectedSize` is given and is not `size`. */
+export function checkExpectedSize(size: number, options: RangeOptions, what: string): void {
+  if (options.expectedSize !== undefined && options.expectedSize !== size) {
+    throw new StorageError('integrity', `${what} is ${size} bytes but was recorded as ${options.expectedSize}: the stored copy is damaged`);
+  }
 }
 
 /**
- * Resolves `options` against an object of `size` bytes. An offset equal to the size gives an empty
- * range, an offset past it throws `invalid-range`, and a length reaching past the end is truncated.
+ * Resolves `options` against an object of `size` bytes. An `expectedSize` other than `size` throws
+ * `integrity`; an offset equal to the size gives an empty range, an offset past it throws
+ * `invalid-range`, and a length reaching past the end is truncated.
  */
-export function resolveRange(size: number, options: RangeOptions): ByteRange {
+export function resolveRange(size: number, options: RangeOptions, what = 'the object'): ByteRange {
   validateRangeOptions(options);
+  checkExpectedSize(size, options, what);
   const start = options.offset ?? 0;
   if (start > size) throw new StorageError('invalid-range', `read offset ${start} is past the end of a ${size}-byte object`);
   const end = options.length === undefined ? size : Math.min(size, start + options.length);

@@ -1,9 +1,12 @@
 // Single-shot PUT and downloads over plain HTTP, against a real control plane and data plane.
 import { createHash } from 'node:crypto';
+import { chmod, truncate } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect as http2Connect, type IncomingHttpHeaders as H2Headers } from 'node:http2';
 import { hash as blake3 } from 'blake3';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rejectionOf } from '../support/rejection.ts';
 import { bytesOf, rawRequest, startCluster, TOKEN_A, TOKEN_B, type Cluster } from './cluster.ts';
 
 const auth = (token = TOKEN_A): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -163,6 +166,34 @@ describe('rejected uploads store nothing', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { code: string }).code).toBe('invalid-expectation');
     expect(await listFiles(pkg)).toEqual([]);
+  });
+
+  it('refuses to serve a copy of another size than recorded, before any byte (HTTP, gRPC, archive), or to take it for new bytes', async () => {
+    const pkg = await cluster.createPackage();
+    const data = bytesOf(300_000, 11);
+    await cluster.putFile(pkg, 'cut.bin', data);
+    const path = cluster.objectPath(data);
+    await chmod(path, 0o644);
+    await truncate(path, 100_000);
+    for (const range of [undefined, 'bytes=0-9', 'bytes=200000-200009']) {
+      const res = await rawRequest(url, 'GET', `/packages/${pkg}/files/cut.bin`, { ...auth(), ...(range === undefined ? {} : { range }) });
+      expect([res.status, res.headers['content-type']], range).toEqual([500, 'application/problem+json']);
+      expect((JSON.parse(res.body.toString()) as { code: string }).code).toBe('storage-integrity');
+    }
+    const read = async (): Promise<number> => {
+      let got = 0;
+      for await (const m of cluster.grpc.readFile({ packageId: pkg, relativePath: 'cut.bin' })) got += m.data.byteLength;
+      return got;
+    };
+    const refused = await rejectionOf(read(), ConnectError);
+    expect(refused.code).toBe(Code.DataLoss);
+    const archive = await rawRequest(url, 'GET', `/packages/${pkg}/archive`, auth());
+    expect(archive.status).toBe(500);
+    // The right bytes uploaded again are not reported stored while the stored copy is the cut one.
+    const again = await put(pkg, 'again.bin', data, auth());
+    expect(again.status).toBe(500);
+    expect(((await again.json()) as { code: string }).code).toBe('storage-integrity');
+    expect(await listFiles(pkg)).toEqual(['cut.bin']);
   });
 
   it('refuses a single-shot PUT with Content-Range (a fragment is not the file) with 400', async () => {

@@ -229,6 +229,19 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
         expect(sha256Hex(bytes)).toBe(sha256Hex(data.subarray(start, end)));
       });
 
+      it('refuses with integrity, before any byte, a read whose expected size is not the stored size, whatever the range', async () => {
+        for (const options of [
+          { expectedSize: size + 1 },
+          { expectedSize: size - 1, offset: 10, length: 5 },
+          { expectedSize: size + 100, offset: size + 10 },
+          { expectedSize: size - 1, offset: size, length: 0 },
+          { expectedSize: 0, length: 0 },
+        ] satisfies GetOptions[]) {
+          await expectStorageError(backend.get(key, options), 'integrity');
+        }
+        expect(sha256Hex(await read(backend, key, { expectedSize: size, offset: 5, length: 5 }))).toBe(sha256Hex(data.subarray(5, 10)));
+      });
+
       it('rejects an offset past the end with invalid-range', async () => {
         await expectStorageError(backend.get(key, { offset: size + 1 }), 'invalid-range');
         await expectStorageError(backend.get(key, { offset: size + 1, length: 0 }), 'invalid-range');
@@ -240,6 +253,7 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
         ['a negative length', { length: -1 }],
         ['a NaN length', { length: Number.NaN }],
         ['an infinite length', { length: Number.POSITIVE_INFINITY }],
+        ['a negative expected size', { expectedSize: -1 }],
       ] satisfies [string, GetOptions][])('rejects %s with invalid-range', async (_label, options) => {
         await expectStorageError(backend.get(key, options), 'invalid-range');
       });
@@ -281,11 +295,13 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
     });
 
     describe('commit', () => {
-      it('treats an existing object as success with created=false and never replaces it', async () => {
+      it('treats an existing object as success with created=false and never replaces it; one of another size is damaged', async () => {
         const first = pseudoRandomBytes(1000, 10);
         expect(await put(backend, 'commit/twice', first)).toEqual({ created: true });
-        // Different bytes on purpose: the backend must keep the first object, not compare or replace.
-        expect(await put(backend, 'commit/twice', pseudoRandomBytes(2000, 11))).toEqual({ created: false });
+        // Different bytes on purpose: the backend must keep the first object, not compare its bytes or replace it.
+        expect(await put(backend, 'commit/twice', pseudoRandomBytes(1000, 11))).toEqual({ created: false });
+        // The same key with another size: the stored copy is not these bytes (a key is a content address).
+        await expectStorageError(put(backend, 'commit/twice', pseudoRandomBytes(2000, 11)), 'integrity');
         expect(sha256Hex(await read(backend, 'commit/twice'))).toBe(sha256Hex(first));
       });
 
@@ -417,9 +433,11 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
           expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(bytes));
           expect(await backend.head(key)).toEqual({ size: bytes.byteLength });
         }
-        // Different bytes under the same keys: kept as first stored, reported as existing.
-        const again = objects.map(({ key }, index) => ({ key, bytes: pseudoRandomBytes(10, 200 + index) }));
+        // Different bytes of the same sizes under the same keys: kept as first stored, reported as existing.
+        const again = objects.map(({ key, bytes }, index) => ({ key, bytes: pseudoRandomBytes(bytes.byteLength, 200 + index) }));
         expect(await backend.putObjects(again)).toEqual(objects.map(() => ({ created: false })));
+        // Another size under a stored key: that stored copy is damaged.
+        await expectStorageError(backend.putObjects([{ key: objects[5]!.key, bytes: pseudoRandomBytes(7, 300) }]), 'integrity');
         for (const { key, bytes } of objects) expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(bytes));
         expect(await backend.putObjects([])).toEqual([]);
       });

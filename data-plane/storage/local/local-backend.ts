@@ -69,7 +69,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
     createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, background, writerOptions),
 
     async putObjects(objects: readonly PutObjectInput[], putOptions: SignalOptions = {}): Promise<CommitResult[]> {
-      const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes }));
+      const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes, size: object.bytes.byteLength }));
       throwIfAborted(putOptions.signal);
       if (items.length === 0) return [];
       const where = await layout.where();
@@ -103,7 +103,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
         const info = await handle.stat();
         if (info.isDirectory()) throw await absent(undefined, key);
         if (!info.isFile()) throw new StorageError('integrity', `local storage: ${JSON.stringify(key)} is a special file`);
-        const { start, end } = resolveRange(info.size, getOptions);
+        const { start, end } = resolveRange(info.size, getOptions, JSON.stringify(key));
         if (start === end) {
           await handle.close();
           return emptyStream();

@@ -291,7 +291,7 @@ class LocalWriter implements StorageWriter {
         throwIfAborted(this.#signal);
         // The worker syncs the data before it links (a durable name must never point at unsynced bytes),
         // then syncs the new directory entries (publish-worker.js).
-        const [result] = await publishItems(await this.#layout.where(), [{ key, target, parents: this.#layout.parentsOf(key), stagedPath: this.#stagedPath }]);
+        const [result] = await publishItems(await this.#layout.where(), [{ key, target, parents: this.#layout.parentsOf(key), stagedPath: this.#stagedPath, size: this.#size }]);
         if (result === undefined) throw new StorageError('internal', 'local storage: publish worker returned no result');
         if (!result.ok) throw publishError(result.failure, key, `commit ${JSON.stringify(key)}`);
         created = result.created;

@@ -28,6 +28,12 @@ export interface PublishItem {
   readonly stagedPath?: string;
   /** ...or the whole object, staged by the worker (which removes its staging name afterwards). */
   readonly bytes?: Uint8Array;
+  /**
+   * The object's size. An object already stored under the key with another size is a damaged copy
+   * (content addressing: the same key means the same bytes): refused with `integrity`, never taken for
+   * "already there".
+   */
+  readonly size: number;
 }
 
 /** A request; `id` pairs it with its reply. */

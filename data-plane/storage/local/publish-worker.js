@@ -230,7 +230,7 @@ function linkItem(where, item, stage) {
         assertInsideRoot(where, dirname(item.target));
       }
       if (staged === undefined) {
-        if (isExistingObject(item.target)) return false;
+        if (isExistingObject(item.target, item.size)) return false;
         try {
           staged = stage();
         } catch (error) {
@@ -242,7 +242,7 @@ function linkItem(where, item, stage) {
     } catch (error) {
       if (error instanceof StageFailed) throw error.cause;
       if (hasErrno(error, 'EEXIST')) {
-        if (isExistingObject(item.target)) return false;
+        if (isExistingObject(item.target, item.size)) return false;
       } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
         throw error;
       }
@@ -255,10 +255,11 @@ function linkItem(where, item, stage) {
 
 /**
  * What an EEXIST from link means: true for an object (already stored), false when the entry vanished
- * again (a concurrent delete; retry). A directory means the key nests with stored keys.
- * @param {string} target
+ * again (a concurrent delete; retry). A directory means the key nests with stored keys; an object of
+ * another size than `size` is a damaged copy (refused: the caller's verified bytes are not stored).
+ * @param {string} target @param {number} size
  */
-function isExistingObject(target) {
+function isExistingObject(target, size) {
   let info;
   try {
     info = lstatSync(target);
@@ -266,7 +267,10 @@ function isExistingObject(target) {
     if (hasErrno(error, 'ENOENT')) return false;
     throw error;
   }
-  if (info.isFile()) return true;
+  if (info.isFile()) {
+    if (info.size !== size) throw new Refusal('integrity', `local storage: the object already stored under this key is ${info.size} bytes, not ${size}: that copy is damaged (artifactstore storage verify records it)`);
+    return true;
+  }
   if (info.isDirectory()) throw new Refusal('invalid-key', 'is a prefix of stored keys');
   throw new Refusal('integrity', 'local storage: the object path is a symbolic link or special file');
 }

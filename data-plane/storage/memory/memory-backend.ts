@@ -52,7 +52,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): MemoryBacken
       throwIfAborted(getOptions.signal);
       const bytes = store.objects.get(key);
       if (bytes === undefined) throw new StorageError('not-found', `no object stored under ${JSON.stringify(key)}`);
-      const { start, end } = resolveRange(bytes.byteLength, getOptions);
+      const { start, end } = resolveRange(bytes.byteLength, getOptions, JSON.stringify(key));
       return readChunks(bytes, start, end, getOptions.signal);
     },
 
@@ -133,7 +133,10 @@ class MemoryWriter implements StorageWriter {
     this.#requireOpen();
     if (options.signal?.aborted === true) throw this.#fail(abortedError(options.signal));
     const { objects } = this.#store;
-    if (objects.has(key)) {
+    const stored = objects.get(key);
+    if (stored !== undefined) {
+      // Same key, same bytes: one of another size is a damaged copy, never "already there".
+      if (stored.byteLength !== this.#size) throw this.#fail(new StorageError('integrity', `memory storage: the object already stored under ${JSON.stringify(key)} is ${stored.byteLength} bytes, not ${this.#size}`));
       this.#finish('committed');
       return { created: false };
     }

@@ -10,7 +10,7 @@ import type { S3 } from '@aws-sdk/client-s3';
 import type { GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
 import { StorageError, throwIfAborted } from '../errors.ts';
 import { isValidKeySegment, validateKey } from '../keys.ts';
-import { resolveRange, validateRangeOptions } from '../range.ts';
+import { checkExpectedSize, resolveRange, validateRangeOptions } from '../range.ts';
 import { callOptions, createS3Client, type S3Like } from './s3-client.ts';
 import { classifyS3Error, isS3NotFound, translateS3Error } from './s3-errors.ts';
 import { DEFAULT_MULTIPART_CHUNK_BYTES, DEFAULT_MULTIPART_THRESHOLD_BYTES, MAX_MULTIPART_CHUNK_BYTES } from './s3-limits.ts';
@@ -116,8 +116,18 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
         const body = answer.Body as (AsyncIterable<Uint8Array> & { destroy?: (error?: Error) => void }) | undefined;
         const expected = answer.ContentLength ?? 0;
         if (body === undefined) throw new StorageError('internal', `s3 storage (${where}): ${action}: no body in the answer`);
+        // The whole object's size: the answer's length, or the total of its Content-Range.
+        const total = range === undefined ? expected : Number(/\/(\d+)$/.exec(answer.ContentRange ?? '')?.[1] ?? Number.NaN);
+        try {
+          if (getOptions.expectedSize !== undefined && Number.isNaN(total)) throw new StorageError('internal', `s3 storage (${where}): ${action}: no object size in the answer's Content-Range`);
+          checkExpectedSize(total, getOptions, JSON.stringify(key));
+        } catch (error) {
+          body.destroy?.();
+          throw error;
+        }
         return relay(body, expected, action, where, signal);
       } catch (error) {
+        if (error instanceof StorageError) throw error;
         // 416: the offset is at or past the end (S3 cannot express an empty tail); HEAD tells which.
         if (classifyS3Error(error) === 'invalid-range') return emptyRead(await head(key, signal), key, getOptions);
         if (isS3NotFound(error)) throw new StorageError('not-found', `no object stored under ${JSON.stringify(key)}`, { cause: error });
@@ -166,7 +176,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
 
 function emptyRead(info: StorageObjectInfo | undefined, key: string, options: GetOptions): AsyncIterable<Uint8Array> {
   if (info === undefined) throw new StorageError('not-found', `no object stored under ${JSON.stringify(key)}`);
-  const { start, end } = resolveRange(info.size, options);
+  const { start, end } = resolveRange(info.size, options, JSON.stringify(key));
   if (start !== end) throw new StorageError('internal', `s3 storage: the store refused a satisfiable range of ${JSON.stringify(key)}`);
   return (async function* empty() {})();
 }

@@ -186,14 +186,23 @@ class S3Writer implements StorageWriter {
     return { created: true };
   }
 
+  /**
+   * Whether an object is stored under `objectKey` already. One of another size than this writer's is a
+   * damaged copy (the same key means the same bytes): refused with `integrity`, never taken for "already
+   * there", so a verified upload is not reported stored while the stored copy is wrong.
+   */
   async #exists(objectKey: string, signal: AbortSignal | undefined): Promise<boolean> {
+    let size: number | undefined;
     try {
-      await this.#target.client.headObject({ Bucket: this.#target.bucket, Key: objectKey }, callOptions(signal));
-      return true;
+      size = (await this.#target.client.headObject({ Bucket: this.#target.bucket, Key: objectKey }, callOptions(signal))).ContentLength;
     } catch (error) {
       if (isS3NotFound(error)) return false;
       throw error;
     }
+    if (size !== undefined && size !== this.#size) {
+      throw new StorageError('integrity', `s3 storage: the object already stored under ${JSON.stringify(objectKey)} is ${size} bytes, not ${this.#size}: that copy is damaged (artifactstore storage verify records it)`);
+    }
+    return true;
   }
 
   /** Sends the rest as the last part, waits for every part, completes the upload; returns the staged key. */
