@@ -43,6 +43,11 @@ export interface WalkResult {
   readonly files: LocalFile[];
   /** Relative paths the exclude predicate removed (a directory stands for everything below it), sorted. */
   readonly excluded: string[];
+  /**
+   * Directories with no file anywhere below them, outermost only, sorted: a package holds files, so
+   * these are not stored (said, not skipped silently).
+   */
+  readonly emptyDirectories: string[];
 }
 
 function errnoCode(err: unknown): string {
@@ -73,10 +78,24 @@ export async function walkDirectoryDetailed(root: string, exclude: (relativePath
   if (!(await stat(top)).isDirectory()) throw new WalkError('not-a-directory', [`${root}: not a directory`]);
   const files: LocalFile[] = [];
   const excluded: string[] = [];
+  const emptyDirectories: string[] = [];
   const problems: string[] = [];
   const inside = (p: string): boolean => p === top || p.startsWith(top + sep);
 
-  async function visit(dir: string): Promise<void> {
+  /** Walks `dir`; resolves with how many entries below it are pushed or refused (0: an empty directory). */
+  async function visit(dir: string): Promise<number> {
+    const before = files.length + problems.length + excluded.length;
+    const emptyBefore = emptyDirectories.length;
+    await visitEntries(dir);
+    const found = files.length + problems.length + excluded.length - before;
+    if (found === 0 && dir !== top) {
+      emptyDirectories.length = emptyBefore; // the outermost empty directory stands for those inside it
+      emptyDirectories.push(relative(top, dir).split(sep).join('/'));
+    }
+    return found;
+  }
+
+  async function visitEntries(dir: string): Promise<void> {
     let handle;
     try {
       handle = await opendir(dir);
@@ -138,7 +157,7 @@ export async function walkDirectoryDetailed(root: string, exclude: (relativePath
   }
   if (problems.length > 0) throw new WalkError('unpushable-entries', problems.sort());
   const byPath = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-  return { files: files.sort((a, b) => byPath(a.relativePath, b.relativePath)), excluded: excluded.sort(byPath) };
+  return { files: files.sort((a, b) => byPath(a.relativePath, b.relativePath)), excluded: excluded.sort(byPath), emptyDirectories: emptyDirectories.sort(byPath) };
 }
 
 /** Lists the files below `root`, sorted by relative path; `exclude` returns true for paths to leave out. */

@@ -6,12 +6,13 @@
  */
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { JsonObject } from '@bufbuild/protobuf';
+import type { Package } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { CommandIo } from '../command-io.ts';
 import { discoverDataPlane, uploadFile } from '../client/byte-transfer.ts';
-import { openConnection } from '../client/connection.ts';
+import { openConnection, type Connection } from '../client/connection.ts';
 import { mediaTypeFor } from '../client/media-types.ts';
 import { runPool } from '../client/run-pool.ts';
-import { walkDirectory, type LocalFile } from '../client/walk-directory.ts';
+import { walkDirectoryDetailed, type LocalFile } from '../client/walk-directory.ts';
 import { planTransfers } from '../client/batch-plan.ts';
 import { uploadBatch } from '../client/batch-upload.ts';
 import { progressBar } from '../client/progress-bar.ts';
@@ -44,14 +45,41 @@ export interface PushSummary {
 
 /** Pushes a directory; returns the summary (also printed). */
 export async function pushDirectory(io: CommandIo, options: PushOptions): Promise<PushSummary> {
-  const files = options.files ?? (await walkDirectory(options.directory));
+  let files = options.files;
+  if (files === undefined) {
+    const walked = await walkDirectoryDetailed(options.directory);
+    files = walked.files;
+    if (walked.emptyDirectories.length > 0) io.err(`not stored (a package holds files, and these directories have none): ${walked.emptyDirectories.join(', ')}`);
+  }
   const conn = await openConnection({ url: options.url, token: options.token, env: io.env });
+  const headers = conn.authHeaders();
+  // Before creating anything: with no live data plane, nothing could be uploaded into the package.
+  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, DISCOVERY_PACKAGE_ID, headers);
   const { package: created } = await conn.registry.createPackage({ producer: options.producer, subject: options.subject, retentionClass: options.retentionClass, metadata: options.metadata });
   if (created === undefined) throw new Error('CreatePackage returned no package');
   const packageId = created.packageId;
   io.err(`created ${packageId}; uploading ${files.length} files`);
-  const headers = conn.authHeaders();
-  const dataPlane = await discoverDataPlane(conn.url, packageId, headers);
+  try {
+    return await fill(io, options, conn, files, { created, dataPlane, headers });
+  } catch (error) {
+    io.err(`package ${packageId} is left open (not finalized); it expires with its retention class, or push again`);
+    throw error;
+  }
+}
+
+/** A package id for asking the control plane which data plane to use: byte routes are redirected before any lookup. */
+const DISCOVERY_PACKAGE_ID = 'pkg_discovery';
+
+/** Uploads `files` into the package just created, then finalizes it unless told not to. */
+async function fill(
+  io: CommandIo,
+  options: PushOptions,
+  conn: Connection,
+  files: readonly LocalFile[],
+  context: { readonly created: Package; readonly dataPlane: string; readonly headers: Record<string, string> },
+): Promise<PushSummary> {
+  const { created, dataPlane, headers } = context;
+  const packageId = created.packageId;
   let done = 0;
   let bytes = 0;
   const report = (count: number, size: number): void => {

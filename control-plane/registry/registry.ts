@@ -278,6 +278,19 @@ export function createRegistry(options: RegistryOptions): Registry {
       const provenance = checkJsonObject('provenance', input.provenance);
       return mutate(async (trx, emit) => {
         await lockOpenPackage(trx, input.tenant, input.packageId);
+        // A file still being uploaded would silently be missing from the manifest.
+        const uploading = await trx
+          .selectFrom('upload_sessions')
+          .select('upload_id')
+          .where('package_id', '=', input.packageId)
+          .where('status', 'in', ['open', 'completing'])
+          .where('expires_at', '>', clock.now())
+          .orderBy('upload_id')
+          .execute();
+        if (uploading.length > 0) {
+          const ids = uploading.slice(0, 5).map((u) => u.upload_id).join(', ');
+          throw new RegistryError('failed-precondition', `package ${input.packageId} has ${uploading.length} upload session(s) in progress (${ids}${uploading.length > 5 ? ', …' : ''}): complete or abort them (DELETE /uploads/{id}) before finalizing`);
+        }
         const pkg = await loadPackage(trx, input.tenant, input.packageId);
         const files = await loadFiles(trx, input.packageId);
         // A semi-join, not an IN list of every address: one parameter however many files.

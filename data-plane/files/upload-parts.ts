@@ -6,8 +6,11 @@
  *   └── uploads/                      staging area of upload sessions (layout version 1)
  *       └── <upload id, lower case>/  one session, e.g. upload_01jd…; the control plane's staging_key
  *           ├── 0000000000000000      a part: the chunk that starts at offset 0
- *           └── 0000000000001000      the chunk that starts at offset 4096 (offsets zero-padded to
- *                                     16 decimal digits so keys sort like offsets)
+ *           ├── 0000000000001000      the chunk that starts at offset 4096 (offsets zero-padded to
+ *           │                         16 decimal digits so keys sort like offsets)
+ *           └── declared-size         the file's size as the first Content-Range total declared it
+ *                                     (decimal); later chunks must declare the same, and the session
+ *                                     completes only at that size
  *
  * A part is written only at the session's current offset, which is the end of the contiguous run of
  * parts from 0, so parts never overlap; a part key once committed is never rewritten (two writers of
@@ -16,6 +19,7 @@
 import { validateKey } from '../storage/keys.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
+import { StorageError } from '../storage/errors.ts';
 
 /** One stored chunk of a session. */
 export interface UploadPart {
@@ -30,6 +34,39 @@ const PART_NAME = /^\d{16}$/;
 /** The staging prefix of a session: the control plane's `staging_key`, else `uploads/<id lower case>`. */
 export function stagingPrefix(uploadId: string, stagingKey: string): string {
   return validateKey(stagingKey !== '' ? stagingKey : `uploads/${uploadId.toLowerCase()}`);
+}
+
+/** Key, under a session's prefix, of the file size the client declared (not a part: listParts skips it). */
+const DECLARED_SIZE = 'declared-size';
+
+/** The file size declared for the session under `prefix`, if any chunk declared one. */
+export async function declaredSize(backend: StorageBackend, prefix: string, signal: AbortSignal): Promise<number | undefined> {
+  let text = '';
+  try {
+    for await (const chunk of await backend.get(`${prefix}/${DECLARED_SIZE}`, { signal })) text += Buffer.from(chunk).toString('latin1');
+  } catch (error) {
+    if (error instanceof StorageError && error.code === 'not-found') return undefined;
+    throw error;
+  }
+  if (!/^\d{1,16}$/.test(text)) throw new DataPlaneError('upload-corrupt', `the upload session's declared size is unreadable (${JSON.stringify(text.slice(0, 20))})`);
+  return Number(text);
+}
+
+/**
+ * Records `size` as the session's declared file size, unless one is recorded already; resolves with
+ * the size that holds (the first declared), so the caller can refuse a chunk that declares another.
+ */
+export async function declareSize(backend: StorageBackend, prefix: string, size: number, signal: AbortSignal): Promise<number> {
+  const declared = await declaredSize(backend, prefix, signal);
+  if (declared !== undefined) return declared;
+  try {
+    const [result] = await backend.putObjects([{ key: `${prefix}/${DECLARED_SIZE}`, bytes: Buffer.from(String(size), 'latin1') }], { signal });
+    if (result?.created === true) return size;
+  } catch (error) {
+    // Another chunk declared a size of another length meanwhile (its key exists with other bytes).
+    if (!(error instanceof StorageError && error.code === 'integrity')) throw error;
+  }
+  return (await declaredSize(backend, prefix, signal)) ?? size;
 }
 
 /** The key of the part starting at `offset`. */

@@ -35,7 +35,7 @@ import { ingestObject } from '../ingest/ingest-object.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
-import { deleteParts, listParts, readParts, requireContiguous, contiguousOffset, stagingPrefix, writePart } from './upload-parts.ts';
+import { contiguousOffset, declaredSize, declareSize, deleteParts, listParts, readParts, requireContiguous, stagingPrefix, writePart } from './upload-parts.ts';
 import { authorizeWrite, recordFile, requireOwnBackend, requireWithinLimit, type WriteFileRequest } from './write-file.ts';
 
 const CLEANUP_TIMEOUT_MS = 60_000;
@@ -48,6 +48,8 @@ export interface SessionStatus {
   readonly session: UploadSession;
   /** Bytes held while open or completing; once completed, the file's size; otherwise 0. */
   readonly offset: number;
+  /** The file's size as announced when the session opened, or as a chunk's Content-Range declared it. */
+  readonly length?: number;
 }
 
 /** Opens a session; the control plane checks the package, path and caller. */
@@ -87,8 +89,11 @@ export async function sessionStatus(deps: DataPlaneDeps, caller: Caller, uploadI
     }
   }
   if (!isUnfinished(session)) return { session, offset: 0 };
-  const parts = await listParts(backendById(deps, session.backendId), stagingPrefix(session.uploadId, session.stagingKey), signal);
-  return { session, offset: contiguousOffset(parts) };
+  const backend = backendById(deps, session.backendId);
+  const prefix = stagingPrefix(session.uploadId, session.stagingKey);
+  const parts = await listParts(backend, prefix, signal);
+  const length = session.expectedSize === undefined ? await declaredSize(backend, prefix, signal) : Number(session.expectedSize);
+  return { session, offset: contiguousOffset(parts), ...(length === undefined ? {} : { length }) };
 }
 
 /**
@@ -104,21 +109,32 @@ export interface Chunk {
 /** Stores one chunk; resolves with the new offset. See the file comment. */
 export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId: string, chunk: Chunk, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<number> {
   const session = await getOpenSession(deps, caller, uploadId, signal);
-  const expectedSize = session.expectedSize === undefined ? undefined : Number(session.expectedSize);
+  const prefix = stagingPrefix(session.uploadId, session.stagingKey);
+  const partsBackend = backendById(deps, session.backendId);
+  let expectedSize = session.expectedSize === undefined ? undefined : Number(session.expectedSize);
   if (chunk.total !== undefined && expectedSize !== undefined && chunk.total !== expectedSize) {
     throw new DataPlaneError('invalid-content-range', `Content-Range total ${chunk.total} differs from the session's expected size ${expectedSize}`);
   }
+  requireWithinLimit(deps, chunk.total);
+  // The first total a chunk declares binds the session: later chunks and the completion are held to it.
+  const declared = expectedSize === undefined ? await declaredSize(partsBackend, prefix, signal) : undefined;
+  const mismatch = (size: number): DataPlaneError => new DataPlaneError('invalid-content-range', `Content-Range total ${chunk.total} differs from the size ${size} an earlier chunk declared`);
+  if (declared !== undefined && chunk.total !== undefined && chunk.total !== declared) throw mismatch(declared);
+  expectedSize ??= declared;
   const limit = Math.min(deps.maxUploadBytes, chunk.total ?? Number.MAX_SAFE_INTEGER, expectedSize ?? Number.MAX_SAFE_INTEGER);
   if (chunk.start + (chunk.length ?? 0) > limit) {
     throw limit === deps.maxUploadBytes && limit < (chunk.total ?? Infinity) && limit < (expectedSize ?? Infinity)
       ? new DataPlaneError('payload-too-large', `uploads are limited to ${deps.maxUploadBytes} bytes`)
       : new DataPlaneError('invalid-content-range', `the chunk ends at byte ${chunk.start + (chunk.length ?? 0)}, past the file's size ${limit}`);
   }
-  const prefix = stagingPrefix(session.uploadId, session.stagingKey);
-  const partsBackend = backendById(deps, session.backendId);
   const offset = contiguousOffset(await listParts(partsBackend, prefix, signal));
   if (chunk.start !== offset) {
     throw new DataPlaneError('offset-mismatch', `the chunk starts at ${chunk.start} but the session holds ${offset} bytes; resume at ${offset}`, { facts: { uploadOffset: offset } });
+  }
+  if (expectedSize === undefined && chunk.total !== undefined) {
+    // Declared by a chunk that is otherwise acceptable; a concurrent chunk may have declared first.
+    const first = await declareSize(partsBackend, prefix, chunk.total, signal);
+    if (first !== chunk.total) throw mismatch(first);
   }
   const written = await writePart(partsBackend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
   // Stored; acknowledged only if the session is still open (see the file comment).
@@ -149,14 +165,15 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
   );
   const prefix = stagingPrefix(session.uploadId, session.stagingKey);
   const partsBackend = backendById(deps, session.backendId);
+  const declared = await declaredSize(partsBackend, prefix, signal);
   // Checked while the session still takes chunks: one short of its announced size stays open for the rest.
-  if (session.status === 'open') checkSize(session, requireContiguous(await listParts(partsBackend, prefix, signal)));
+  if (session.status === 'open') checkSize(session, declared, requireContiguous(await listParts(partsBackend, prefix, signal)));
   const { completionId } = await deps.control.beginUploadCompletion({ clientToken: caller.token, uploadId }, { signal });
   let file: File;
   try {
     // From here on no chunk is acknowledged: these parts are the file.
     const parts = await listParts(partsBackend, prefix, signal);
-    const size = checkSize(session, requireContiguous(parts));
+    const size = checkSize(session, declared, requireContiguous(parts));
     const expected = {
       size,
       ...(session.expectedSha256 === '' ? {} : { sha256: session.expectedSha256 }),
@@ -203,11 +220,15 @@ async function reopen(deps: DataPlaneDeps, caller: Caller, uploadId: string, com
   }
 }
 
-/** Returns `size` when it is the size the session announced (if any), else throws `size-mismatch`. */
-function checkSize(session: UploadSession, size: number): number {
+/**
+ * Returns `size` when it is the size the session announced when it opened, or that a chunk's
+ * Content-Range declared (if any), else throws `size-mismatch`.
+ */
+function checkSize(session: UploadSession, declared: number | undefined, size: number): number {
   if (session.expectedSize !== undefined && Number(session.expectedSize) !== size) {
     throw new IngestError('size-mismatch', `the session holds ${size} bytes but ${String(session.expectedSize)} were announced`);
   }
+  if (declared !== undefined && declared !== size) throw new IngestError('size-mismatch', `the session holds ${size} bytes but a Content-Range declared ${declared}`);
   return size;
 }
 

@@ -44,12 +44,13 @@ export async function patchUpload(deps: DataPlaneDeps, caller: Caller, uploadId:
 
 /** `HEAD /uploads/{id}`. */
 export async function headUpload(deps: DataPlaneDeps, caller: Caller, uploadId: string, res: HttpResponse, signal: AbortSignal): Promise<void> {
-  const { session, offset } = await sessionStatus(deps, caller, uploadId, signal);
+  const { session, offset, length } = await sessionStatus(deps, caller, uploadId, signal);
   const { status } = session;
   if (status !== 'open' && status !== 'completing' && status !== 'completed') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${status}`);
   // A completed session's parts are gone; it names its file (whose size is not an offset to resume at).
   const headers: Record<string, string> = { ...(status === 'completed' ? { 'cache-control': 'no-store' } : offsetHeaders(offset)), 'upload-status': status, 'content-length': '0' };
-  if (session.expectedSize !== undefined) headers['upload-length'] = String(session.expectedSize);
+  if (length !== undefined) headers['upload-length'] = String(length);
+  else if (session.expectedSize !== undefined) headers['upload-length'] = String(session.expectedSize);
   if (status !== 'completed') headers['upload-expires'] = deadlineOf(session);
   if (status === 'completed' && session.fileId !== '') {
     headers['upload-file-id'] = session.fileId;

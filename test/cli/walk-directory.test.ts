@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { walkDirectory, WalkError } from '../../cli/client/walk-directory.ts';
+import { walkDirectory, walkDirectoryDetailed, WalkError } from '../../cli/client/walk-directory.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -37,4 +37,16 @@ it('names every file whose name is not a valid package path, and NFC collisions'
   expect(problems.some((p) => p.startsWith('tab\there.txt: not a valid package path'))).toBe(true);
   expect(problems.filter((p) => p.includes('once normalised to Unicode NFC'))).toHaveLength(1);
   expect(problems.some((p) => p.startsWith('fine.txt'))).toBe(false);
+});
+
+it('names the directories that hold no file, outermost only, so push can say they are not stored', async () => {
+  await mkdir(join(dir, 'empty', 'inside', 'deeper'), { recursive: true });
+  await mkdir(join(dir, 'full', 'hollow'), { recursive: true });
+  await writeFile(join(dir, 'full', 'x.txt'), 'x');
+  await mkdir(join(dir, 'skipped'));
+  await writeFile(join(dir, 'skipped', 'y.txt'), 'y');
+  const walked = await walkDirectoryDetailed(dir, (p) => p === 'skipped/y.txt');
+  expect(walked.files.map((f) => f.relativePath)).toEqual(['full/x.txt']);
+  expect(walked.emptyDirectories).toEqual(['empty', 'full/hollow']);
+  expect(walked.excluded).toEqual(['skipped/y.txt']);
 });

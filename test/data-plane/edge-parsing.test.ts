@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { describe, expect, it } from 'vitest';
-import { RelativePathError } from '../../core/paths/relative-path.ts';
+import { normalizeRelativePath, RelativePathError } from '../../core/paths/relative-path.ts';
 import { classifyError, toConnectError } from '../../data-plane/errors/classify-error.ts';
 import { DataPlaneError } from '../../data-plane/errors/data-plane-error.ts';
 import { chunkContentRange, ifNoneMatchMatches, parseRange } from '../../data-plane/http/headers.ts';
@@ -80,6 +80,18 @@ describe('matchByteRoute', () => {
   });
   it.each(['../a', '%2e%2e/a', 'a/%2E%2E', 'a%2fb', 'a%5cb', 'a%00b', '.', 'a//b', ''])('refuses the path %j', (path) => {
     expect(() => matchByteRoute(`/packages/p/files/${path}`)).toThrow();
+  });
+  it.each([
+    ['a C1 control (NEL)', 'a\u0085b.txt'],
+    ['a C1 control (CSI)', 'x\u009b31mred.txt'],
+    ['a right-to-left override', 'evil\u202etxt.exe'],
+    ['a first-strong isolate', 'a\u2068b'],
+    ['an arabic letter mark', 'a\u061cb'],
+  ])('refuses a package path with %s', (_name, path) => {
+    expect(() => normalizeRelativePath(path)).toThrow(RelativePathError);
+  });
+  it('keeps other non-ASCII names', () => {
+    expect(normalizeRelativePath('caf\u0065\u0301/\u00fcber \u65e5\u672c.txt')).toBe('caf\u00e9/\u00fcber \u65e5\u672c.txt');
   });
   it('refuses malformed ids', () => {
     expect(() => matchByteRoute('/files/a%2Fb/download')).toThrow(DataPlaneError);

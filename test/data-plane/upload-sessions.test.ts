@@ -122,6 +122,28 @@ describe('upload sessions', () => {
     expect(await stagedParts()).toEqual([]);
   });
 
+  it('holds a session to the size the first Content-Range total declared', async () => {
+    const pkg = await cluster.createPackage();
+    const data = bytesOf(10, 77);
+    const { upload_id: id } = await open(pkg, 'declared.bin');
+    expect((await patch(id, data.subarray(0, 5), 0, 10)).status).toBe(204);
+    const head = await rawRequest(url, 'HEAD', `/uploads/${id}`, auth());
+    expect([head.headers['upload-offset'], head.headers['upload-length']]).toEqual(['5', '10']);
+    // Completing short of it is refused, and the session stays open for the rest.
+    const early = await rawRequest(url, 'POST', `/uploads/${id}/complete`, auth());
+    expect([early.status, (JSON.parse(early.body.toString()) as { code: string }).code]).toEqual([422, 'size-mismatch']);
+    // Another total, or bytes past the declared size, are refused.
+    const other = await patch(id, data.subarray(5), 5, 20);
+    expect([other.status, (JSON.parse(other.body.toString()) as { detail: string }).detail]).toEqual([400, expect.stringContaining('an earlier chunk declared') as unknown]);
+    expect((await patch(id, bytesOf(6, 78), 5, '*')).status).toBe(400);
+    expect(await offsetOf(id)).toBe(5);
+    expect((await patch(id, data.subarray(5), 5, '*')).status).toBe(204);
+    const done = await rawRequest(url, 'POST', `/uploads/${id}/complete`, auth());
+    expect(done.status).toBe(201);
+    expect((JSON.parse(done.body.toString()) as { digests: { sha256: string } }).digests.sha256).toBe(sha256(data));
+    expect(await stagedParts()).toEqual([]);
+  });
+
   it('aborts a session and leaves no parts', async () => {
     const pkg = await cluster.createPackage();
     const { upload_id: id } = await open(pkg, 'gone.bin');

@@ -10,6 +10,7 @@ import type { Schema } from '../../control-plane/db/schema.ts';
 import { readEvents } from '../../control-plane/events/event-log.ts';
 import { createRegistry, type Registry } from '../../control-plane/registry/registry.ts';
 import { RegistryError } from '../../control-plane/registry/registry-error.ts';
+import { UPLOAD_SESSION_TTL_MS } from '../../control-plane/registry/upload-sessions.ts';
 import { describeEachDialect } from '../db/test-database.ts';
 import { rejectionOf } from '../support/rejection.ts';
 import { digestsOf } from './workload.ts';
@@ -88,5 +89,25 @@ describeEachDialect('upload completion', (get) => {
     const again = await registry.beginUploadCompletion('ci', uploadId);
     await record(registry, packageId, 'a.txt', 'a', { uploadId, completionId: again.completionId });
     expect((await registry.getUploadSession('ci', uploadId)).status).toBe('completed');
+  });
+});
+
+describeEachDialect('finalizing beside upload sessions', (get) => {
+  it('refuses to finalize while a session of the package is open or completing, naming it; closed or expired ones do not count', async () => {
+    const { db } = get();
+    const clock = createManualClock(new Date('2026-12-05T09:00:00.000Z'));
+    const registry = createRegistry({ db, clock, retentionPolicy: BUILTIN_RETENTION_POLICY });
+    const pkg = await registry.createPackage({ tenant: 'ci', producer: 'p', subject: 's', retentionClass: 'transient' });
+    const open = await registry.createUploadSession({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'a.bin', backendId: 'local' });
+    const refused = await rejectionOf(registry.finalizePackage({ tenant: 'ci', packageId: pkg.packageId }), RegistryError);
+    expect(refused.code).toBe('failed-precondition');
+    expect(refused.message).toContain(open.uploadId);
+    await registry.beginUploadCompletion('ci', open.uploadId);
+    expect((await rejectionOf(registry.finalizePackage({ tenant: 'ci', packageId: pkg.packageId }), RegistryError)).message).toContain('in progress');
+    await registry.closeUploadSession('ci', open.uploadId, 'aborted');
+    // A session past its deadline can no longer complete: it does not hold the package open.
+    await registry.createUploadSession({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'b.bin', backendId: 'local' });
+    clock.advance(UPLOAD_SESSION_TTL_MS);
+    expect((await registry.finalizePackage({ tenant: 'ci', packageId: pkg.packageId })).package.status).toBe('finalized');
   });
 });
