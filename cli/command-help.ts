@@ -70,7 +70,8 @@ control plane's /healthz. Runs where the data planes run: it opens the backends 
 ARTIFACTSTORE_CONFIG ([storage]) and presents the internal token (ARTIFACTSTORE_INTERNAL_TOKEN or
 <data dir>/internal-token). A copy that cannot be read (backend unreachable) records nothing.
 
-Exit status: 0 all verified, 1 some copy failed, 2 some copy could not be checked.`;
+Exit status: 0 all verified, 1 some copy failed, 2 some copy could not be checked (or the run
+stopped: the control plane could not be asked).`;
 
 /** Help of `uploads`. */
 export const UPLOADS_HELP = `Usage: artifactstore uploads sweep [--backend ID] [--json] [--url URL]

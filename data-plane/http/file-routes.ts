@@ -69,7 +69,7 @@ export async function getFile(deps: DataPlaneDeps, caller: Caller, selector: Fil
   }
   headers['content-type'] = file.mediaType || DEFAULT_MEDIA_TYPE;
   const range = ifRangeAllows(header(req, 'if-range'), etag) ? parseRange(header(req, 'range'), size) : ({ kind: 'full' } as const);
-  if (range.kind === 'unsatisfiable') throw new DataPlaneError('range-not-satisfiable', `the range starts past the end of the ${size}-byte file`, { facts: { size } });
+  if (range.kind === 'unsatisfiable') throw new DataPlaneError('range-not-satisfiable', `the range selects no byte of the ${size}-byte file (it starts at or past the end, or asks for an empty suffix)`, { facts: { size } });
   const start = range.kind === 'partial' ? range.start : 0;
   const count = range.kind === 'partial' ? range.end - range.start + 1 : size;
   headers['content-length'] = String(count);
