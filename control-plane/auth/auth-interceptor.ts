@@ -57,6 +57,7 @@ const uploadSweepAccess: Record<MethodNames<typeof UploadSweepService>, Access> 
 const controlAccess: Record<MethodNames<typeof ControlService>, Access> = {
   registerDataPlane: 'internal',
   heartbeat: 'internal',
+  deregisterDataPlane: 'internal',
   authorizeWrite: 'internal',
   recordFile: 'internal',
   recordFiles: 'internal',

@@ -25,6 +25,8 @@ export interface DataPlaneTable {
   register(input: { readonly url: string; readonly backendId: string; readonly id?: string }): DataPlane;
   /** Refreshes a live data plane; false when it is unknown or already dead (it must register again). */
   heartbeat(id: string): boolean;
+  /** Removes a data plane that is shutting down; false when it was not in the table. */
+  deregister(id: string): boolean;
   /** One data plane if it is live. */
   get(id: string): DataPlane | undefined;
   /** Every live data plane, oldest registration first. */
@@ -66,6 +68,9 @@ export function createDataPlaneTable(options: { readonly clock: Clock; readonly 
       }
       planes.set(id, { ...p, lastSeenMs: clock.now().getTime() });
       return true;
+    },
+    deregister(id) {
+      return planes.delete(id);
     },
     get(id) {
       const p = planes.get(id);

@@ -67,6 +67,10 @@ export function createControlService(deps: ControlServiceDeps): ServiceImpl<type
       return { known: dataPlanes.heartbeat(req.dataPlaneId) };
     },
 
+    deregisterDataPlane(req) {
+      return { known: dataPlanes.deregister(req.dataPlaneId) };
+    },
+
     async authorizeWrite(req, ctx) {
       const caller = writer(req.clientToken);
       const plane = callingPlane(ctx);

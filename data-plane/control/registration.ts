@@ -22,11 +22,16 @@ export interface RegistrationOptions {
 export interface Registration {
   /** Id the control plane gave this data plane (stable across re-registrations). */
   readonly dataPlaneId: string;
-  /** Stops heartbeating; safe to call twice. */
-  stop(): void;
+  /**
+   * Stops heartbeating and asks the control plane to forget this data plane now, so it sends no more
+   * work here (a control plane that cannot be reached forgets it when its heartbeats are missed); safe
+   * to call twice.
+   */
+  stop(): Promise<void>;
 }
 
 const MIN_INTERVAL_MS = 100;
+const DEREGISTER_TIMEOUT_MS = 2_000;
 const MAX_BACKOFF_MS = 5_000;
 
 /** Registers (rejecting when the control plane refuses or is unreachable) and starts heartbeating. */
@@ -38,6 +43,7 @@ export async function startRegistration(options: RegistrationOptions): Promise<R
   let intervalMs = Math.max(MIN_INTERVAL_MS, first.heartbeatIntervalMs || 5_000);
   let timer: NodeJS.Timeout | undefined;
   let failures = 0;
+  let stopping: Promise<void> | undefined;
 
   const schedule = (delay: number): void => {
     if (stopper.signal.aborted) return;
@@ -68,9 +74,15 @@ export async function startRegistration(options: RegistrationOptions): Promise<R
   schedule(intervalMs);
   return {
     dataPlaneId,
-    stop: () => {
-      stopper.abort();
-      clearTimeout(timer);
-    },
+    stop: () =>
+      (stopping ??= (async () => {
+        stopper.abort();
+        clearTimeout(timer);
+        try {
+          await control.deregisterDataPlane({ dataPlaneId }, { signal: AbortSignal.timeout(DEREGISTER_TIMEOUT_MS) });
+        } catch (error) {
+          log(`data plane ${dataPlaneId}: could not deregister (${error instanceof Error ? error.message : String(error)}); the control plane drops it when its heartbeats stop`);
+        }
+      })()),
   };
 }

@@ -134,7 +134,8 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
       dataPlaneId: registration.dataPlaneId,
       close: () =>
         (closing ??= (async () => {
-          started.registration.stop();
+          // First out of the control plane's table, so no new work is sent here while in-flight work finishes.
+          await started.registration.stop();
           shutdown.abort();
           await started.sweeper?.stop();
           await started.server.close();
@@ -143,7 +144,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
         })()),
     };
   } catch (error) {
-    registration?.stop();
+    await registration?.stop();
     shutdown.abort();
     await sweeper?.stop();
     await server?.close(0);

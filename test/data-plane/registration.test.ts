@@ -79,3 +79,17 @@ it('re-registers under the same id after a control-plane restart', async () => {
   const { files } = await registry.listFiles({ packageId: pkg });
   expect(files.map((f) => f.relativePath)).toEqual(['after.bin', 'before.bin']);
 }, 120_000);
+
+it('leaves the table of the control plane at once when it shuts down, not when its heartbeats are missed', async () => {
+  const cp = await startControlPlane({ ...options, dataDir: join(dir, 'cp-long'), database: { kind: 'pglite' }, dataPlaneTtlMs: 60_000 });
+  try {
+    const planes = async (): Promise<string[]> => ((await (await fetch(`${cp.url}/healthz`)).json()) as { data_planes: { id: string }[] }).data_planes.map((p) => p.id);
+    const dp = await startDataPlane({ host: '127.0.0.1', port: 0, controlPlaneUrl: cp.url, internalToken: options.internalToken ?? '', backend: createLocalBackend({ id: 'local', root: join(dir, 'objects') }) });
+    expect(await planes()).toEqual([dp.dataPlaneId]);
+    await dp.close();
+    expect(await planes()).toEqual([]);
+    expect((await fetch(`${cp.url}/uploads`, { method: 'POST', redirect: 'manual' })).status).toBe(503);
+  } finally {
+    await cp.close();
+  }
+});

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file artifactstore/internal/v1/control_service.proto.
  */
 export const file_artifactstore_internal_v1_control_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSKDAgoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCBIRCgl1cGxvYWRfaWQYCSABKAkSHAoUdXBsb2FkX2NvbXBsZXRpb25faWQYCiABKAkiOgoSUmVjb3JkRmlsZVJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUipwEKEFJlY29yZEZpbGVzRW50cnkSFQoNcmVsYXRpdmVfcGF0aBgBIAEoCRISCgptZWRpYV90eXBlGAIgASgJEi4KB2RpZ2VzdHMYAyABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBCABKAkSEwoLc3RvcmFnZV9rZXkYBSABKAkSDwoHcmVwbGFjZRgGIAEoCCJ8ChJSZWNvcmRGaWxlc1JlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSPAoHZW50cmllcxgDIAMoCzIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZXNFbnRyeSI8ChNSZWNvcmRGaWxlc1Jlc3BvbnNlEiUKBWZpbGVzGAEgAygLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlImYKElJlc29sdmVSZWFkUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSDwoHZmlsZV9pZBgCIAEoCRISCgpwYWNrYWdlX2lkGAMgASgJEhUKDXJlbGF0aXZlX3BhdGgYBCABKAkiOgoPU3RvcmFnZUxvY2F0aW9uEhIKCmJhY2tlbmRfaWQYASABKAkSEwoLc3RvcmFnZV9rZXkYAiABKAkiegoTUmVzb2x2ZVJlYWRSZXNwb25zZRIkCgRmaWxlGAEgASgLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlEj0KCWxvY2F0aW9ucxgCIAMoCzIqLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuU3RvcmFnZUxvY2F0aW9uIoUBChpSZXNvbHZlUGFja2FnZVJlYWRzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIWCg5yZWxhdGl2ZV9wYXRocxgDIAMoCRISCgpwYWdlX3Rva2VuGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoDSJzCgxSZXNvbHZlZFJlYWQSJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZRI9Cglsb2NhdGlvbnMYAiADKAsyKi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlN0b3JhZ2VMb2NhdGlvbiJuChtSZXNvbHZlUGFja2FnZVJlYWRzUmVzcG9uc2USNgoFZmlsZXMYASADKAsyJy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVkUmVhZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki3wIKDVVwbG9hZFNlc3Npb24SEQoJdXBsb2FkX2lkGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEhoKDWV4cGVjdGVkX3NpemUYBSABKARIAIgBARIXCg9leHBlY3RlZF9zaGEyNTYYBiABKAkSFwoPZXhwZWN0ZWRfYmxha2UzGAcgASgJEg8KB3JlcGxhY2UYCCABKAgSDgoGc3RhdHVzGAkgASgJEhMKC3N0YWdpbmdfa2V5GAogASgJEhIKCmJhY2tlbmRfaWQYCyABKAkSLgoKZXhwaXJlc19hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHVyZ2VhYmxlGA0gASgIEg8KB2ZpbGVfaWQYDiABKAlCEAoOX2V4cGVjdGVkX3NpemUi4gEKGkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIaCg1leHBlY3RlZF9zaXplGAUgASgESACIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAYgASgJEhcKD2V4cGVjdGVkX2JsYWtlMxgHIAEoCRIPCgdyZXBsYWNlGAggASgIQhAKDl9leHBlY3RlZF9zaXplIlgKG0NyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIkIKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiVQoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iRwocQmVnaW5VcGxvYWRDb21wbGV0aW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJInEKHUJlZ2luVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24SFQoNY29tcGxldGlvbl9pZBgCIAEoCSJwCh5BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCRIVCg1jb21wbGV0aW9uX2lkGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJcCh9BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iVAoZQ2xvc2VVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCSJXChpDbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uMuULCg5Db250cm9sU2VydmljZRJ+ChFSZWdpc3RlckRhdGFQbGFuZRIzLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlc3BvbnNlEmYKCUhlYXJ0YmVhdBIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVxdWVzdBosLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVzcG9uc2USdQoOQXV0aG9yaXplV3JpdGUSMC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVxdWVzdBoxLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXNwb25zZRJpCgpSZWNvcmRGaWxlEiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVxdWVzdBotLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlc3BvbnNlEmwKC1JlY29yZEZpbGVzEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1JlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVzUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTUmVzb2x2ZVBhY2thZ2VSZWFkcxI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVBhY2thZ2VSZWFkc1JlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEooBChVCZWdpblVwbG9hZENvbXBsZXRpb24SNy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkJlZ2luVXBsb2FkQ29tcGxldGlvblJlcXVlc3QaOC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkJlZ2luVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEpABChdBYmFuZG9uVXBsb2FkQ29tcGxldGlvbhI5LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQWJhbmRvblVwbG9hZENvbXBsZXRpb25SZXF1ZXN0GjouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package, file_google_protobuf_timestamp]);
+  fileDesc("Ci9hcnRpZmFjdHN0b3JlL2ludGVybmFsL3YxL2NvbnRyb2xfc2VydmljZS5wcm90bxIZYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MSJcChhSZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNYWR2ZXJ0aXNlX3VybBgBIAEoCRISCgpiYWNrZW5kX2lkGAIgASgJEhUKDWRhdGFfcGxhbmVfaWQYAyABKAkiUQoZUmVnaXN0ZXJEYXRhUGxhbmVSZXNwb25zZRIVCg1kYXRhX3BsYW5lX2lkGAEgASgJEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgCIAEoDSIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWRhdGFfcGxhbmVfaWQYASABKAkiIgoRSGVhcnRiZWF0UmVzcG9uc2USDQoFa25vd24YASABKAgiMwoaRGVyZWdpc3RlckRhdGFQbGFuZVJlcXVlc3QSFQoNZGF0YV9wbGFuZV9pZBgBIAEoCSIsChtEZXJlZ2lzdGVyRGF0YVBsYW5lUmVzcG9uc2USDQoFa25vd24YASABKAgiaQoVQXV0aG9yaXplV3JpdGVSZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSDwoHcmVwbGFjZRgEIAEoCCJDChZBdXRob3JpemVXcml0ZVJlc3BvbnNlEhUKDXJlbGF0aXZlX3BhdGgYASABKAkSEgoKYmFja2VuZF9pZBgCIAEoCSKDAgoRUmVjb3JkRmlsZVJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEi4KB2RpZ2VzdHMYBSABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBiABKAkSEwoLc3RvcmFnZV9rZXkYByABKAkSDwoHcmVwbGFjZRgIIAEoCBIRCgl1cGxvYWRfaWQYCSABKAkSHAoUdXBsb2FkX2NvbXBsZXRpb25faWQYCiABKAkiOgoSUmVjb3JkRmlsZVJlc3BvbnNlEiQKBGZpbGUYASABKAsyFi5hcnRpZmFjdHN0b3JlLnYxLkZpbGUipwEKEFJlY29yZEZpbGVzRW50cnkSFQoNcmVsYXRpdmVfcGF0aBgBIAEoCRISCgptZWRpYV90eXBlGAIgASgJEi4KB2RpZ2VzdHMYAyABKAsyHS5hcnRpZmFjdHN0b3JlLnYxLkZpbGVEaWdlc3RzEhIKCmJhY2tlbmRfaWQYBCABKAkSEwoLc3RvcmFnZV9rZXkYBSABKAkSDwoHcmVwbGFjZRgGIAEoCCJ8ChJSZWNvcmRGaWxlc1JlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSPAoHZW50cmllcxgDIAMoCzIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZXNFbnRyeSI8ChNSZWNvcmRGaWxlc1Jlc3BvbnNlEiUKBWZpbGVzGAEgAygLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlImYKElJlc29sdmVSZWFkUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSDwoHZmlsZV9pZBgCIAEoCRISCgpwYWNrYWdlX2lkGAMgASgJEhUKDXJlbGF0aXZlX3BhdGgYBCABKAkiOgoPU3RvcmFnZUxvY2F0aW9uEhIKCmJhY2tlbmRfaWQYASABKAkSEwoLc3RvcmFnZV9rZXkYAiABKAkiegoTUmVzb2x2ZVJlYWRSZXNwb25zZRIkCgRmaWxlGAEgASgLMhYuYXJ0aWZhY3RzdG9yZS52MS5GaWxlEj0KCWxvY2F0aW9ucxgCIAMoCzIqLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuU3RvcmFnZUxvY2F0aW9uIoUBChpSZXNvbHZlUGFja2FnZVJlYWRzUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEgoKcGFja2FnZV9pZBgCIAEoCRIWCg5yZWxhdGl2ZV9wYXRocxgDIAMoCRISCgpwYWdlX3Rva2VuGAQgASgJEhEKCXBhZ2Vfc2l6ZRgFIAEoDSJzCgxSZXNvbHZlZFJlYWQSJAoEZmlsZRgBIAEoCzIWLmFydGlmYWN0c3RvcmUudjEuRmlsZRI9Cglsb2NhdGlvbnMYAiADKAsyKi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlN0b3JhZ2VMb2NhdGlvbiJuChtSZXNvbHZlUGFja2FnZVJlYWRzUmVzcG9uc2USNgoFZmlsZXMYASADKAsyJy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVkUmVhZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki3wIKDVVwbG9hZFNlc3Npb24SEQoJdXBsb2FkX2lkGAEgASgJEhIKCnBhY2thZ2VfaWQYAiABKAkSFQoNcmVsYXRpdmVfcGF0aBgDIAEoCRISCgptZWRpYV90eXBlGAQgASgJEhoKDWV4cGVjdGVkX3NpemUYBSABKARIAIgBARIXCg9leHBlY3RlZF9zaGEyNTYYBiABKAkSFwoPZXhwZWN0ZWRfYmxha2UzGAcgASgJEg8KB3JlcGxhY2UYCCABKAgSDgoGc3RhdHVzGAkgASgJEhMKC3N0YWdpbmdfa2V5GAogASgJEhIKCmJhY2tlbmRfaWQYCyABKAkSLgoKZXhwaXJlc19hdBgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcHVyZ2VhYmxlGA0gASgIEg8KB2ZpbGVfaWQYDiABKAlCEAoOX2V4cGVjdGVkX3NpemUi4gEKGkNyZWF0ZVVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRISCgpwYWNrYWdlX2lkGAIgASgJEhUKDXJlbGF0aXZlX3BhdGgYAyABKAkSEgoKbWVkaWFfdHlwZRgEIAEoCRIaCg1leHBlY3RlZF9zaXplGAUgASgESACIAQESFwoPZXhwZWN0ZWRfc2hhMjU2GAYgASgJEhcKD2V4cGVjdGVkX2JsYWtlMxgHIAEoCRIPCgdyZXBsYWNlGAggASgIQhAKDl9leHBlY3RlZF9zaXplIlgKG0NyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uIkIKF0dldFVwbG9hZFNlc3Npb25SZXF1ZXN0EhQKDGNsaWVudF90b2tlbhgBIAEoCRIRCgl1cGxvYWRfaWQYAiABKAkiVQoYR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iRwocQmVnaW5VcGxvYWRDb21wbGV0aW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJInEKHUJlZ2luVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24SFQoNY29tcGxldGlvbl9pZBgCIAEoCSJwCh5BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlcXVlc3QSFAoMY2xpZW50X3Rva2VuGAEgASgJEhEKCXVwbG9hZF9pZBgCIAEoCRIVCg1jb21wbGV0aW9uX2lkGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJcCh9BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEjkKB3Nlc3Npb24YASABKAsyKC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlVwbG9hZFNlc3Npb24iVAoZQ2xvc2VVcGxvYWRTZXNzaW9uUmVxdWVzdBIUCgxjbGllbnRfdG9rZW4YASABKAkSEQoJdXBsb2FkX2lkGAIgASgJEg4KBnN0YXR1cxgDIAEoCSJXChpDbG9zZVVwbG9hZFNlc3Npb25SZXNwb25zZRI5CgdzZXNzaW9uGAEgASgLMiguYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5VcGxvYWRTZXNzaW9uMuwMCg5Db250cm9sU2VydmljZRJ+ChFSZWdpc3RlckRhdGFQbGFuZRIzLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjQuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWdpc3RlckRhdGFQbGFuZVJlc3BvbnNlEmYKCUhlYXJ0YmVhdBIrLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVxdWVzdBosLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuSGVhcnRiZWF0UmVzcG9uc2UShAEKE0RlcmVnaXN0ZXJEYXRhUGxhbmUSNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkRlcmVnaXN0ZXJEYXRhUGxhbmVSZXF1ZXN0GjYuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5EZXJlZ2lzdGVyRGF0YVBsYW5lUmVzcG9uc2USdQoOQXV0aG9yaXplV3JpdGUSMC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkF1dGhvcml6ZVdyaXRlUmVxdWVzdBoxLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQXV0aG9yaXplV3JpdGVSZXNwb25zZRJpCgpSZWNvcmRGaWxlEiwuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlUmVxdWVzdBotLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVjb3JkRmlsZVJlc3BvbnNlEmwKC1JlY29yZEZpbGVzEi0uYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5SZWNvcmRGaWxlc1JlcXVlc3QaLi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlY29yZEZpbGVzUmVzcG9uc2USbAoLUmVzb2x2ZVJlYWQSLS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVSZWFkUmVxdWVzdBouLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVJlYWRSZXNwb25zZRKEAQoTUmVzb2x2ZVBhY2thZ2VSZWFkcxI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuUmVzb2x2ZVBhY2thZ2VSZWFkc1JlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLlJlc29sdmVQYWNrYWdlUmVhZHNSZXNwb25zZRKEAQoTQ3JlYXRlVXBsb2FkU2Vzc2lvbhI1LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQ3JlYXRlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNi5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNyZWF0ZVVwbG9hZFNlc3Npb25SZXNwb25zZRJ7ChBHZXRVcGxvYWRTZXNzaW9uEjIuYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5HZXRVcGxvYWRTZXNzaW9uUmVxdWVzdBozLmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuR2V0VXBsb2FkU2Vzc2lvblJlc3BvbnNlEooBChVCZWdpblVwbG9hZENvbXBsZXRpb24SNy5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkJlZ2luVXBsb2FkQ29tcGxldGlvblJlcXVlc3QaOC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkJlZ2luVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEpABChdBYmFuZG9uVXBsb2FkQ29tcGxldGlvbhI5LmFydGlmYWN0c3RvcmUuaW50ZXJuYWwudjEuQWJhbmRvblVwbG9hZENvbXBsZXRpb25SZXF1ZXN0GjouYXJ0aWZhY3RzdG9yZS5pbnRlcm5hbC52MS5BYmFuZG9uVXBsb2FkQ29tcGxldGlvblJlc3BvbnNlEoEBChJDbG9zZVVwbG9hZFNlc3Npb24SNC5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlcXVlc3QaNS5hcnRpZmFjdHN0b3JlLmludGVybmFsLnYxLkNsb3NlVXBsb2FkU2Vzc2lvblJlc3BvbnNlYgZwcm90bzM", [file_artifactstore_v1_digest, file_artifactstore_v1_package, file_google_protobuf_timestamp]);
 
 /**
  * Request of ControlService.RegisterDataPlane.
@@ -124,6 +124,48 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
   messageDesc(file_artifactstore_internal_v1_control_service, 3);
 
 /**
+ * Request of ControlService.DeregisterDataPlane.
+ *
+ * @generated from message artifactstore.internal.v1.DeregisterDataPlaneRequest
+ */
+export type DeregisterDataPlaneRequest = Message<"artifactstore.internal.v1.DeregisterDataPlaneRequest"> & {
+  /**
+   * The data plane's id.
+   *
+   * @generated from field: string data_plane_id = 1;
+   */
+  dataPlaneId: string;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.DeregisterDataPlaneRequest.
+ * Use `create(DeregisterDataPlaneRequestSchema)` to create a new message.
+ */
+export const DeregisterDataPlaneRequestSchema: GenMessage<DeregisterDataPlaneRequest> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 4);
+
+/**
+ * Response of ControlService.DeregisterDataPlane.
+ *
+ * @generated from message artifactstore.internal.v1.DeregisterDataPlaneResponse
+ */
+export type DeregisterDataPlaneResponse = Message<"artifactstore.internal.v1.DeregisterDataPlaneResponse"> & {
+  /**
+   * False when the control plane did not know it (already gone).
+   *
+   * @generated from field: bool known = 1;
+   */
+  known: boolean;
+};
+
+/**
+ * Describes the message artifactstore.internal.v1.DeregisterDataPlaneResponse.
+ * Use `create(DeregisterDataPlaneResponseSchema)` to create a new message.
+ */
+export const DeregisterDataPlaneResponseSchema: GenMessage<DeregisterDataPlaneResponse> = /*@__PURE__*/
+  messageDesc(file_artifactstore_internal_v1_control_service, 5);
+
+/**
  * Request of ControlService.AuthorizeWrite.
  *
  * @generated from message artifactstore.internal.v1.AuthorizeWriteRequest
@@ -163,7 +205,7 @@ export type AuthorizeWriteRequest = Message<"artifactstore.internal.v1.Authorize
  * Use `create(AuthorizeWriteRequestSchema)` to create a new message.
  */
 export const AuthorizeWriteRequestSchema: GenMessage<AuthorizeWriteRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 4);
+  messageDesc(file_artifactstore_internal_v1_control_service, 6);
 
 /**
  * Response of ControlService.AuthorizeWrite.
@@ -191,7 +233,7 @@ export type AuthorizeWriteResponse = Message<"artifactstore.internal.v1.Authoriz
  * Use `create(AuthorizeWriteResponseSchema)` to create a new message.
  */
 export const AuthorizeWriteResponseSchema: GenMessage<AuthorizeWriteResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 5);
+  messageDesc(file_artifactstore_internal_v1_control_service, 7);
 
 /**
  * Request of ControlService.RecordFile.
@@ -276,7 +318,7 @@ export type RecordFileRequest = Message<"artifactstore.internal.v1.RecordFileReq
  * Use `create(RecordFileRequestSchema)` to create a new message.
  */
 export const RecordFileRequestSchema: GenMessage<RecordFileRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 6);
+  messageDesc(file_artifactstore_internal_v1_control_service, 8);
 
 /**
  * Response of ControlService.RecordFile.
@@ -297,7 +339,7 @@ export type RecordFileResponse = Message<"artifactstore.internal.v1.RecordFileRe
  * Use `create(RecordFileResponseSchema)` to create a new message.
  */
 export const RecordFileResponseSchema: GenMessage<RecordFileResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 7);
+  messageDesc(file_artifactstore_internal_v1_control_service, 9);
 
 /**
  * One file of a RecordFiles batch.
@@ -353,7 +395,7 @@ export type RecordFilesEntry = Message<"artifactstore.internal.v1.RecordFilesEnt
  * Use `create(RecordFilesEntrySchema)` to create a new message.
  */
 export const RecordFilesEntrySchema: GenMessage<RecordFilesEntry> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 8);
+  messageDesc(file_artifactstore_internal_v1_control_service, 10);
 
 /**
  * Request of ControlService.RecordFiles.
@@ -388,7 +430,7 @@ export type RecordFilesRequest = Message<"artifactstore.internal.v1.RecordFilesR
  * Use `create(RecordFilesRequestSchema)` to create a new message.
  */
 export const RecordFilesRequestSchema: GenMessage<RecordFilesRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 9);
+  messageDesc(file_artifactstore_internal_v1_control_service, 11);
 
 /**
  * Response of ControlService.RecordFiles.
@@ -409,7 +451,7 @@ export type RecordFilesResponse = Message<"artifactstore.internal.v1.RecordFiles
  * Use `create(RecordFilesResponseSchema)` to create a new message.
  */
 export const RecordFilesResponseSchema: GenMessage<RecordFilesResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 10);
+  messageDesc(file_artifactstore_internal_v1_control_service, 12);
 
 /**
  * Request of ControlService.ResolveRead: either file_id, or package_id and relative_path.
@@ -451,7 +493,7 @@ export type ResolveReadRequest = Message<"artifactstore.internal.v1.ResolveReadR
  * Use `create(ResolveReadRequestSchema)` to create a new message.
  */
 export const ResolveReadRequestSchema: GenMessage<ResolveReadRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 11);
+  messageDesc(file_artifactstore_internal_v1_control_service, 13);
 
 /**
  * Where one copy of a file's bytes lives.
@@ -479,7 +521,7 @@ export type StorageLocation = Message<"artifactstore.internal.v1.StorageLocation
  * Use `create(StorageLocationSchema)` to create a new message.
  */
 export const StorageLocationSchema: GenMessage<StorageLocation> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 12);
+  messageDesc(file_artifactstore_internal_v1_control_service, 14);
 
 /**
  * Response of ControlService.ResolveRead.
@@ -507,7 +549,7 @@ export type ResolveReadResponse = Message<"artifactstore.internal.v1.ResolveRead
  * Use `create(ResolveReadResponseSchema)` to create a new message.
  */
 export const ResolveReadResponseSchema: GenMessage<ResolveReadResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 13);
+  messageDesc(file_artifactstore_internal_v1_control_service, 15);
 
 /**
  * Request of ControlService.ResolvePackageReads.
@@ -557,7 +599,7 @@ export type ResolvePackageReadsRequest = Message<"artifactstore.internal.v1.Reso
  * Use `create(ResolvePackageReadsRequestSchema)` to create a new message.
  */
 export const ResolvePackageReadsRequestSchema: GenMessage<ResolvePackageReadsRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 14);
+  messageDesc(file_artifactstore_internal_v1_control_service, 16);
 
 /**
  * One file resolved for reading.
@@ -585,7 +627,7 @@ export type ResolvedRead = Message<"artifactstore.internal.v1.ResolvedRead"> & {
  * Use `create(ResolvedReadSchema)` to create a new message.
  */
 export const ResolvedReadSchema: GenMessage<ResolvedRead> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 15);
+  messageDesc(file_artifactstore_internal_v1_control_service, 17);
 
 /**
  * Response of ControlService.ResolvePackageReads.
@@ -613,7 +655,7 @@ export type ResolvePackageReadsResponse = Message<"artifactstore.internal.v1.Res
  * Use `create(ResolvePackageReadsResponseSchema)` to create a new message.
  */
 export const ResolvePackageReadsResponseSchema: GenMessage<ResolvePackageReadsResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 16);
+  messageDesc(file_artifactstore_internal_v1_control_service, 18);
 
 /**
  * An open or ended upload session.
@@ -729,7 +771,7 @@ export type UploadSession = Message<"artifactstore.internal.v1.UploadSession"> &
  * Use `create(UploadSessionSchema)` to create a new message.
  */
 export const UploadSessionSchema: GenMessage<UploadSession> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 17);
+  messageDesc(file_artifactstore_internal_v1_control_service, 19);
 
 /**
  * Request of ControlService.CreateUploadSession.
@@ -799,7 +841,7 @@ export type CreateUploadSessionRequest = Message<"artifactstore.internal.v1.Crea
  * Use `create(CreateUploadSessionRequestSchema)` to create a new message.
  */
 export const CreateUploadSessionRequestSchema: GenMessage<CreateUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 18);
+  messageDesc(file_artifactstore_internal_v1_control_service, 20);
 
 /**
  * Response of ControlService.CreateUploadSession.
@@ -820,7 +862,7 @@ export type CreateUploadSessionResponse = Message<"artifactstore.internal.v1.Cre
  * Use `create(CreateUploadSessionResponseSchema)` to create a new message.
  */
 export const CreateUploadSessionResponseSchema: GenMessage<CreateUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 19);
+  messageDesc(file_artifactstore_internal_v1_control_service, 21);
 
 /**
  * Request of ControlService.GetUploadSession.
@@ -848,7 +890,7 @@ export type GetUploadSessionRequest = Message<"artifactstore.internal.v1.GetUplo
  * Use `create(GetUploadSessionRequestSchema)` to create a new message.
  */
 export const GetUploadSessionRequestSchema: GenMessage<GetUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 20);
+  messageDesc(file_artifactstore_internal_v1_control_service, 22);
 
 /**
  * Response of ControlService.GetUploadSession.
@@ -869,7 +911,7 @@ export type GetUploadSessionResponse = Message<"artifactstore.internal.v1.GetUpl
  * Use `create(GetUploadSessionResponseSchema)` to create a new message.
  */
 export const GetUploadSessionResponseSchema: GenMessage<GetUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 21);
+  messageDesc(file_artifactstore_internal_v1_control_service, 23);
 
 /**
  * Request of ControlService.BeginUploadCompletion.
@@ -897,7 +939,7 @@ export type BeginUploadCompletionRequest = Message<"artifactstore.internal.v1.Be
  * Use `create(BeginUploadCompletionRequestSchema)` to create a new message.
  */
 export const BeginUploadCompletionRequestSchema: GenMessage<BeginUploadCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 22);
+  messageDesc(file_artifactstore_internal_v1_control_service, 24);
 
 /**
  * Response of ControlService.BeginUploadCompletion.
@@ -925,7 +967,7 @@ export type BeginUploadCompletionResponse = Message<"artifactstore.internal.v1.B
  * Use `create(BeginUploadCompletionResponseSchema)` to create a new message.
  */
 export const BeginUploadCompletionResponseSchema: GenMessage<BeginUploadCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 23);
+  messageDesc(file_artifactstore_internal_v1_control_service, 25);
 
 /**
  * Request of ControlService.AbandonUploadCompletion.
@@ -967,7 +1009,7 @@ export type AbandonUploadCompletionRequest = Message<"artifactstore.internal.v1.
  * Use `create(AbandonUploadCompletionRequestSchema)` to create a new message.
  */
 export const AbandonUploadCompletionRequestSchema: GenMessage<AbandonUploadCompletionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 24);
+  messageDesc(file_artifactstore_internal_v1_control_service, 26);
 
 /**
  * Response of ControlService.AbandonUploadCompletion.
@@ -988,7 +1030,7 @@ export type AbandonUploadCompletionResponse = Message<"artifactstore.internal.v1
  * Use `create(AbandonUploadCompletionResponseSchema)` to create a new message.
  */
 export const AbandonUploadCompletionResponseSchema: GenMessage<AbandonUploadCompletionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 25);
+  messageDesc(file_artifactstore_internal_v1_control_service, 27);
 
 /**
  * Request of ControlService.CloseUploadSession.
@@ -1025,7 +1067,7 @@ export type CloseUploadSessionRequest = Message<"artifactstore.internal.v1.Close
  * Use `create(CloseUploadSessionRequestSchema)` to create a new message.
  */
 export const CloseUploadSessionRequestSchema: GenMessage<CloseUploadSessionRequest> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 26);
+  messageDesc(file_artifactstore_internal_v1_control_service, 28);
 
 /**
  * Response of ControlService.CloseUploadSession.
@@ -1046,7 +1088,7 @@ export type CloseUploadSessionResponse = Message<"artifactstore.internal.v1.Clos
  * Use `create(CloseUploadSessionResponseSchema)` to create a new message.
  */
 export const CloseUploadSessionResponseSchema: GenMessage<CloseUploadSessionResponse> = /*@__PURE__*/
-  messageDesc(file_artifactstore_internal_v1_control_service, 27);
+  messageDesc(file_artifactstore_internal_v1_control_service, 29);
 
 /**
  * What data planes ask of the control plane. Not part of the public API: calls
@@ -1077,6 +1119,17 @@ export const ControlService: GenService<{
     methodKind: "unary";
     input: typeof HeartbeatRequestSchema;
     output: typeof HeartbeatResponseSchema;
+  },
+  /**
+   * Takes a data plane that is shutting down out of the table at once, so no more work is sent to it
+   * (instead of until its heartbeats are missed).
+   *
+   * @generated from rpc artifactstore.internal.v1.ControlService.DeregisterDataPlane
+   */
+  deregisterDataPlane: {
+    methodKind: "unary";
+    input: typeof DeregisterDataPlaneRequestSchema;
+    output: typeof DeregisterDataPlaneResponseSchema;
   },
   /**
    * Checks, before any byte is read, that the client may write this path of this package.
