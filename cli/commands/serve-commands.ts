@@ -12,17 +12,26 @@ interface Closable {
 async function serveUntilSignal(io: CommandIo, name: string, start: () => Promise<Closable>): Promise<number> {
   // The server logs its own address once listening.
   const server = await start();
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      io.err(`${name}: received ${signal}, shutting down`);
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await server.close();
+  let stopping = false;
+  let stopped: () => void = () => undefined;
+  const requested = new Promise<void>((resolve) => (stopped = resolve));
+  // Installed until the close has finished: a second signal (Ctrl-C reaches the whole process group,
+  // and `artifactstore start` then sends SIGTERM too) must not kill the process halfway through closing
+  // its database, which would leave the embedded database's lock behind.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    io.err(stopping ? `${name}: received ${signal}, still shutting down` : `${name}: received ${signal}, shutting down`);
+    stopping = true;
+    stopped();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await requested;
+    await server.close();
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   return 0;
 }
 

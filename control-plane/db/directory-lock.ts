@@ -3,11 +3,16 @@
  * of its own: two processes that open the same directory each run their own copy of the database and
  * overwrite each other's writes, so events one of them acknowledged are lost without a trace.
  *
- * The lock is a file beside the directory (`<dir>.lock`, created exclusively) holding the owner's PID,
- * host and start time. A lock whose process no longer runs on this host (a crash, a kill -9) is taken
- * over. Node has no flock(2); this is the pidfile convention PostgreSQL itself uses (`postmaster.pid`).
+ * The lock is a file beside the directory (`<dir>.lock`) holding the owner's PID, host and start time.
+ * It is written whole under a temporary name and then hard-linked into place, so it never exists
+ * half-written, and link(2) fails if another process holds it. A lock whose process no longer runs on
+ * this host (a crash, a kill -9), or that names this process's PID without this process holding it (a
+ * container restarted with the same PID), is taken over; one process at a time does that, under a
+ * second file (`<dir>.lock.takeover`), so two starters cannot both take the same stale lock. Node has no
+ * flock(2); this is the pidfile convention PostgreSQL itself uses (`postmaster.pid`).
  */
-import { open, readFile, unlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** A held lock; `release` removes the file if it is still ours (idempotent). */
@@ -16,40 +21,84 @@ export interface DirectoryLock {
   release(): Promise<void>;
 }
 
-/** The directory is open in another live process. */
+/** The directory is open in another live process (or the lock cannot be judged). */
 export class DirectoryLockedError extends Error {
   override readonly name = 'DirectoryLockedError';
 }
+
+/** Lock files this process holds, so a file naming our PID is told apart from one left by a past life. */
+const held = new Set<string>();
+
+const MAX_ATTEMPTS = 50;
 
 /** Takes the lock of `directory`, or throws {@link DirectoryLockedError} naming the process holding it. */
 export async function lockDirectory(directory: string): Promise<DirectoryLock> {
   const path = `${directory}.lock`;
   const content = `${process.pid}\n${hostname()}\n${new Date().toISOString()}\n`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o644);
-      try {
-        await handle.writeFile(content);
-      } finally {
-        await handle.close();
-      }
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    if (held.has(path)) throw locked(directory, path, 'this process', content);
+    if (await createExclusive(path, content)) {
+      held.add(path);
       return { path, release: onceRelease(path, content) };
-    } catch (error) {
-      if (!hasCode(error, 'EEXIST') || attempt >= 2) throw error;
     }
     const holder = await readFile(path, 'utf8').catch(unlessGone);
     if (holder === undefined) continue; // released meanwhile
-    const [pidText = '', host = '', since = ''] = holder.split('\n');
-    const pid = Number(pidText);
-    if (Number.isSafeInteger(pid) && pid > 0 && (host !== hostname() || isRunning(pid))) {
-      const who = pid === process.pid ? 'this process' : `process ${pid} on ${host || 'an unknown host'}`;
-      throw new DirectoryLockedError(
-        `the embedded database at ${directory} is open in ${who} (since ${since || 'an unknown time'}): stop it first ` +
-          `(several processes need PostgreSQL: ARTIFACTSTORE_DATABASE_URL). If no such process runs, remove ${path}`,
-      );
-    }
-    // Its process is gone: a stale lock.
-    await unlink(path).catch(unlessGone);
+    const owner = ownerOf(holder);
+    if (owner === undefined) throw locked(directory, path, 'a process this lock file does not name (it is not a lock this build wrote)', holder);
+    if (owner.alive) throw locked(directory, path, owner.who, holder);
+    await takeOver(path, holder, content);
+    if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new DirectoryLockedError(`could not take the lock ${path} after ${MAX_ATTEMPTS} attempts (other processes keep taking it)`);
+}
+
+function locked(directory: string, path: string, who: string, holder: string): DirectoryLockedError {
+  const since = holder.split('\n')[2] || 'an unknown time';
+  return new DirectoryLockedError(
+    `the embedded database at ${directory} is open in ${who} (since ${since}): stop it first ` +
+      `(several processes need PostgreSQL: ARTIFACTSTORE_DATABASE_URL). If no such process runs, remove ${path}`,
+  );
+}
+
+/** Who a lock file names, and whether that process still holds it; undefined when unreadable. */
+function ownerOf(holder: string): { who: string; alive: boolean } | undefined {
+  const [pidText = '', host = ''] = holder.split('\n');
+  const pid = Number(pidText);
+  if (!/^\d+$/.test(pidText) || !Number.isSafeInteger(pid) || pid <= 0 || host === '') return undefined;
+  if (host !== hostname()) return { who: `process ${pid} on ${host}`, alive: true }; // cannot be checked from here
+  if (pid === process.pid) return { who: 'this process', alive: false }; // not in `held`: a past life's
+  return { who: `process ${pid}`, alive: isRunning(pid) };
+}
+
+/** Writes `content` to `path` whole, unless `path` exists; false when it does. */
+async function createExclusive(path: string, content: string): Promise<boolean> {
+  const temporary = `${path}.${process.pid}.${randomUUID()}`;
+  await writeFile(temporary, content, { mode: 0o644 });
+  try {
+    await link(temporary, path);
+    return true;
+  } catch (error) {
+    if (hasCode(error, 'EEXIST')) return false;
+    throw error;
+  } finally {
+    await unlink(temporary).catch(() => undefined);
+  }
+}
+
+/** Removes the stale lock `path` if it still holds `stale`, one process at a time (see the file comment). */
+async function takeOver(path: string, stale: string, content: string): Promise<void> {
+  const guard = `${path}.takeover`;
+  if (!(await createExclusive(guard, content))) {
+    const other = await readFile(guard, 'utf8').catch(unlessGone);
+    const owner = other === undefined ? undefined : ownerOf(other);
+    if (other !== undefined && (owner === undefined || !owner.alive)) await unlink(guard).catch(unlessGone); // its taker died
+    return; // another process is taking it over: look again
+  }
+  try {
+    const now = await readFile(path, 'utf8').catch(unlessGone);
+    if (now === stale) await unlink(path).catch(unlessGone);
+  } finally {
+    await unlink(guard).catch(unlessGone);
   }
 }
 
@@ -68,6 +117,7 @@ function onceRelease(path: string, content: string): () => Promise<void> {
     (released ??= (async () => {
       const now = await readFile(path, 'utf8').catch(() => undefined);
       if (now === content) await unlink(path).catch(() => undefined);
+      held.delete(path);
     })());
 }
 

@@ -18,7 +18,7 @@ import { compareCodeUnits, toFileRecord, toPackageRecord, type FileRecord, type 
 import { RegistryError } from './registry-error.ts';
 import { inScope, type TenantScope } from './scope.ts';
 import { createRetention, type RetentionOperations } from './retention.ts';
-import { createUploadSessions, type UploadSessions } from './upload-sessions.ts';
+import { createUploadSessions, UPLOAD_EXPIRY_GRACE_MS, type UploadSessions } from './upload-sessions.ts';
 import { createReadResolution, type ReadResolution } from './read-resolution.ts';
 import { BUILTIN_RETENTION_POLICY, isRetentionClass, type RetentionPolicy } from '../config/operator-config.ts';
 import { checkPathsFree } from './paths-free.ts';
@@ -166,7 +166,7 @@ export function createRegistry(options: RegistryOptions): Registry {
     return rows.map(toFileRecord).sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
   }
 
-  const uploads = createUploadSessions({ db, clock, ids, mutate, loadPackage, checkPathFree });
+  const uploads = createUploadSessions({ db, clock, ids, mutate, loadPackage, lockOpenPackage, checkPathFree });
   const retentionOps = createRetention({ db, clock, ids, mutate });
   const reads = createReadResolution({ db, loadPackage, loadFiles });
 
@@ -279,12 +279,19 @@ export function createRegistry(options: RegistryOptions): Registry {
       return mutate(async (trx, emit) => {
         await lockOpenPackage(trx, input.tenant, input.packageId);
         // A file still being uploaded would silently be missing from the manifest.
+        // Open ones until their deadline; completing ones also through the grace after it, in which a
+        // completion that began in time may still record its file.
+        const now = clock.now();
         const uploading = await trx
           .selectFrom('upload_sessions')
           .select('upload_id')
           .where('package_id', '=', input.packageId)
-          .where('status', 'in', ['open', 'completing'])
-          .where('expires_at', '>', clock.now())
+          .where((eb) =>
+            eb.or([
+              eb.and([eb('status', '=', 'open'), eb('expires_at', '>', now)]),
+              eb.and([eb('status', '=', 'completing'), eb('expires_at', '>', new Date(now.getTime() - UPLOAD_EXPIRY_GRACE_MS))]),
+            ]),
+          )
           .orderBy('upload_id')
           .execute();
         if (uploading.length > 0) {

@@ -95,6 +95,8 @@ export interface UploadSessionDeps {
   readonly ids: IdGenerator;
   readonly mutate: Mutate;
   readonly loadPackage: (q: Kysely<Schema>, tenant: TenantScope, packageId: string) => Promise<PackageRecord>;
+  /** Locks the package row (FOR UPDATE); not-found outside the scope, failed-precondition unless it is open. */
+  readonly lockOpenPackage: (trx: Transaction<Schema>, tenant: TenantScope, packageId: string) => Promise<void>;
   readonly checkPathFree: (q: Kysely<Schema>, packageId: string, relativePath: string, replace: boolean) => Promise<string | undefined>;
 }
 
@@ -118,7 +120,7 @@ export interface UploadSessionInternals {
 
 /** Creates the upload-session operations. */
 export function createUploadSessions(deps: UploadSessionDeps): UploadSessions & UploadSessionInternals {
-  const { db, clock, ids, mutate, loadPackage, checkPathFree } = deps;
+  const { db, clock, ids, mutate, loadPackage, lockOpenPackage, checkPathFree } = deps;
 
   async function load(q: Kysely<Schema>, tenant: TenantScope, uploadId: string, lock = false): Promise<UploadSessionRecord> {
     let query = q.selectFrom('upload_sessions').selectAll().where('upload_id', '=', checkLabel('upload_id', uploadId));
@@ -149,8 +151,10 @@ export function createUploadSessions(deps: UploadSessionDeps): UploadSessions & 
       const backendId = checkLabel('backend_id', input.backendId);
       const uploadId = ids.next('upload');
       await mutate(async (trx, emit) => {
-        const pkg = await loadPackage(trx, input.tenant, input.packageId);
-        if (pkg.status !== 'created' && pkg.status !== 'uploading') throw new RegistryError('failed-precondition', `package ${input.packageId} is ${pkg.status} and can no longer change`);
+        // Locked, as every write to a package locks it first: a finalize cannot miss this session, and
+        // the session row's key check on the package cannot wait on a writer that holds the package
+        // while it waits for the log (a deadlock on PostgreSQL).
+        await lockOpenPackage(trx, input.tenant, input.packageId);
         await checkPathFree(trx, input.packageId, relativePath, input.replace === true);
         await emit({
           type: 'v1.upload.created',

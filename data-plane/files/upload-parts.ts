@@ -133,8 +133,16 @@ export async function writePart(
     }
     if (length !== undefined && received !== length) throw new DataPlaneError('incomplete-body', `received ${received} of the ${length} bytes Content-Range declares`);
     if (received === 0) return 0;
-    const { created } = await writer.commit(partKey(prefix, offset), { signal });
-    if (!created) throw new DataPlaneError('conflict', `another request stored the chunk at offset ${offset} concurrently; query the offset and resume`);
+    const conflict = (): DataPlaneError => new DataPlaneError('conflict', `another request stored the chunk at offset ${offset} concurrently; query the offset and resume`);
+    let created: boolean;
+    try {
+      ({ created } = await writer.commit(partKey(prefix, offset), { signal }));
+    } catch (error) {
+      // Part keys are offsets, not content addresses: another size there is another request's chunk.
+      if (error instanceof StorageError && error.code === 'integrity') throw conflict();
+      throw error;
+    }
+    if (!created) throw conflict();
     return received;
   } finally {
     await writer.cancel();

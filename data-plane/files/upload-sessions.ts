@@ -136,7 +136,15 @@ export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId:
     const first = await declareSize(partsBackend, prefix, chunk.total, signal);
     if (first !== chunk.total) throw mismatch(first);
   }
-  const written = await writePart(partsBackend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
+  let written: number;
+  try {
+    written = await writePart(partsBackend, prefix, offset, { length: chunk.length, maxBytes: Math.max(0, limit - offset) }, source, signal);
+  } catch (error) {
+    // What this chunk wrote (the declared size) must not outlive a session that closed meanwhile.
+    const now = await getSession(deps, caller, uploadId, AbortSignal.timeout(CLEANUP_TIMEOUT_MS)).catch(() => undefined);
+    if (now !== undefined && !isUnfinished(now) && now.status !== 'expired') await removeParts(deps, prefix, session.backendId);
+    throw error;
+  }
   // Stored; acknowledged only if the session is still open (see the file comment).
   const after = await getSession(deps, caller, uploadId, signal);
   if (after.status === 'expired') throw await expire(deps, caller, after, signal);
@@ -171,9 +179,9 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
   const { completionId } = await deps.control.beginUploadCompletion({ clientToken: caller.token, uploadId }, { signal });
   let file: File;
   try {
-    // From here on no chunk is acknowledged: these parts are the file.
+    // From here on no chunk is acknowledged: these parts, and the size declared by then, are the file.
     const parts = await listParts(partsBackend, prefix, signal);
-    const size = checkSize(session, declared, requireContiguous(parts));
+    const size = checkSize(session, await declaredSize(partsBackend, prefix, signal), requireContiguous(parts));
     const expected = {
       size,
       ...(session.expectedSha256 === '' ? {} : { sha256: session.expectedSha256 }),

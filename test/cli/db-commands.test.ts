@@ -88,7 +88,34 @@ it('refuses a second process on an embedded database while the first has it open
   await writeFile(join(dir, 'locked', 'pglite.lock'), `${dead}\n${hostname()}\n2026-12-05T09:00:00.000Z\n`);
   expect(await runCli(['audit', 'verify'], capture(env))).toBe(0);
   await expect(access(join(dir, 'locked', 'pglite.lock'))).rejects.toThrow();
+  // A lock naming this very PID that this process does not hold: left by an earlier life (a container
+  // restarted with the same PID); taken over.
+  await writeFile(join(dir, 'locked', 'pglite.lock'), `${process.pid}\n${hostname()}\n2026-12-05T09:00:00.000Z\n`);
+  expect(await runCli(['audit', 'verify'], capture(env))).toBe(0);
 });
+
+it('lets exactly one of several processes starting at once take a stale lock', async () => {
+  const target = join(dir, 'contended');
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+  for (let round = 0; round < 3; round++) {
+    await writeFile(`${target}.lock`, `${dead}\n${hostname()}\n2026-12-05T09:00:00.000Z\n`);
+    const children = Array.from({ length: 6 }, () => spawn(process.execPath, ['--import', 'tsx', 'test/support/hold-lock.ts', target, '400'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const outputs = await Promise.all(
+      children.map(async (child) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        await once(child, 'close');
+        return out.trim();
+      }),
+    );
+    const holds = outputs.filter((o) => o.startsWith('held')).map((o) => o.split(' ').slice(1).map(Number) as [number, number]);
+    expect(holds.length, outputs.join(' | ')).toBeGreaterThanOrEqual(1);
+    expect(outputs.every((o) => o === 'refused' || o.startsWith('held')), outputs.join(' | ')).toBe(true);
+    // No two holders at the same time.
+    holds.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < holds.length; i++) expect(holds[i]![0], `round ${round}: ${JSON.stringify(holds)}`).toBeGreaterThanOrEqual(holds[i - 1]![1]);
+  }
+}, 120_000);
 
 it('explains itself and rejects unknown commands and flags', async () => {
   let io = capture({});

@@ -2,9 +2,12 @@
 // storing a part the data plane reads the session again, and if it was aborted or expired meanwhile it
 // deletes the part itself and refuses the chunk (data-plane/files/upload-sessions.ts). The race is forced
 // by a backend whose part commits first run a hook (the close), then commit.
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createSystemClock, type Clock } from '../../core/time/clock.ts';
 import { UPLOAD_EXPIRY_GRACE_MS } from '../../control-plane/registry/upload-sessions.ts';
+import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { withCommitHooks, type CommitHooks } from './commit-hooks.ts';
 import { bytesOf, rawRequest, startCluster, type Cluster } from './cluster.ts';
 import { AUTH_A, openSession, patchChunk, problemCode, sessionParts, uploadEvents } from './upload-client.ts';
@@ -16,11 +19,24 @@ const shifted: Clock = { now: () => new Date(system.now().getTime() + shiftMs) }
 /** Runs before the next part (a key under uploads/) is committed, once. */
 const hooks: CommitHooks = new Map();
 const beforePartCommit = (hook: () => Promise<void>): void => void hooks.set('uploads/', hook);
+/** Runs before the next declared size is stored, once. */
+let beforeDeclare: (() => Promise<void>) | undefined;
+const withDeclareHook = (inner: StorageBackend): StorageBackend => ({
+  ...inner,
+  async putObjects(objects, options) {
+    const hook = beforeDeclare;
+    if (hook !== undefined && objects.some((o) => o.key.endsWith('/declared-size'))) {
+      beforeDeclare = undefined;
+      await hook();
+    }
+    return inner.putObjects(objects, options);
+  },
+});
 
 let cluster: Cluster;
 let url: string;
 beforeAll(async () => {
-  cluster = await startCluster({ wrapBackend: (inner) => withCommitHooks(inner, hooks), controlPlaneClock: shifted });
+  cluster = await startCluster({ wrapBackend: (inner) => withDeclareHook(withCommitHooks(inner, hooks)), controlPlaneClock: shifted });
   url = cluster.dataPlane.url;
 });
 afterAll(() => cluster?.close());
@@ -55,4 +71,38 @@ it('records the expiry and deletes the part when the session became purgeable wh
   expect(problemCode(late.body)).toBe('upload-expired');
   expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
   expect(await uploadEvents(cluster, session.upload_id)).toEqual(['v1.upload.created', 'v1.upload.expired']);
+});
+
+it('tells the loser of two chunks of different lengths at one offset 409 conflict (not storage damage)', async () => {
+  shiftMs = 0;
+  const pkg = await cluster.createPackage();
+  const session = await openSession(cluster, pkg, 'two-lengths.bin');
+  let retry: Awaited<ReturnType<typeof patchChunk>> | undefined;
+  // A retry with a smaller chunk lands while the first is about to commit.
+  beforePartCommit(async () => {
+    retry = await patchChunk(cluster, session.upload_id, bytesOf(50, 9), 0);
+  });
+  const first = await patchChunk(cluster, session.upload_id, bytesOf(100, 1), 0);
+  expect(retry?.status).toBe(204);
+  expect([first.status, problemCode(first.body)]).toEqual([409, 'conflict']);
+});
+
+it('leaves nothing of a chunk behind (its declared size) when the session is aborted while the chunk fails', async () => {
+  shiftMs = 0;
+  const pkg = await cluster.createPackage();
+  const session = await openSession(cluster, pkg, 'declared-then-cut.bin');
+  let aborted = 0;
+  // The session is aborted just before the chunk records its declared size; then its body is cut.
+  beforeDeclare = async () => {
+    aborted = (await rawRequest(url, 'DELETE', `/uploads/${session.upload_id}`, auth)).status;
+  };
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(`PATCH /uploads/${session.upload_id} HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth.authorization}\r\nContent-Range: bytes 0-99/100\r\nContent-Length: 100\r\n\r\n`);
+  socket.write(bytesOf(60, 3));
+  for (let i = 0; i < 200 && aborted === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(aborted).toBe(204);
+  socket.destroy();
+  for (let i = 0; i < 100 && (await sessionParts(cluster, session.upload_id)).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(await sessionParts(cluster, session.upload_id)).toEqual([]);
 });

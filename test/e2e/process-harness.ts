@@ -24,6 +24,11 @@ export interface ServiceUnderTest {
   output(): string;
   /** Stops both processes and removes the data directory, unless `keepDataDir` (then the caller removes it). */
   stop(options?: { keepDataDir?: boolean }): Promise<void>;
+  /**
+   * Ctrl-C as a terminal sends it: SIGINT to the whole process group (`start` and both servers), then
+   * waits for `start` to exit; only with `startService(…, { processGroup: true })`.
+   */
+  interrupt(): Promise<void>;
 }
 
 /** A port that was free a moment ago. */
@@ -68,14 +73,14 @@ export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, t
 }
 
 /** Starts the service and waits until it can take uploads. */
-export async function startService(extraEnv: NodeJS.ProcessEnv = {}): Promise<ServiceUnderTest> {
+export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { readonly processGroup?: boolean } = {}): Promise<ServiceUnderTest> {
   const dataDir = await mkdtemp(join(tmpdir(), 'as-e2e-'));
   const [cp, dp] = [await freePort(), await freePort()];
   const controlUrl = `http://127.0.0.1:${cp}`;
   const env: NodeJS.ProcessEnv = { ...process.env, ARTIFACTSTORE_DATA_DIR: dataDir, ARTIFACTSTORE_URL: controlUrl, ...extraEnv };
   delete env['ARTIFACTSTORE_DATABASE_URL'];
   delete env['ARTIFACTSTORE_TOKEN'];
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup === true });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
@@ -97,7 +102,12 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}): Promise<Se
       await new Promise((r) => setTimeout(r, 250));
     }
     const token = (await readFile(join(dataDir, 'dev-token'), 'utf8')).trim();
-    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop };
+    const interrupt = async (): Promise<void> => {
+      if (options.processGroup !== true || child.pid === undefined) throw new Error('interrupt needs startService(…, { processGroup: true })');
+      process.kill(-child.pid, 'SIGINT');
+      await exited;
+    };
+    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt };
   } catch (err) {
     await stop();
     throw err;

@@ -111,3 +111,34 @@ describeEachDialect('finalizing beside upload sessions', (get) => {
     expect((await registry.finalizePackage({ tenant: 'ci', packageId: pkg.packageId })).package.status).toBe('finalized');
   });
 });
+
+describeEachDialect('upload sessions beside other writers of the package (lock order)', (get) => {
+  it('never deadlocks, and never leaves a session open on a finalized package', async () => {
+    const { db } = get();
+    const registry = createRegistry({ db, clock: createManualClock(new Date('2026-12-05T09:00:00.000Z')), retentionPolicy: BUILTIN_RETENTION_POLICY });
+    const failures: string[] = [];
+    const note = (results: PromiseSettledResult<unknown>[]): void => {
+      for (const r of results) if (r.status === 'rejected') failures.push(String((r.reason as Error).message));
+    };
+    for (let round = 0; round < 15; round++) {
+      const pkg = await registry.createPackage({ tenant: 'ci', producer: 'p', subject: 's', retentionClass: 'transient' });
+      const session = await registry.createUploadSession({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'a', backendId: 'local' });
+      const { completionId } = await registry.beginUploadCompletion('ci', session.uploadId);
+      const d = digestsOf(`race ${round}`);
+      // A completion recording its file, a new session, an abort and a plain file, all at once.
+      note(
+        await Promise.allSettled([
+          registry.addFile({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'a', size: d.size, blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}`, upload: { uploadId: session.uploadId, completionId } }),
+          registry.createUploadSession({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'b', backendId: 'local' }),
+          registry.closeUploadSession('ci', session.uploadId, 'aborted'),
+          registry.addFile({ tenant: 'ci', packageId: pkg.packageId, relativePath: 'c', size: d.size, blake3: d.blake3, sha256: d.sha256, backendId: 'local', storageKey: `blake3/${d.blake3.slice(7)}` }),
+        ]),
+      );
+      // A finalize and a new session at once: the session is refused, or the finalize is.
+      const other = await registry.createPackage({ tenant: 'ci', producer: 'p', subject: 's', retentionClass: 'transient' });
+      const [finalized, opened] = await Promise.allSettled([registry.finalizePackage({ tenant: 'ci', packageId: other.packageId }), registry.createUploadSession({ tenant: 'ci', packageId: other.packageId, relativePath: 'x', backendId: 'local' })]);
+      expect(finalized.status === 'fulfilled' && opened.status === 'fulfilled', `round ${round}: both a finalize and a session`).toBe(false);
+    }
+    expect(failures.filter((m) => /deadlock/i.test(m))).toEqual([]);
+  }, 120_000);
+});
