@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { link, readFile, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { hasErrno } from '../../core/errors/errno.ts';
 
 /** A held lock; `release` removes the file if it is still ours (idempotent). */
 export interface DirectoryLock {
@@ -78,7 +79,7 @@ async function createExclusive(path: string, content: string): Promise<boolean> 
     await link(temporary, path);
     return true;
   } catch (error) {
-    if (hasCode(error, 'EEXIST')) return false;
+    if (hasErrno(error, 'EEXIST')) return false;
     throw error;
   } finally {
     await unlink(temporary).catch(() => undefined);
@@ -107,7 +108,7 @@ function isRunning(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return hasCode(error, 'EPERM'); // it runs, as another user
+    return hasErrno(error, 'EPERM'); // it runs, as another user
   }
 }
 
@@ -123,10 +124,6 @@ function onceRelease(path: string, content: string): () => Promise<void> {
 
 /** For `.catch`: a file that is gone already is undefined; any other failure is rethrown. */
 function unlessGone(error: unknown): undefined {
-  if (hasCode(error, 'ENOENT')) return undefined;
+  if (hasErrno(error, 'ENOENT')) return undefined;
   throw error;
-}
-
-function hasCode(error: unknown, code: string): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 }

@@ -2,19 +2,10 @@
  * Translation of Node filesystem errors into StorageError. Errno names stop here: nothing outside
  * `data-plane/storage/local/` sees `ENOENT` and friends, only the codes of `../errors.ts`.
  */
+import { errnoCode, hasErrno } from '../../../core/errors/errno.ts';
 import { StorageError, type StorageErrorCode } from '../errors.ts';
 
-/** The errno name (`ENOENT`, …) of a Node system error, or undefined for anything else. */
-export function errnoCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}
-
-/** True when `error` is a Node system error with one of `codes`. */
-export function hasErrno(error: unknown, ...codes: string[]): boolean {
-  const code = errnoCode(error);
-  return code !== undefined && codes.includes(code);
-}
+export { errnoCode, hasErrno };
 
 // Errno → storage code. Anything unlisted is `internal`: an unmapped errno is a gap in this table,
 // and `internal` makes it show up in logs instead of being retried forever as `unavailable`.
