@@ -148,7 +148,7 @@ function parseMetadata(pairs: readonly string[], json: string | undefined): Json
 }
 
 /** Parses `retention <subcommand> ...` into the command and its connection options. */
-function parseRetention(rest: readonly string[]): [RetentionCommand, RetentionConnectionOptions] {
+async function parseRetention(rest: readonly string[]): Promise<[RetentionCommand, RetentionConnectionOptions]> {
   const { values, positionals } = parseArgs({
     args: [...rest],
     allowPositionals: true,
@@ -179,6 +179,15 @@ function parseRetention(rest: readonly string[]): [RetentionCommand, RetentionCo
     case 'extend':
       want(1, 'extend <package-id> (--until TIME | --by DURATION) --reason TEXT');
       if ((values.until === undefined) === (values.by === undefined)) throw new UsageError('give exactly one of --until and --by');
+      // Checked here, before any RPC, so a malformed value is a usage error (exit 2) like every other.
+      if (values.until !== undefined) {
+        const { parseTime } = await import('./client/time-flag.ts');
+        asUsage(() => parseTime(values.until as string, '--until'));
+      }
+      if (values.by !== undefined) {
+        const { parseDuration } = await import('../control-plane/config/operator-config.ts');
+        asUsage(() => parseDuration(values.by as string, '--by'));
+      }
       command = { kind: 'extend', packageId: args[0]!, until: values.until, by: values.by, reason: reason() };
       break;
     case 'hold':
@@ -191,6 +200,10 @@ function parseRetention(rest: readonly string[]): [RetentionCommand, RetentionCo
       break;
     case 'sweep':
       want(0, 'sweep [--as-of TIME] [--dry-run]');
+      if (values['as-of'] !== undefined) {
+        const { parseTime } = await import('./client/time-flag.ts');
+        asUsage(() => parseTime(values['as-of'] as string, '--as-of'));
+      }
       command = { kind: 'sweep', asOf: values['as-of'], dryRun: values['dry-run'] };
       break;
     case 'history':
@@ -211,6 +224,15 @@ function parseRetention(rest: readonly string[]): [RetentionCommand, RetentionCo
 /** A usage error: printed with a pointer to --help, exit code 2. */
 class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** Runs a flag's parser; its complaint about the value becomes a usage error. */
+function asUsage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
@@ -341,7 +363,7 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
     case 'copy-events':
       return (await import('./commands/copy-events.ts')).copyEventsCommand(io, rest);
     case 'retention':
-      return (await import('./commands/retention.ts')).retentionCommand(io, ...parseRetention(rest));
+      return (await import('./commands/retention.ts')).retentionCommand(io, ...(await parseRetention(rest)));
     case 'migrate':
       parseArgs({ args: [...rest], options: {}, strict: true });
       return (await import('./commands/db-commands.ts')).migrateCommand(io);

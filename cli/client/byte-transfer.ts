@@ -70,11 +70,21 @@ export function send(url: URL, method: string, headers: Record<string, string | 
  * returns its base URL.
  */
 export async function discoverDataPlane(controlUrl: string, packageId: string, headers: Record<string, string>): Promise<string> {
-  const res = await send(new URL(`${controlUrl}/packages/${encodeURIComponent(packageId)}/files/probe`), 'HEAD', headers);
+  let res: IncomingMessage;
+  try {
+    res = await send(new URL(`${controlUrl}/packages/${encodeURIComponent(packageId)}/files/probe`), 'HEAD', headers);
+  } catch (error) {
+    throw new TransferError(0, 'unreachable', `cannot reach the control plane at ${controlUrl} (${(error as Error).message}); is it running? (--url, ARTIFACTSTORE_URL)`);
+  }
   res.resume();
   const location = res.headers.location;
-  if (res.statusCode !== 307 || location === undefined) throw new TransferError(res.statusCode ?? 0, 'no-data-plane', `the control plane named no data plane (status ${res.statusCode ?? '?'})`);
-  return new URL(location, controlUrl).origin;
+  if (res.statusCode === 307 && location !== undefined) return new URL(location, controlUrl).origin;
+  // A control plane answers 307, or 503 while no data plane is live; anything else is another server.
+  const detail =
+    res.statusCode === 503
+      ? 'no data plane is live; start one (artifactstore data-plane) or wait for it to register'
+      : `is ${controlUrl} the control plane? --url and ARTIFACTSTORE_URL take the control plane's URL (port 8000 by default), not a data plane's`;
+  throw new TransferError(res.statusCode ?? 0, 'no-data-plane', `the control plane named no data plane (status ${res.statusCode ?? '?'}): ${detail}`);
 }
 
 /** The URL path of a file of a package: each segment percent-encoded. */

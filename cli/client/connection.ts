@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
@@ -67,12 +67,40 @@ export async function openConnection(settings: ConnectionSettings): Promise<Conn
     if (bearer !== undefined) req.header.set('Authorization', `Bearer ${bearer}`);
     return next(req);
   };
-  const transport = createConnectTransport({ baseUrl: url, httpVersion: '1.1', useBinaryFormat: true, interceptors: [auth] });
+  const transport = createConnectTransport({ baseUrl: url, httpVersion: '1.1', useBinaryFormat: true, interceptors: [explainFailures(url), auth] });
   return {
     url,
     token: bearer,
     registry: createClient(RegistryService, transport),
     retention: createClient(RetentionService, transport),
     authHeaders: () => (bearer === undefined ? {} : { Authorization: `Bearer ${bearer}` }),
+  };
+}
+
+/**
+ * Says what a failure to reach the control plane means: a server that answers 404 without a Connect
+ * error is not a control plane (typically a data plane's URL given to --url), and a refused connection
+ * names the URL tried. Other errors pass unchanged.
+ */
+function explainFailures(url: string): Interceptor {
+  return (next) => async (req) => {
+    try {
+      return await next(req);
+    } catch (error) {
+      if (!(error instanceof ConnectError)) throw error;
+      if (error.code === Code.Unimplemented && error.rawMessage === 'HTTP 404') {
+        throw new ConnectError(
+          `${url} does not serve ${req.service.typeName} (HTTP 404): --url and ARTIFACTSTORE_URL take the control plane's URL (port 8000 by default), not a data plane's`,
+          Code.Unimplemented,
+          undefined,
+          undefined,
+          error,
+        );
+      }
+      if (error.code === Code.Unavailable && /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/.test(error.rawMessage)) {
+        throw new ConnectError(`cannot reach the control plane at ${url} (${error.rawMessage}); is it running? (--url, ARTIFACTSTORE_URL)`, Code.Unavailable, undefined, undefined, error);
+      }
+      throw error;
+    }
   };
 }

@@ -114,7 +114,9 @@ export async function walkDirectoryDetailed(root: string, exclude: (relativePath
       try {
         info = lstatSync(abs);
       } catch (err) {
-        problems.push(`${rel}: cannot stat (${errnoCode(err)})`);
+        // Node decodes names as UTF-8, replacing bytes that are not with U+FFFD: that name does not exist.
+        const notUtf8 = errnoCode(err) === 'ENOENT' && entry.name.includes('\ufffd');
+        problems.push(notUtf8 ? `${rel}: the file name is not valid UTF-8 (package paths are Unicode; rename it)` : `${rel}: cannot stat (${errnoCode(err)})`);
         continue;
       }
       if (info.isDirectory()) {

@@ -9,6 +9,7 @@ import { parseDuration } from '../../control-plane/config/operator-config.ts';
 import { HistoryFormat, type Hold, type RetentionState } from '../../gen/artifactstore/v1/retention_service_pb.ts';
 import type { CommandIo } from '../command-io.ts';
 import { openConnection } from '../client/connection.ts';
+import { parseTime } from '../client/time-flag.ts';
 
 /** Connection flags every subcommand takes. */
 export interface RetentionConnectionOptions {
@@ -25,14 +26,6 @@ export type RetentionCommand =
   | { readonly kind: 'sweep'; readonly asOf?: string | undefined; readonly dryRun: boolean }
   | { readonly kind: 'history'; readonly packageId: string; readonly format: 'json' | 'cbor'; readonly output?: string | undefined }
   | { readonly kind: 'show'; readonly packageId: string };
-
-/** Parses an RFC 3339 time with a zone (`2027-01-31T00:00:00Z`, `…+02:00`); `flag` names it in errors. */
-export function parseTime(text: string, flag: string): Date {
-  const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i.test(text);
-  const d = new Date(text);
-  if (!ok || !Number.isFinite(d.getTime())) throw new TypeError(`${flag} must be an RFC 3339 time with a zone, e.g. 2027-01-31T00:00:00Z (got ${JSON.stringify(text)})`);
-  return d;
-}
 
 function iso(t: Timestamp | undefined): string | null {
   return t === undefined ? null : timestampDate(t).toISOString();

@@ -1,7 +1,7 @@
 /**
  * Batch upload: `POST /packages/{id}/files[?replace=true]` with `Content-Type: application/x-tar` and a
  * tar archive as the body (ustar or pax, e.g. `tar -cf - -C dir . | curl -T - -X POST ...`). Every
- * regular-file entry becomes a file of the package at its archive path (a leading `./` dropped);
+ * regular-file entry becomes a file of the package at its archive path (a leading `./`, or `.//`, dropped);
  * directory entries are skipped; any other entry (symlink, hard link, device, FIFO) refuses the whole
  * batch with `invalid-archive`, as does a malformed archive. Optional pax records per entry:
  * `ARTIFACTSTORE.media_type`, and `ARTIFACTSTORE.sha256` / `ARTIFACTSTORE.blake3` (checked like the
@@ -58,7 +58,7 @@ async function* entriesOf(extract: tar.Extract): AsyncGenerator<BatchEntry> {
       if (h.size !== undefined) expected.size = h.size;
       if (pax['ARTIFACTSTORE.sha256'] !== undefined) expected.sha256 = pax['ARTIFACTSTORE.sha256'];
       if (pax['ARTIFACTSTORE.blake3'] !== undefined) expected.blake3 = pax['ARTIFACTSTORE.blake3'];
-      yield { relativePath: h.name.replace(/^(\.\/)+/, ''), mediaType: pax['ARTIFACTSTORE.media_type'] ?? '', expected, body: archiveErrors(entry) };
+      yield { relativePath: h.name.replace(/^(\.\/+)+/, ''), mediaType: pax['ARTIFACTSTORE.media_type'] ?? '', expected, body: archiveErrors(entry) };
       // A consumer that stopped early must not stall the archive.
       entry.resume();
     }

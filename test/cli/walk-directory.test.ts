@@ -39,6 +39,18 @@ it('names every file whose name is not a valid package path, and NFC collisions'
   expect(problems.some((p) => p.startsWith('fine.txt'))).toBe(false);
 });
 
+it('says a file name that is not UTF-8 is not UTF-8 (not "cannot stat")', async () => {
+  // Linux file names are bytes; Node reads this one back with U+FFFD in place of 0xff.
+  await writeFile(Buffer.concat([Buffer.from(join(dir, 'latin1-')), Buffer.from([0xe9, 0xff]), Buffer.from('.txt')]), 'x');
+  await writeFile(join(dir, 'fine.txt'), 'ok');
+  const error = await walkDirectory(dir).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(WalkError);
+  expect((error as WalkError).problems).toEqual(['latin1-\ufffd\ufffd.txt: the file name is not valid UTF-8 (package paths are Unicode; rename it)']);
+});
+
 it('names the directories that hold no file, outermost only, so push can say they are not stored', async () => {
   await mkdir(join(dir, 'empty', 'inside', 'deeper'), { recursive: true });
   await mkdir(join(dir, 'full', 'hollow'), { recursive: true });

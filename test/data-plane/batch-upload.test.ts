@@ -69,13 +69,15 @@ describe('POST /packages/{id}/files', () => {
       { name: 'dir/empty.bin', body: new Uint8Array(0) },
       { name: `dir/${'long-name-'.repeat(20)}ünï.txt`, body: bytesOf(2_000_000, 3) },
       { name: 'dir/same-as-top.txt', body: bytesOf(10, 1), pax: { 'ARTIFACTSTORE.sha256': sha256(bytesOf(10, 1)), 'ARTIFACTSTORE.blake3': b3(bytesOf(10, 1)) } },
+      // `.//x` is `./x` (GNU tar writes such names); not an absolute path.
+      { name: './/.//twice.txt', body: bytesOf(7, 4) },
     ];
     const before = await eventCount();
     const res = await post(pkg, await archive(files));
     expect(res.status, await res.clone().text()).toBe(201);
     const body = (await res.json()) as { files: { relative_path: string; media_type: string; digests: { blake3: string; sha256: string; size?: string } }[] };
     const stored = files.filter((f) => f.type === undefined);
-    expect(body.files.map((f) => f.relative_path)).toEqual(stored.map((f) => f.name.replace(/^\.\//, '')));
+    expect(body.files.map((f) => f.relative_path)).toEqual(stored.map((f) => f.name.replace(/^(\.\/+)+/, '')));
     body.files.forEach((f, i) => {
       const bytes = stored[i]?.body ?? new Uint8Array(0);
       expect(f.digests).toMatchObject({ blake3: b3(bytes), sha256: sha256(bytes) });

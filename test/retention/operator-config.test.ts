@@ -61,6 +61,13 @@ it('explains the retention rules in the CLI help, and refuses bad usage before a
   expect(err.at(-1)).toMatch(/--reason is mandatory/);
   expect(await runCli(['retention', 'extend', 'pkg_x', '--reason', 'r'], io)).toBe(2);
   expect(err.at(-1)).toMatch(/exactly one of --until and --by/);
+  // Malformed values are usage errors too, found before any call (no server runs here).
+  expect(await runCli(['retention', 'extend', 'pkg_x', '--by', '0d', '--reason', 'r'], io)).toBe(2);
+  expect(err.at(-1)).toMatch(/--by must be a positive duration .*"0d".*see artifactstore retention --help/);
+  expect(await runCli(['retention', 'extend', 'pkg_x', '--until', '2040-01-01', '--reason', 'r'], io)).toBe(2);
+  expect(err.at(-1)).toMatch(/--until must be an RFC 3339 time with a zone/);
+  expect(await runCli(['retention', 'sweep', '--as-of', 'yesterday'], io)).toBe(2);
+  expect(err.at(-1)).toMatch(/--as-of must be an RFC 3339 time/);
   expect(await runCli(['retention', 'frobnicate'], io)).toBe(2);
   expect(await runCli(['retention', 'history', 'pkg_x', '--cbor'], io)).toBe(2);
 });
