@@ -12,6 +12,7 @@
  * The control plane never touches file bytes: it only redirects, and the data plane authenticates
  * the request it receives. Errors are RFC 7807 problem documents with a stable `code`.
  */
+import { ifNoneMatchMatches } from '../../core/net/if-none-match.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { DataPlaneTable } from '../data-planes/data-plane-table.ts';
 import type { Registry } from '../registry/registry.ts';
@@ -77,7 +78,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: HttpRequest, res: 
     const rendered = renderManifest(await registry.getManifestBytes(caller.scope, decodeSegment(packageId)), json ? 'json' : 'cbor');
     const etag = `"${rendered.digest}"`;
     const headers = { 'content-type': rendered.contentType, etag, 'artifactstore-manifest-digest': rendered.digest, 'cache-control': 'private, max-age=31536000, immutable' };
-    if (req.headers['if-none-match'] === etag) return send(res, 304, headers);
+    if (ifNoneMatchMatches(req.headers['if-none-match'], etag)) return send(res, 304, headers);
     if (req.method === 'HEAD') {
       res.writeHead(200, { ...headers, 'content-length': String(rendered.bytes.byteLength) });
       res.end();

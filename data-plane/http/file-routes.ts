@@ -15,7 +15,8 @@ import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { openFileRange, resolveFile, type FileSelector } from '../files/read-file.ts';
 import { authorizeWrite, DEFAULT_MEDIA_TYPE, writeAuthorizedFile } from '../files/write-file.ts';
 import { fileJson } from './file-json.ts';
-import { contentLength, expectedDigestHeaders, ifNoneMatchMatches, ifRangeAllows, parseRange } from './headers.ts';
+import { ifNoneMatchMatches } from '../../core/net/if-none-match.ts';
+import { contentLength, expectedDigestHeaders, ifRangeAllows, parseRange } from './headers.ts';
 import { acceptBody, header, pump, requestBody, respond, respondJson, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
 
 /** Handles `PUT /packages/{id}/files/{path}`. */

@@ -89,17 +89,6 @@ export function parseRange(value: string | undefined, size: number): RangeReques
   return { kind: 'partial', start, end: Math.min(end, size - 1) };
 }
 
-/**
- * True when `If-None-Match` matches `etag` (weak comparison, RFC 9110 §13.1.2): `*`, or any listed tag
- * equal to it once a `W/` prefix is ignored.
- */
-export function ifNoneMatchMatches(value: string | undefined, etag: string): boolean {
-  if (value === undefined) return false;
-  if (value.trim() === '*') return true;
-  const tags = value.match(/(?:W\/)?"[^"]*"/g) ?? [];
-  return tags.some((tag) => tag.replace(/^W\//, '') === etag);
-}
-
 /** True when an `If-Range` header allows the range: absent, or exactly the (strong) current ETag. */
 export function ifRangeAllows(value: string | undefined, etag: string): boolean {
   return value === undefined || value.trim() === etag;

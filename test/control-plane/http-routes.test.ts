@@ -47,6 +47,11 @@ describe('control-plane HTTP routes', () => {
 
     const cached = await get(`/packages/${pkg}/manifest`, 'ci', { 'if-none-match': `"${rpc.manifestDigest}"` });
     expect(cached.status).toBe(304);
+    // RFC 9110 §13.1.2: weak comparison, a list, and `*` match too; another tag does not.
+    for (const value of [`W/"${rpc.manifestDigest}"`, `"blake3:00", "${rpc.manifestDigest}"`, '*']) {
+      expect((await get(`/packages/${pkg}/manifest`, 'ci', { 'if-none-match': value })).status, value).toBe(304);
+    }
+    expect((await get(`/packages/${pkg}/manifest`, 'ci', { 'if-none-match': '"blake3:00"' })).status).toBe(200);
     const head = await fetch(`${t.url}/packages/${pkg}/manifest`, { method: 'HEAD', headers: { authorization: `Bearer ${TOKENS.ci}` } });
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String(bytes.byteLength));
