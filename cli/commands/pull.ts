@@ -1,7 +1,8 @@
 /**
  * `artifactstore pull <package-id> <dir>`: downloads every file of a package into a directory,
  * checking size, SHA-256 and BLAKE3 of each against the registry; refuses to overwrite existing
- * files unless --force. Small files come many to a request (a tar archive of the paths asked for,
+ * files unless --force, and refuses, before writing anything, a package whose paths the target's
+ * filesystem cannot hold apart (`Readme.txt` and `README.txt` on a case-insensitive one). Small files come many to a request (a tar archive of the paths asked for,
  * `POST /packages/{id}/archive`), large ones one each, streamed.
  */
 import { progressBar } from '../client/progress-bar.ts';
@@ -13,6 +14,7 @@ import { openConnection } from '../client/connection.ts';
 import { runPool } from '../client/run-pool.ts';
 import { downloadBatch } from '../client/archive-download.ts';
 import { planTransfers } from '../client/batch-plan.ts';
+import { findPathCollisions, PathCollisionError } from '../client/case-collisions.ts';
 
 /** Options of pull. */
 export interface PullOptions {
@@ -43,6 +45,16 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
     if (!target.startsWith(root + sep)) throw new Error(`refusing to write ${JSON.stringify(f.relative_path)} outside ${root}`);
     return target;
   });
+  // Before anything is written: on a case-insensitive filesystem two paths can name one file.
+  const collisions = await findPathCollisions(root, files.map((f) => f.relative_path));
+  if (collisions.length > 0) {
+    const listed = collisions.slice(0, 10).map((c) => `${JSON.stringify(c.first)} and ${JSON.stringify(c.second)}`);
+    if (collisions.length > 10) listed.push(`and ${collisions.length - 10} more`);
+    throw new PathCollisionError(
+      `cannot pull into ${root}: its filesystem stores paths that differ only in case as one file, and this package holds ${collisions.length} such pair(s): ${listed.join('; ')}. Nothing was written; pull into a directory on a case-sensitive filesystem`,
+      collisions,
+    );
+  }
   if (!options.force) {
     for (const target of targets) {
       if (await access(target).then(() => true, () => false)) throw new Error(`${target} exists; pass --force to overwrite`);
