@@ -9,6 +9,7 @@ import * as m0003 from './0003-retention-sweep-index.ts';
 import * as m0004 from './0004-files-path-prefix-index.ts';
 import * as m0005 from './0005-upload-sweep-index.ts';
 import * as m0006 from './0006-upload-completing.ts';
+import * as m0007 from './0007-file-backend.ts';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0004-files-path-prefix-index': m0004,
   '0005-upload-sweep-index': m0005,
   '0006-upload-completing': m0006,
+  '0007-file-backend': m0007,
 };
 
 /** Provides the migrations above to Kysely's Migrator. */

@@ -70,6 +70,8 @@ export interface FilesTable {
   digest_primary: string;
   digest_sha256: string;
   content_address: string;
+  /** The backend the file's `v1.file.added` event stored it on (its manifest receipt's backend). */
+  backend_id: string;
   created_at: Timestamp;
   created_sequence: number;
 }

@@ -38,6 +38,7 @@ export function fileAdded(event: StoredEvent, p: CborMap): FileAdded {
   const digests = asMap(p['digests'], 'digests');
   const storage = asMap(p['storage'], 'storage');
   const contentAddress = text(digests, 'blake3');
+  const backendId = text(storage, 'backend_id');
   const replaces = p['replaces_file_id'];
   if (replaces !== null && replaces !== undefined && typeof replaces !== 'string') throw new TypeError('event field replaces_file_id must be text or null');
   return {
@@ -54,12 +55,13 @@ export function fileAdded(event: StoredEvent, p: CborMap): FileAdded {
       digest_primary: contentAddress,
       digest_sha256: text(digests, 'sha256'),
       content_address: contentAddress,
+      backend_id: backendId,
       created_at: event.occurredAt,
       created_sequence: event.sequence,
     },
     location: {
       content_address: contentAddress,
-      backend_id: text(storage, 'backend_id'),
+      backend_id: backendId,
       storage_key: text(storage, 'storage_key'),
       size,
       retrieval_tier: 'hot',
@@ -71,7 +73,7 @@ export function fileAdded(event: StoredEvent, p: CborMap): FileAdded {
   };
 }
 
-/** Rows per multi-row INSERT (at most 11 parameters each). */
+/** Rows per multi-row INSERT (at most 12 parameters each). */
 const CHUNK = 500;
 
 /**

@@ -300,13 +300,20 @@ export function createRegistry(options: RegistryOptions): Registry {
         }
         const pkg = await loadPackage(trx, input.tenant, input.packageId);
         const files = await loadFiles(trx, input.packageId);
-        // A semi-join, not an IN list of every address: one parameter however many files.
+        // Receipts from the package's own files: the backend each file's event stored it on, and when this
+        // package recorded it. Not from storage_locations, which every tenant holding the same content
+        // shares: its first row would tell this tenant when (and where) another had stored these bytes.
         const locations = await trx
-          .selectFrom('storage_locations')
-          .select(['content_address', 'backend_id', 'stored_at'])
-          .where('content_address', 'in', (eb) => eb.selectFrom('files').select('content_address').where('package_id', '=', input.packageId))
+          .selectFrom('files')
+          .select((eb) => ['content_address', 'backend_id', eb.fn.min('created_at').as('stored_at')])
+          .where('package_id', '=', input.packageId)
+          .groupBy(['content_address', 'backend_id'])
           .execute();
         const retention = await trx.selectFrom('retention_state').selectAll().where('package_id', '=', input.packageId).executeTakeFirstOrThrow();
+        // Never before the latest event (so never before the package's creation or its files), even when
+        // the wall clock stepped back: the log's own rule for its timestamps (ADR 0005).
+        const head = await trx.selectFrom('event_head').select('last_occurred_at').where('id', '=', 1).executeTakeFirstOrThrow();
+        const finalizedAt = head.last_occurred_at !== null && head.last_occurred_at.getTime() > now.getTime() ? head.last_occurred_at : now;
         const manifest: Manifest = {
           manifest_version: 1,
           package: {
@@ -316,7 +323,7 @@ export function createRegistry(options: RegistryOptions): Registry {
             subject: pkg.subject,
             retention_class: pkg.retentionClass,
             created_at: pkg.createdAt,
-            finalized_at: formatTimestamp(clock.now()),
+            finalized_at: formatTimestamp(finalizedAt),
             metadata: pkg.metadata,
           },
           files: files.map((f) => ({

@@ -4,7 +4,8 @@ import { createManualClock } from '../../core/time/clock.ts';
 import { BUILTIN_RETENTION_POLICY } from '../../control-plane/config/operator-config.ts';
 import { createRegistry } from '../../control-plane/registry/registry.ts';
 import * as m0006 from '../../migrations/0006-upload-completing.ts';
-import { completeWithTextFile } from '../registry/workload.ts';
+import * as m0007 from '../../migrations/0007-file-backend.ts';
+import { completeWithTextFile, digestsOf } from '../registry/workload.ts';
 import { describeEachDialect } from './test-database.ts';
 
 describeEachDialect('migrations', (get) => {
@@ -51,5 +52,24 @@ describeEachDialect('migration 0006 (completing upload sessions)', (get) => {
     expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'upload_sessions' AND column_name = 'file_id'`.execute(db).then((r) => r.rows)).toEqual([]);
     await m0006.up(db);
     expect(await registry.getUploadSession('ci', session.uploadId)).toMatchObject({ status: 'completed', fileId });
+  });
+});
+
+describeEachDialect('migration 0007 (the backend of each file)', (get) => {
+  it('fills files.backend_id from each file\'s v1.file.added event, as a replay would', async () => {
+    const { db } = get();
+    const registry = createRegistry({ db, clock: createManualClock(new Date('2026-12-05T09:00:00.000Z')), retentionPolicy: BUILTIN_RETENTION_POLICY });
+    const pkg = await registry.createPackage({ tenant: 'ci', producer: 'p', subject: 's', retentionClass: 'transient' });
+    const inputs = ['a', 'b', 'c'].map((text, i) => {
+      const d = digestsOf(text);
+      return { relativePath: `${text}.txt`, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: ['local', 's3-eu', 'local'][i] as string, storageKey: `blake3/${d.blake3.slice(7)}` };
+    });
+    await registry.addFiles('ci', pkg.packageId, inputs);
+    const before = await db.selectFrom('files').select(['relative_path', 'backend_id']).orderBy('relative_path').execute();
+    expect(before.map((f) => f.backend_id)).toEqual(['local', 's3-eu', 'local']);
+    await m0007.down(db);
+    expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'files' AND column_name = 'backend_id'`.execute(db).then((r) => r.rows)).toEqual([]);
+    await m0007.up(db);
+    expect(await db.selectFrom('files').select(['relative_path', 'backend_id']).orderBy('relative_path').execute()).toEqual(before);
   });
 });

@@ -109,6 +109,42 @@ describeEachDialect('registry', (get) => {
     await expect(r.finalizePackage({ tenant: 't1', packageId })).rejects.toMatchObject({ code: 'failed-precondition' });
   });
 
+  it('gives a manifest receipts of its own files only: another tenant storing the same bytes earlier, elsewhere, does not show', async () => {
+    const r = registry();
+    const d = digestsOf('shared evidence');
+    const add = (tenant: string, packageId: string, relativePath: string, backendId: string) =>
+      r.addFile({ tenant, packageId, relativePath, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId, storageKey: `blake3/${d.blake3.slice(7)}` });
+    const theirs = await r.createPackage({ tenant: 'other', producer: 'ci', subject: 's', retentionClass: 'transient' });
+    await add('other', theirs.packageId, 'secret.txt', 'their-backend');
+    clock.advance(60_000);
+    const ours = await r.createPackage({ tenant: 't1', producer: 'ci', subject: 's', retentionClass: 'transient' });
+    clock.advance(1000);
+    const firstAt = clock.now().toISOString();
+    await add('t1', ours.packageId, 'a.txt', 'local');
+    clock.advance(1000);
+    await add('t1', ours.packageId, 'same-bytes.txt', 'local'); // the same content twice: one receipt, the first time
+    const manifest = decodeManifest((await r.finalizePackage({ tenant: 't1', packageId: ours.packageId })).manifestBytes);
+    expect(manifest.storage_receipts).toEqual([{ content_address: d.blake3, backend_id: 'local', stored_at: firstAt }]);
+    expect(manifest.package.created_at < manifest.storage_receipts[0]!.stored_at).toBe(true);
+  });
+
+  it('never finalizes before the package was created, even when the wall clock steps back', async () => {
+    const r = registry();
+    const { packageId, createdAt } = await r.createPackage({ tenant: 't1', producer: 'ci', subject: 's', retentionClass: 'transient' });
+    await addTextFile(r, 't1', packageId, 'a.txt', 'a');
+    const back = new Date(clock.now().getTime() - 3_600_000);
+    clock.set(back); // NTP stepped the clock back an hour
+    const result = await r.finalizePackage({ tenant: 't1', packageId });
+    const manifest = decodeManifest(result.manifestBytes);
+    expect(manifest.package.created_at).toBe(createdAt);
+    expect(manifest.package.finalized_at >= createdAt).toBe(true);
+    expect(manifest.package.finalized_at >= manifest.storage_receipts[0]!.stored_at).toBe(true);
+    expect(result.package.finalizedAt).toBe(manifest.package.finalized_at);
+    const events = await readEvents(get().db, { after: 0, limit: 10_000 });
+    expect(events.at(-1)).toMatchObject({ type: 'v1.package.finalized', occurredAt: manifest.package.finalized_at });
+    clock.set(new Date(back.getTime() + 3_600_000));
+  });
+
   it('never shows one tenant another tenant\'s package', async () => {
     const r = registry();
     const { packageId } = await r.createPackage({ tenant: 't1', producer: 'ci', subject: 's', retentionClass: 'transient' });
