@@ -144,7 +144,7 @@ export function createRegistry(options: RegistryOptions): Registry {
   const policy = options.retentionPolicy ?? BUILTIN_RETENTION_POLICY;
 
   async function lockOpenPackage(trx: Transaction<Schema>, tenant: TenantScope, packageId: string): Promise<void> {
-    const row = await trx.selectFrom('packages').select(['tenant', 'status']).where('package_id', '=', packageId).forUpdate().executeTakeFirst();
+    const row = await trx.selectFrom('packages').select(['tenant', 'status']).where('package_id', '=', checkLabel('package_id', packageId)).forUpdate().executeTakeFirst();
     if (row === undefined || !inScope(tenant, row.tenant)) throw new RegistryError('not-found', `package ${packageId} not found`);
     if (row.status !== 'created' && row.status !== 'uploading') throw new RegistryError('failed-precondition', `package ${packageId} is ${row.status} and can no longer change`);
   }
@@ -155,7 +155,7 @@ export function createRegistry(options: RegistryOptions): Registry {
       .leftJoin('retention_state', 'retention_state.package_id', 'packages.package_id')
       .selectAll('packages')
       .select('retention_state.expires_at')
-      .where('packages.package_id', '=', packageId)
+      .where('packages.package_id', '=', checkLabel('package_id', packageId))
       .executeTakeFirst();
     if (row === undefined || !inScope(tenant, row.tenant)) throw new RegistryError('not-found', `package ${packageId} not found`);
     return toPackageRecord(row);

@@ -44,8 +44,15 @@ export function checkJsonObject(field: string, value: unknown): JsonObject {
 
 function assertJson(value: unknown, path: string): void {
   if (value instanceof Uint8Array) throw new RegistryError('invalid-argument', `${path}: byte strings are not JSON`);
+  // PostgreSQL's jsonb cannot hold U+0000: refused here as bad input, not met as a database error.
+  if (typeof value === 'string' && value.includes('\u0000')) throw new RegistryError('invalid-argument', `${path}: text must not contain U+0000 (NUL)`);
   if (Array.isArray(value)) value.forEach((v, i) => assertJson(v, `${path}[${i}]`));
-  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) assertJson(v, `${path}.${k}`);
+  else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k.includes('\u0000')) throw new RegistryError('invalid-argument', `${path}: a key must not contain U+0000 (NUL)`);
+      assertJson(v, `${path}.${k}`);
+    }
+  }
 }
 
 /** A content address of the given algorithm. */

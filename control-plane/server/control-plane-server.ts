@@ -26,6 +26,7 @@ import { createControlPlaneMetrics } from '../http/metrics.ts';
 import type { StoredEvent } from '../events/event-log.ts';
 import { createRegistry } from '../registry/registry.ts';
 import { createControlService } from '../services/control-service.ts';
+import { createNulGuardInterceptor } from '../services/nul-guard.ts';
 import { createErrorInterceptor } from '../services/errors.ts';
 import { createRegistryService } from '../services/registry-service.ts';
 import { createRetentionService } from '../services/retention-service.ts';
@@ -155,7 +156,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     };
     const handler = connectNodeAdapter({
       routes,
-      interceptors: [createErrorInterceptor(log), createAuthInterceptor(auth)],
+      interceptors: [createErrorInterceptor(log), createAuthInterceptor(auth), createNulGuardInterceptor()],
       fallback: createHttpRoutes({ registry, auth, dataPlanes, databaseOk, log, failedLocations: () => storageLocations.failed(), metrics: () => metrics.render() }),
       readMaxBytes: 16 * 1024 * 1024,
       shutdownSignal: shutdown.signal,

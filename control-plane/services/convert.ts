@@ -2,7 +2,7 @@
  * Registry records ↔ protobuf messages. Pure mapping, shared by the service files.
  */
 import { create } from '@bufbuild/protobuf';
-import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { timestampDate, timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { parseTimestamp } from '../../core/time/clock.ts';
 import type { PackageStatus as StatusText } from '../db/schema.ts';
 import type { StoredEvent } from '../events/event-log.ts';
@@ -27,6 +27,21 @@ export function statusFromProto(status: PackageStatus): StatusText | undefined {
   const found = (Object.entries(STATUS) as [StatusText, PackageStatus][]).find(([, v]) => v === status);
   if (found === undefined) throw new RegistryError('invalid-argument', `unknown package status ${status}`);
   return found[0];
+}
+
+// google.protobuf.Timestamp's own range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+
+/**
+ * A request's Timestamp as a Date, or `invalid-argument` naming `field` when it is not one
+ * (nanos outside 0..999,999,999, or seconds outside years 1–9999, as google/protobuf/timestamp.proto
+ * defines). Without this, 1.5 s of nanos were accepted as such and a year-10000 time failed as `internal`.
+ */
+export function requestTime(field: string, value: Timestamp): Date {
+  if (!Number.isInteger(value.nanos) || value.nanos < 0 || value.nanos > 999_999_999) throw new RegistryError('invalid-argument', `${field}: nanos must be 0 to 999,999,999 (got ${value.nanos})`);
+  if (value.seconds < MIN_TIMESTAMP_SECONDS || value.seconds > MAX_TIMESTAMP_SECONDS) throw new RegistryError('invalid-argument', `${field}: must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z`);
+  return timestampDate(value);
 }
 
 function ts(text: string): Timestamp {

@@ -5,14 +5,14 @@
  */
 import type { ServiceImpl } from '@connectrpc/connect';
 import { toJson } from '@bufbuild/protobuf';
-import { durationMs, timestampDate, ValueSchema } from '@bufbuild/protobuf/wkt';
+import { durationMs, ValueSchema } from '@bufbuild/protobuf/wkt';
 import { callerOf } from '../auth/auth-interceptor.ts';
 import type { EventFeed } from '../events/event-feed.ts';
 import type { Registry } from '../registry/registry.ts';
 import { RegistryError } from '../registry/registry-error.ts';
 import type { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { ManifestFormat } from '../../gen/artifactstore/v1/registry_service_pb.ts';
-import { eventToProto, fileToProto, packageToProto, safeNumber, statusFromProto } from './convert.ts';
+import { eventToProto, fileToProto, packageToProto, requestTime, safeNumber, statusFromProto } from './convert.ts';
 import { renderManifest } from './manifest-format.ts';
 
 /** Longest ListEvents wait. */
@@ -61,7 +61,7 @@ export function createRegistryService(deps: RegistryServiceDeps): ServiceImpl<ty
           ...(status === undefined ? {} : { status }),
           metadata: req.metadata.map((m) => ({ key: m.key, value: (m.value === undefined ? null : toJson(ValueSchema, m.value)) })),
           ...(req.deletionEligible === undefined ? {} : { deletionEligible: req.deletionEligible }),
-          ...(req.expiresBefore === undefined ? {} : { expiresBefore: timestampDate(req.expiresBefore) }),
+          ...(req.expiresBefore === undefined ? {} : { expiresBefore: requestTime('expires_before', req.expiresBefore) }),
           ...(req.onHold === undefined ? {} : { onHold: req.onHold }),
         },
         { pageSize: req.pageSize, pageToken: req.pageToken },

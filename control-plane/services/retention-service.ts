@@ -5,14 +5,14 @@
  * interceptor (errors.ts).
  */
 import type { ServiceImpl } from '@connectrpc/connect';
-import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { parseTimestamp } from '../../core/time/clock.ts';
 import { callerOf } from '../auth/auth-interceptor.ts';
 import type { Caller } from '../auth/authenticator.ts';
 import type { Registry } from '../registry/registry.ts';
 import { RegistryError } from '../registry/registry-error.ts';
 import { HistoryFormat, type RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
-import { eventToProto } from './convert.ts';
+import { eventToProto, requestTime } from './convert.ts';
 import { holdToProto, retentionToProto } from './retention-convert.ts';
 import { renderRetentionHistory } from './retention-history-format.ts';
 
@@ -37,7 +37,7 @@ export function createRetentionService(deps: RetentionServiceDeps): ServiceImpl<
       const result = await registry.extendRetention({
         tenant: caller.scope,
         packageId: req.packageId,
-        newExpiresAt: req.newExpiresAt === undefined ? undefined : timestampDate(req.newExpiresAt),
+        newExpiresAt: req.newExpiresAt === undefined ? undefined : requestTime('new_expires_at', req.newExpiresAt),
         reason: req.reason,
         actor: actorOf(caller),
       });
@@ -69,7 +69,7 @@ export function createRetentionService(deps: RetentionServiceDeps): ServiceImpl<
     },
 
     async sweepRetention(req, ctx) {
-      const result = await registry.sweepRetention({ asOf: req.asOf === undefined ? undefined : timestampDate(req.asOf), dryRun: req.dryRun, signal: ctx.signal });
+      const result = await registry.sweepRetention({ asOf: req.asOf === undefined ? undefined : requestTime('as_of', req.asOf), dryRun: req.dryRun, signal: ctx.signal });
       return { newlyEligible: result.newlyEligible, newlyIneligible: result.newlyIneligible, asOf: timestampFromDate(parseTimestamp(result.asOf)), dryRun: result.dryRun };
     },
   };

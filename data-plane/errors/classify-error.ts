@@ -141,7 +141,9 @@ export function classifyError(error: unknown): ClassifiedError {
 
 /** The classified error as a ConnectError for the gRPC edge; the original stays in `cause`. */
 export function toConnectError(error: unknown): ConnectError {
-  if (error instanceof ConnectError && error.metadata.has(ERROR_CODE_HEADER)) return error;
+  // Our own, passed on as it is. Not one the control plane answered (a wire error): connect-es sends no
+  // metadata of such an error, so its reason would be lost; it is rebuilt from the classification below.
+  if (error instanceof ConnectError && !error.isWireError && error.metadata.has(ERROR_CODE_HEADER)) return error;
   const classified = classifyError(error);
   return new ConnectError(`[${classified.code}] ${classified.detail}`, classified.connectCode, { [ERROR_CODE_HEADER]: classified.code }, undefined, error);
 }

@@ -147,6 +147,7 @@ function fileWriteOf(header: WriteFileHeader): FileWrite {
 }
 
 async function openRead(deps: DataPlaneDeps, caller: Caller, request: ReadFileRequest, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  if (request.fileId !== '' && (request.packageId !== '' || request.relativePath !== '')) throw new DataPlaneError('bad-request', 'give either file_id, or package_id and relative_path');
   const selector: FileSelector =
     request.fileId !== ''
       ? { fileId: requireId(request.fileId, 'file_id') }

@@ -92,6 +92,34 @@ for (const dialect of DIALECTS) {
       await expectCode(ci.listPackages({ pageToken: 'garbage!' }), Code.InvalidArgument);
     });
 
+    it('refuses U+0000 in any text of a request as invalid-argument, writing nothing (PostgreSQL cannot store it)', async () => {
+      const before = await head();
+      const ci = t.registry('ci');
+      const { package: pkg } = await ci.createPackage({ producer: 'p', subject: 's', retentionClass: 'transient' });
+      const after = await head();
+      const calls: [string, Promise<unknown>][] = [
+        ['metadata value', ci.createPackage({ producer: 'p', subject: 's', retentionClass: 'transient', metadata: { k: 'a\u0000b' } })],
+        ['metadata key', ci.createPackage({ producer: 'p', subject: 's', retentionClass: 'transient', metadata: { 'k\u0000': 1 } })],
+        ['producer', ci.createPackage({ producer: 'p\u0000', subject: 's', retentionClass: 'transient' })],
+        ['package id', ci.getPackage({ packageId: 'pkg\u0000' })],
+        ['list files', ci.listFiles({ packageId: `${pkg!.packageId}\u0000` })],
+        ['finalize', ci.finalizePackage({ packageId: `${pkg!.packageId}\u0000` })],
+        ['producer filter', ci.listPackages({ producer: 'p\u0000' })],
+        ['metadata filter', ci.listPackages({ metadata: [{ key: 'k', value: jv('v\u0000') }] })],
+        ['retention', t.retention('ci').applyHold({ packageId: pkg!.packageId, reason: 'r\u0000' })],
+      ];
+      for (const [what, call] of calls) {
+        const err = await expectCode(call, Code.InvalidArgument);
+        expect([what, err.metadata.get('artifactstore-reason')]).toEqual([what, 'invalid-argument']);
+        expect(err.rawMessage, what).toMatch(/must not contain U\+0000 \(NUL\)/);
+      }
+      expect(after).toBe(before + 2); // the package and its retention: nothing since
+      expect(await head()).toBe(after);
+      // The HTTP manifest route, which no interceptor sees.
+      const res = await fetch(`${t.url}/packages/pkg%00/manifest`, { headers: { authorization: t.authorization('ci')! } });
+      expect([res.status, ((await res.json()) as { code: string }).code]).toEqual([400, 'invalid-argument']);
+    });
+
     it('lists packages newest first with filters and keyset pagination', async () => {
       const ci = t.registry('ci');
       const ids: string[] = [];

@@ -137,6 +137,23 @@ describe('RetentionService rejections', () => {
     await rejects(() => t.registry('ci').createPackage({ producer: 'p', subject: 's', retentionClass: 'forever' }), Code.InvalidArgument, /unknown retention class "forever"/);
   });
 
+  it('refuses Timestamps that are not ones (nanos out of range, past year 9999) as invalid-argument, not internal', async () => {
+    const ci = t.retention('ci');
+    // A package of its own: this test moves its expiry to the end of year 9999.
+    const own = (await t.registry('ci').createPackage({ producer: 'p', subject: 's', retentionClass: 'release-evidence' })).package!;
+    const pkg = own.packageId;
+    const later = timestampFromDate(new Date(timestampDate(own.expiresAt!).getTime() + 86_400_000));
+    await rejects(() => ci.extendRetention({ packageId: pkg, newExpiresAt: { ...later, nanos: 1_500_000_000 }, reason: 'r' }), Code.InvalidArgument, /^\[invalid-argument\] new_expires_at: nanos must be 0 to 999,999,999 \(got 1500000000\)/);
+    await rejects(() => ci.extendRetention({ packageId: pkg, newExpiresAt: { ...later, nanos: -1 }, reason: 'r' }), Code.InvalidArgument, /nanos must be/);
+    const year10000 = timestampFromDate(new Date('+010000-01-02T00:00:00Z'));
+    await rejects(() => ci.extendRetention({ packageId: pkg, newExpiresAt: year10000, reason: 'r' }), Code.InvalidArgument, /new_expires_at: must be from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z/);
+    await rejects(() => t.retention('admin').sweepRetention({ asOf: year10000, dryRun: true }), Code.InvalidArgument, /as_of: must be from/);
+    await rejects(() => t.registry('ci').listPackages({ expiresBefore: year10000 }), Code.InvalidArgument, /expires_before: must be from/);
+    // The last instant of year 9999 is a time like any other.
+    const last = timestampFromDate(new Date('9999-12-31T23:59:59.999Z'));
+    expect((await ci.extendRetention({ packageId: pkg, newExpiresAt: last, reason: 'as long as can be said' })).retention?.expiresAt).toEqual(last);
+  });
+
   it('refuses releasing an unknown or already released hold', async () => {
     const ci = t.retention('ci');
     await rejects(() => ci.releaseHold({ packageId: pkg, holdId: 'hold_01JD3Y8K5Q0W3M9V7C2B6N4R8T', reason: 'r' }), Code.NotFound, /hold hold_01JD3Y8K5Q0W3M9V7C2B6N4R8T not found/);

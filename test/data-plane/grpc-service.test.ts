@@ -76,7 +76,22 @@ describe('DataPlaneService', () => {
     const anonymous = createClient(DataPlaneService, createConnectTransport({ baseUrl: cluster.dataPlane.url, httpVersion: '1.1' }));
     const error = await connectError(anonymous.writeFile(writeStream({ packageId: pkg, relativePath: 'a' }, bytesOf(10))));
     expect(error.code).toBe(Code.Unauthenticated);
+    expect(error.metadata.get('artifactstore-reason')).toBe('unauthenticated');
     expect((await cluster.registry.listFiles({ packageId: pkg })).files).toEqual([]);
+  });
+
+  it('passes the control plane\'s reasons on with its codes (ADR 0008), over gRPC and Connect', async () => {
+    const connect = createClient(DataPlaneService, createConnectTransport({ baseUrl: cluster.dataPlane.url, httpVersion: '1.1', interceptors: [(next) => (req) => (req.header.set('authorization', `Bearer ${TOKEN_A}`), next(req))] }));
+    for (const client of [cluster.grpc, connect]) {
+      const unknownFile = await connectError(readAll(client, { fileId: 'file_01JZZZZZZZZZZZZZZZZZZZZZZZ' }));
+      expect([unknownFile.code, unknownFile.metadata.get('artifactstore-reason')]).toEqual([Code.NotFound, 'not-found']);
+      expect(unknownFile.rawMessage).toMatch(/^\[not-found\] /);
+      // Both ways of naming a file at once is ambiguous, as GetFile says too.
+      const both = await connectError(readAll(client, { fileId: 'file_01JZZZZZZZZZZZZZZZZZZZZZZZ', packageId: 'pkg_x', relativePath: 'a.txt' }));
+      expect([both.code, both.metadata.get('artifactstore-reason'), both.rawMessage]).toEqual([Code.InvalidArgument, 'bad-request', '[bad-request] give either file_id, or package_id and relative_path']);
+      const unknownUpload = await connectError(client.queryWriteStatus({ uploadId: 'upl_01JZZZZZZZZZZZZZZZZZZZZZZZ' }));
+      expect([unknownUpload.code, unknownUpload.metadata.get('artifactstore-reason')]).toEqual([Code.NotFound, 'not-found']);
+    }
   });
 
   it('resumes a write: resumable WriteFile, QueryWriteStatus, then finish at the offset', async () => {
