@@ -394,12 +394,28 @@ if (isMain || viaBin) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      const e = err as { code?: unknown; message?: unknown };
-      io.err(`error${typeof e.code === 'string' ? ` [${e.code}]` : ''}: ${String(e.message ?? err)}`);
+      io.err(failureLine(err));
       process.exitCode = 1;
     },
   );
 }
+
+/**
+ * The one line a failed command prints: `error [code]: message`, the code being the service's stable
+ * reason for an RPC error (its `artifactstore-reason`, else the Connect code in kebab-case), without
+ * the `[code]` prefixes Connect and the service put in front of the message.
+ */
+export function failureLine(err: unknown): string {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown; rawMessage?: unknown; metadata?: { get(key: string): string | null } };
+  if (e !== null && typeof e === 'object' && e.name === 'ConnectError' && typeof e.rawMessage === 'string' && typeof e.code === 'number') {
+    const reason = e.metadata?.get('artifactstore-reason') ?? CONNECT_CODE_NAMES[e.code] ?? 'unknown';
+    return `error [${reason}]: ${e.rawMessage.replace(/^\[[a-z0-9-]+\] /, '')}`;
+  }
+  return `error${typeof e?.code === 'string' ? ` [${e.code}]` : ''}: ${String(e?.message ?? err)}`;
+}
+
+/** Connect codes by number, kebab-case (as the service's reasons spell them). */
+const CONNECT_CODE_NAMES = ['ok', 'canceled', 'unknown', 'invalid-argument', 'deadline-exceeded', 'not-found', 'already-exists', 'permission-denied', 'resource-exhausted', 'failed-precondition', 'aborted', 'out-of-range', 'unimplemented', 'internal', 'unavailable', 'data-loss', 'unauthenticated'];
 
 /** `value` unless it is unset or empty. */
 function nonEmpty(value: string | undefined): string | undefined {

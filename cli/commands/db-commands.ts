@@ -9,7 +9,7 @@ import { formatWithOptions } from 'node:util';
 import { openDatabase } from '../../control-plane/db/database.ts';
 import { databaseConfigFromEnv, describeDatabase } from '../../control-plane/config/database-env.ts';
 import { verifyEventChain } from '../../control-plane/events/audit.ts';
-import { dumpViews, replay } from '../../control-plane/events/replay.ts';
+import { replay } from '../../control-plane/events/replay.ts';
 import type { CommandIo } from '../command-io.ts';
 
 /** `artifactstore migrate`: apply pending migrations. */
@@ -33,14 +33,11 @@ export async function replayCommand(io: CommandIo, options: { check: boolean }):
       io.err(`refusing to replay: event ${audit.sequence} fails verification (${audit.reason}): ${audit.detail}`);
       return 2;
     }
-    const before = options.check ? await dumpViews(handle.db) : undefined;
-    const result = await replay(handle.db, { onProgress: (n, head) => io.progress(`replayed ${n}/${head} events`) });
+    const result = await replay(handle.db, { compare: options.check, onProgress: (n, head) => io.progress(`replayed ${n}/${head} events`) });
     io.out(`replayed ${result.events} events (head ${result.head})`);
-    if (before !== undefined) {
-      const after = await dumpViews(handle.db);
-      const differing = Object.keys(after).filter((t) => JSON.stringify(after[t]) !== JSON.stringify(before[t]));
-      if (differing.length > 0) {
-        io.err(`views differed from the log before replay: ${differing.join(', ')} (now rebuilt from the log)`);
+    if (result.differing !== undefined) {
+      if (result.differing.length > 0) {
+        io.err(`views differed from the log before replay: ${result.differing.join(', ')} (now rebuilt from the log)`);
         return 1;
       }
       io.out('views matched the log exactly');

@@ -64,7 +64,7 @@ export async function listCommand(io: CommandIo, args: readonly string[]): Promi
   const conn = await openConnection({ url: values.url, token: values.token, env: io.env });
   let pageToken = '';
   let shown = 0;
-  if (!values.json) io.out(['PACKAGE', 'STATUS', 'FILES', 'BYTES', 'CREATED', 'PRODUCER', 'SUBJECT'].join('\t'));
+  let header = !values.json; // printed once the first page is in: a failed call prints no table
   do {
     const page = await conn.registry.listPackages({
       producer: values.producer ?? '',
@@ -74,6 +74,8 @@ export async function listCommand(io: CommandIo, args: readonly string[]): Promi
       pageSize: Math.min(1000, limit - shown),
       pageToken,
     });
+    if (header) io.out(['PACKAGE', 'STATUS', 'FILES', 'BYTES', 'CREATED', 'PRODUCER', 'SUBJECT'].join('\t'));
+    header = false;
     for (const p of page.packages) {
       const r = row(p);
       io.out(values.json ? JSON.stringify(r) : [r['package_id'], r['status'], r['file_count'], r['total_bytes'], r['created_at'], r['producer'], r['subject']].join('\t'));

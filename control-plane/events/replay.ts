@@ -7,6 +7,7 @@ import { sql, type Kysely } from 'kysely';
 import { VIEW_TABLES, type Schema } from '../db/schema.ts';
 import { readEvents } from './event-log.ts';
 import { applyEvents } from './projector.ts';
+import { enterReplay } from './replay-lock.ts';
 
 /** Progress report for long replays. */
 export type ReplayProgress = (applied: number, head: number) => void;
@@ -17,12 +18,28 @@ export interface ReplayResult {
   readonly events: number;
   /** Sequence of the last event applied (0 when the log is empty). */
   readonly head: number;
+  /** With `compare`: the view tables whose rows differed from the rebuilt ones (empty when all matched). */
+  readonly differing?: string[];
+}
+
+/** Options of {@link replay}. */
+export interface ReplayOptions {
+  readonly onProgress?: ReplayProgress;
+  readonly batch?: number;
+  /**
+   * Also compare the views before and after, both read inside the replay's transaction once it holds
+   * the log head: writers wait at the head until it commits, so a service running meanwhile cannot
+   * make the two differ (read outside, a write between the two reads looked like a divergence).
+   */
+  readonly compare?: boolean;
 }
 
 /** Empties the views and re-applies every event in order. */
-export async function replay(db: Kysely<Schema>, options: { onProgress?: ReplayProgress; batch?: number } = {}): Promise<ReplayResult> {
+export async function replay(db: Kysely<Schema>, options: ReplayOptions = {}): Promise<ReplayResult> {
   return db.transaction().execute(async (trx) => {
+    await enterReplay(trx); // writers of a running service finish first, new ones wait (replay-lock.ts)
     const head = await trx.selectFrom('event_head').select('last_sequence').where('id', '=', 1).forUpdate().executeTakeFirstOrThrow();
+    const before = options.compare === true ? await dumpViews(trx) : undefined;
     for (const table of VIEW_TABLES) await trx.deleteFrom(table).execute();
     let after = 0;
     let applied = 0;
@@ -39,7 +56,10 @@ export async function replay(db: Kysely<Schema>, options: { onProgress?: ReplayP
       options.onProgress?.(applied, head.last_sequence);
     }
     if (after !== head.last_sequence) throw new Error(`event log ends at ${after} but its head says ${head.last_sequence}`);
-    return { events: applied, head: after };
+    if (before === undefined) return { events: applied, head: after };
+    const rebuilt = await dumpViews(trx);
+    const differing = Object.keys(rebuilt).filter((table) => JSON.stringify(rebuilt[table]) !== JSON.stringify(before[table]));
+    return { events: applied, head: after, differing };
   });
 }
 

@@ -7,6 +7,7 @@ import type { Clock } from '../../core/time/clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { appendEvents, type AppendEventInput, type StoredEvent } from '../events/event-log.ts';
 import { applyAppended } from '../events/projector.ts';
+import { enterWriter } from '../events/replay-lock.ts';
 
 /** Appends and projects one event inside the running mutation. */
 export type Emit = (input: AppendEventInput) => Promise<StoredEvent>;
@@ -37,6 +38,7 @@ export function createMutate(db: Kysely<Schema>, clock: Clock, options: MutateOp
   const run: Mutate = async (body) => {
     const events: StoredEvent[] = [];
     const result = await db.transaction().execute(async (trx) => {
+      await enterWriter(trx); // a replay running on the same database goes first or waits (replay-lock.ts)
       // The projector gets the payload values just encoded, not a decoding of their bytes.
       const emitAll: EmitAll = async (inputs) => {
         const appended = await appendEvents(trx, clock, inputs);

@@ -108,10 +108,12 @@ export function toProblem(err: unknown, log: ErrorLog): Problem {
   return { type: `https://artifact-store.invalid/problems/${reason}`, title: r.title, status: r.status, code: reason, detail: message };
 }
 
-async function* mapStreamErrors<T>(source: AsyncIterable<T>, log: ErrorLog): AsyncGenerator<T> {
+async function* mapStreamErrors<T>(source: AsyncIterable<T>, log: ErrorLog, signal: AbortSignal): AsyncGenerator<T> {
   try {
     yield* source;
   } catch (err) {
+    // The client went away (cancelled, disconnected): whatever the stream met after that is no fault.
+    if (signal.aborted) throw new ConnectError('[canceled] the client cancelled the call', Code.Canceled, { [REASON_HEADER]: 'canceled' });
     throw toConnectError(err, log);
   }
 }
@@ -124,7 +126,7 @@ export function createErrorInterceptor(log: ErrorLog): Interceptor {
   return (next) => async (req) => {
     try {
       const res = await next(req);
-      return res.stream ? { ...res, message: mapStreamErrors(res.message, log) } : res;
+      return res.stream ? { ...res, message: mapStreamErrors(res.message, log, req.signal) } : res;
     } catch (err) {
       throw toConnectError(err, log);
     }
