@@ -457,7 +457,8 @@ export type SweepRetentionResponse = Message<"artifactstore.v1.SweepRetentionRes
   newlyEligible: string[];
 
   /**
-   * Packages the sweep found no longer eligible (e.g. a hold was applied after eligibility).
+   * Always empty in this version: a hold or an extension unmarks a package in its own transaction
+   * (v1.retention.deletion_ineligible), so a sweep only ever marks (ADR 0009). Kept for a future writer.
    *
    * @generated from field: repeated string newly_ineligible = 2;
    */
