@@ -1,11 +1,12 @@
 /**
  * Secrets generated on first start and kept in the data directory (`dev-token`, `internal-token`):
- * created with mode 0600 and `wx` (so two processes starting at once cannot both write one), read
- * back on later starts.
+ * created with mode 0600, whole and durably, and only if absent (so two processes starting at once
+ * cannot both write one), read back on later starts.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createFileDurably } from '../../core/fs/create-durably.ts';
 
 /** A secret and whether this call created it. */
 export interface LoadedSecret {
@@ -22,22 +23,28 @@ export function generateToken(): string {
   return `as_${randomBytes(32).toString('base64url')}`;
 }
 
-/** Reads the secret in `path`, or creates it with a new random token. */
+/**
+ * Reads the secret in `path`, or creates it with a new random token, durably (written, fsynced, then
+ * linked into place: `core/fs/create-durably.ts`). An empty file is what a power loss leaves of one
+ * whose creation had not reached the disk (its process never finished starting, so no one was given
+ * that token): it is replaced by a new token.
+ */
 export async function loadOrCreateSecret(path: string): Promise<LoadedSecret> {
-  try {
-    const value = (await readFile(path, 'utf8')).trim();
-    if (value === '') throw new Error(`${path} is empty; delete it to generate a new token`);
-    return { value, created: false };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const existing = await readFile(path, 'utf8').catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (existing !== undefined && existing.trim() !== '') return { value: existing.trim(), created: false };
+    if (existing !== undefined) {
+      // Empty: left by a crash. Removed only while still empty (another starter may have replaced it).
+      if ((await readFile(path, 'utf8').catch(() => undefined)) === existing) await unlink(path).catch(() => undefined);
+      continue;
+    }
+    await mkdir(dirname(path), { recursive: true });
+    const value = generateToken();
+    if (await createFileDurably(path, `${value}\n`, 0o600)) return { value, created: true };
+    // Another process created it meanwhile: read theirs.
   }
-  await mkdir(dirname(path), { recursive: true });
-  const value = generateToken();
-  try {
-    await writeFile(path, `${value}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateSecret(path);
-    throw err;
-  }
-  return { value, created: true };
+  throw new Error(`${path}: could not read or create the token (other processes keep changing it)`);
 }

@@ -6,6 +6,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { DURABLE_START_PARAMS, DurableNodeFS } from './durable-node-fs.ts';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
@@ -120,7 +121,9 @@ async function openPglite(dataDir: string | undefined, create = true): Promise<O
   const lock = await lockDirectory(resolve(dataDir));
   try {
     if (create) await mkdir(dataDir, { recursive: true });
-    const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite: new PGlite({ dataDir, parsers }) }) });
+    // Commits are made durable before they answer (durable-node-fs.ts): PGlite's defaults do not.
+    const pglite = new PGlite({ fs: new DurableNodeFS(dataDir), startParams: [...DURABLE_START_PARAMS], parsers });
+    const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite }) });
     return {
       db,
       dialect: 'pglite',

@@ -4,17 +4,18 @@
  * overwrite each other's writes, so events one of them acknowledged are lost without a trace.
  *
  * The lock is a file beside the directory (`<dir>.lock`) holding the owner's PID, host and start time.
- * It is written whole under a temporary name and then hard-linked into place, so it never exists
- * half-written, and link(2) fails if another process holds it. A lock whose process no longer runs on
+ * It is written whole and fsynced under a temporary name and then hard-linked into place, so it never
+ * exists half-written (an empty one is a crash's leftover, taken over), and link(2) fails if another
+ * process holds it. A lock whose process no longer runs on
  * this host (a crash, a kill -9), or that names this process's PID without this process holding it (a
  * container restarted with the same PID), is taken over; one process at a time does that, under a
  * second file (`<dir>.lock.takeover`), so two starters cannot both take the same stale lock. Node has no
  * flock(2); this is the pidfile convention PostgreSQL itself uses (`postmaster.pid`).
  */
-import { randomUUID } from 'node:crypto';
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { hasErrno } from '../../core/errors/errno.ts';
+import { createFileDurably } from '../../core/fs/create-durably.ts';
 
 /** A held lock; `release` removes the file if it is still ours (idempotent). */
 export interface DirectoryLock {
@@ -38,7 +39,7 @@ export async function lockDirectory(directory: string): Promise<DirectoryLock> {
   const content = `${process.pid}\n${hostname()}\n${new Date().toISOString()}\n`;
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     if (held.has(path)) throw locked(directory, path, 'this process', content);
-    if (await createExclusive(path, content)) {
+    if (await createFileDurably(path, content)) {
       held.add(path);
       return { path, release: onceRelease(path, content) };
     }
@@ -63,6 +64,9 @@ function locked(directory: string, path: string, who: string, holder: string): D
 
 /** Who a lock file names, and whether that process still holds it; undefined when unreadable. */
 function ownerOf(holder: string): { who: string; alive: boolean } | undefined {
+  // A lock is written whole and fsynced before it is linked into place, so a live one is never empty;
+  // an empty one is what a power loss left of a lock whose content had not reached the disk.
+  if (holder === '') return { who: 'no process (an empty lock file, left by a crash)', alive: false };
   const [pidText = '', host = ''] = holder.split('\n');
   const pid = Number(pidText);
   if (!/^\d+$/.test(pidText) || !Number.isSafeInteger(pid) || pid <= 0 || host === '') return undefined;
@@ -71,25 +75,10 @@ function ownerOf(holder: string): { who: string; alive: boolean } | undefined {
   return { who: `process ${pid}`, alive: isRunning(pid) };
 }
 
-/** Writes `content` to `path` whole, unless `path` exists; false when it does. */
-async function createExclusive(path: string, content: string): Promise<boolean> {
-  const temporary = `${path}.${process.pid}.${randomUUID()}`;
-  await writeFile(temporary, content, { mode: 0o644 });
-  try {
-    await link(temporary, path);
-    return true;
-  } catch (error) {
-    if (hasErrno(error, 'EEXIST')) return false;
-    throw error;
-  } finally {
-    await unlink(temporary).catch(() => undefined);
-  }
-}
-
 /** Removes the stale lock `path` if it still holds `stale`, one process at a time (see the file comment). */
 async function takeOver(path: string, stale: string, content: string): Promise<void> {
   const guard = `${path}.takeover`;
-  if (!(await createExclusive(guard, content))) {
+  if (!(await createFileDurably(guard, content))) {
     const other = await readFile(guard, 'utf8').catch(unlessGone);
     const owner = other === undefined ? undefined : ownerOf(other);
     if (other !== undefined && (owner === undefined || !owner.alive)) await unlink(guard).catch(unlessGone); // its taker died

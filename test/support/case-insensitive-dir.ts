@@ -3,11 +3,7 @@
  * mounted with exFAT's FUSE driver (Debian's exfat-fuse and exfatprogs; the kernel here has no
  * case-folding ext4 or vfat). Needs root, /dev/fuse and a free loop device.
  *
- * | variable | meaning |
- * |---|---|
- * | `ARTIFACTSTORE_TEST_CASEFOLD=required` | missing tools are a failure, not a skip (.ci/run sets it and installs them) |
- *
- * Without it, the tests run when the tools are installed and the process is root, and are skipped otherwise.
+ * Gated by `./mounts.ts` (root and the tools below; `ARTIFACTSTORE_TEST_MOUNTS=required` in CI).
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,20 +11,14 @@ import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe } from 'vitest';
+import { describeMounting } from './mounts.ts';
 
 const run = promisify(execFile);
 
 const TOOLS = ['/usr/sbin/mkfs.exfat', '/usr/sbin/mount.exfat-fuse', '/usr/sbin/losetup'];
 
-/** True when a missing case-insensitive filesystem must fail the run (CI). */
-export const CASEFOLD_REQUIRED = process.env['ARTIFACTSTORE_TEST_CASEFOLD'] === 'required';
-
-/** True when the tests run here. */
-export const CASEFOLD_TESTS_ENABLED = CASEFOLD_REQUIRED || (TOOLS.every((tool) => existsSync(tool)) && process.getuid?.() === 0);
-
 /** `describe` when a case-insensitive filesystem can be mounted here, `describe.skip` otherwise. */
-export const describeCaseInsensitive = describe.skipIf(!CASEFOLD_TESTS_ENABLED);
+export const describeCaseInsensitive = describeMounting(TOOLS);
 
 /** A mounted case-insensitive directory. */
 export interface CaseInsensitiveDir {
