@@ -12,6 +12,7 @@
  * stored, and the paths go through the same validation as every other upload.
  */
 import tar from 'tar-stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CodedError } from '../../core/errors/coded-error.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
@@ -29,11 +30,18 @@ export async function postBatch(deps: DataPlaneDeps, caller: Caller, target: { p
   if (!TAR_TYPES.has(type)) throw new DataPlaneError('bad-request', `a batch upload is a tar archive: send Content-Type: application/x-tar (got ${JSON.stringify(type)})`);
   acceptBody(req, res);
   const extract = tar.extract();
-  const feeding = pipeline(req, extract).catch((error: unknown) => {
+  const body = { bytes: 0 };
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      body.bytes += chunk.byteLength;
+      done(null, chunk);
+    },
+  });
+  const feeding = pipeline(req, counted, extract).catch((error: unknown) => {
     extract.destroy(error instanceof Error ? error : new Error(String(error)));
   });
   try {
-    const files = await writeBatch(deps, caller, target, entriesOf(extract), signal);
+    const files = await writeBatch(deps, caller, target, entriesOf(extract, body), signal);
     respondJson(res, 201, { files: files.map(fileJson) });
   } finally {
     extract.destroy();
@@ -42,10 +50,24 @@ export async function postBatch(deps: DataPlaneDeps, caller: Caller, target: { p
   }
 }
 
-async function* entriesOf(extract: tar.Extract): AsyncGenerator<BatchEntry> {
+/** Bytes of the header block and the 512-byte blocks of an entry's data. */
+function entryBlocks(size: number): number {
+  return 512 + Math.ceil(size / 512) * 512;
+}
+
+/**
+ * The entries of the archive, then a check of its end. tar-stream skips zero blocks and ends quietly
+ * when the input ends on an entry boundary, so an archive cut short there (a producer's `tar` dying
+ * mid-way, its pipe ending the request normally) would read as whole. A whole archive ends with two
+ * zero blocks (POSIX ustar): what follows the last entry must be at least 1024 bytes, which the parser
+ * has already read as zero blocks (anything else after it is an entry or an error).
+ */
+async function* entriesOf(extract: tar.Extract, body: { readonly bytes: number }): AsyncGenerator<BatchEntry> {
+  let end = 0; // where the last entry's data blocks end
   try {
     for await (const entry of extract) {
       const h = entry.header;
+      end = (entry as unknown as { offset: number }).offset + entryBlocks(h.size ?? 0);
       if (h.type === 'directory') {
         entry.resume();
         continue;
@@ -61,6 +83,9 @@ async function* entriesOf(extract: tar.Extract): AsyncGenerator<BatchEntry> {
       yield { relativePath: h.name.replace(/^(\.\/+)+/, ''), mediaType: pax['ARTIFACTSTORE.media_type'] ?? '', expected, body: archiveErrors(entry) };
       // A consumer that stopped early must not stall the archive.
       entry.resume();
+    }
+    if (body.bytes - end < 1024) {
+      throw new DataPlaneError('invalid-archive', `the tar archive ends without its end-of-archive marker (two zero blocks) after ${body.bytes} bytes: it was cut short, so none of its files were recorded`);
     }
   } catch (error) {
     throw asArchiveError(error);

@@ -39,6 +39,13 @@ async function archive(entries: readonly Entry[]): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** `tar` without its end-of-archive marker and record padding: the trailing all-zero 512-byte blocks. */
+async function withoutTrailer(tarBytes: Buffer): Promise<Buffer> {
+  let end = tarBytes.byteLength;
+  while (end >= 512 && tarBytes.subarray(end - 512, end).every((b) => b === 0)) end -= 512;
+  return Promise.resolve(tarBytes.subarray(0, end));
+}
+
 let cluster: Cluster;
 beforeAll(async () => {
   cluster = await startCluster();
@@ -98,6 +105,10 @@ describe('POST /packages/{id}/files', () => {
     ['a digest that does not match', () => archive([{ name: 'ok.txt', body: bytesOf(3) }, { name: 'bad.txt', body: bytesOf(4), pax: { 'ARTIFACTSTORE.sha256': sha256(bytesOf(5)) } }]), 422, 'digest-mismatch'],
     ['one path twice', () => archive([{ name: 'twice.txt', body: bytesOf(3) }, { name: 'twice.txt', body: bytesOf(4) }]), 400, 'invalid-argument'],
     ['a truncated archive', async () => (await archive([{ name: 'ok.txt', body: bytesOf(3000) }])).subarray(0, 1500), 400, 'invalid-archive'],
+    // Cut on an entry boundary (a producer's tar died there, its pipe ended the request normally): no end-of-archive marker.
+    ['an archive cut after a whole entry', async () => withoutTrailer(await archive([{ name: 'a.txt', body: bytesOf(700, 1) }, { name: 'b.txt', body: bytesOf(5000, 2) }])), 400, 'invalid-archive'],
+    ['an archive cut after a whole pax entry', async () => withoutTrailer(await archive([{ name: 'a.txt', body: bytesOf(10, 1) }, { name: `long/${'x'.repeat(120)}.txt`, body: bytesOf(513, 2) }])), 400, 'invalid-archive'],
+    ['an archive with one zero block only', async () => withoutTrailer(await archive([{ name: 'a.txt', body: bytesOf(10, 1) }])).then((cut) => Buffer.concat([cut, Buffer.alloc(512)])), 400, 'invalid-archive'],
     ['garbage instead of tar', () => Promise.resolve(new Uint8Array(4096).fill(7)), 400, 'invalid-archive'],
     ['an archive with no files', () => archive([{ name: 'only-a-dir/', type: 'directory' }]), 400, 'bad-request'],
     ['a non-tar content type', () => archive([{ name: 'ok.txt', body: bytesOf(3) }]), 400, 'bad-request', { 'content-type': 'application/octet-stream' }],
