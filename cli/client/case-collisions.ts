@@ -4,17 +4,18 @@
  * Windows by default, exFAT, FAT) stores both in one file, so a pull there would end with one of them
  * missing while every download checked out.
  *
- * Only paths that fold to the same string are candidates, and for each the filesystem itself is asked:
- * a probe file with one spelling is created in a new directory where the pull will write, and the other
- * spelling looked up. So a case-sensitive filesystem never refuses anything, and a folding one refuses
- * exactly the pairs it would merge.
+ * Only when some paths or directories of the package differ by case alone (a cheap check, which may
+ * over-approximate) is the filesystem asked: the package's tree is laid out as empty files, each holding
+ * its path's index, in a new directory where the pull will write, in the pull's order. A path whose name
+ * is already there, or whose directory is a file there (or the reverse), names one place with an earlier
+ * path. So a case-sensitive filesystem never refuses anything, and a folding one refuses exactly what it
+ * would merge, by its own rules (exFAT keeps `ß` and `ss` apart, but merges `SS` and `ss`).
  */
-import { constants } from 'node:fs';
-import { access, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CodedError } from '../../core/errors/coded-error.ts';
 
-/** Two package paths that name one file in the target directory. */
+/** Two package paths that name one place in the target directory. */
 export interface PathCollision {
   readonly first: string;
   readonly second: string;
@@ -36,6 +37,22 @@ function folded(path: string): string {
   return path.normalize('NFC').toUpperCase().toLowerCase();
 }
 
+/** True when two spellings of a path or of one of its directories fold together. */
+function hasCaseVariants(paths: readonly string[]): boolean {
+  const spellings = new Map<string, string>();
+  for (const path of paths) {
+    const segments = path.split('/');
+    for (let end = 1; end <= segments.length; end++) {
+      const prefix = segments.slice(0, end).join('/');
+      const key = folded(prefix);
+      const seen = spellings.get(key);
+      if (seen === undefined) spellings.set(key, prefix);
+      else if (seen !== prefix) return true;
+    }
+  }
+  return false;
+}
+
 /** The nearest directory at or above `path` that exists (where the pull's directories will be created). */
 async function existingAncestor(path: string): Promise<string> {
   for (let dir = path; ; dir = dirname(dir)) {
@@ -45,48 +62,60 @@ async function existingAncestor(path: string): Promise<string> {
   }
 }
 
+function hasCode(error: unknown, ...codes: string[]): boolean {
+  return codes.includes((error as NodeJS.ErrnoException).code ?? '');
+}
+
 /**
- * Returns the pairs of `paths` (package paths, `/`-separated) that the filesystem of `root` would store
- * as one file. Creates nothing that outlives the call (a probe directory is made and removed only when
- * some paths differ by case alone).
+ * Returns the pairs of `paths` (package paths, `/`-separated, in the order the pull writes them) that the
+ * filesystem of `root` would store in one place. Creates nothing that outlives the call.
  */
 export async function findPathCollisions(root: string, paths: readonly string[]): Promise<PathCollision[]> {
-  const byFolded = new Map<string, string>();
-  const candidates: PathCollision[] = [];
-  for (const path of paths) {
-    const key = folded(path);
-    const seen = byFolded.get(key);
-    if (seen === undefined) byFolded.set(key, path);
-    else if (seen !== path) candidates.push({ first: seen, second: path });
-  }
-  if (candidates.length === 0) return [];
-  const probeDir = await mkdtemp(join(await existingAncestor(root), '.artifactstore-case-probe-'));
+  if (!hasCaseVariants(paths)) return [];
+  const probe = await mkdtemp(join(await existingAncestor(root), '.artifactstore-case-probe-'));
+  // Which earlier path made a directory (by its folded spelling: only to name it in a message).
+  const directoryOwner = new Map<string, number>();
+  const collisions: PathCollision[] = [];
+  /** The earlier path whose file sits at `place`, if it is one of ours. */
+  const ownerOf = async (place: string): Promise<string | undefined> => {
+    const text = await readFile(place, 'utf8').catch(() => undefined);
+    return text === undefined ? undefined : paths[Number(text)];
+  };
   try {
-    const merges = new Map<string, boolean>();
-    const collisions: PathCollision[] = [];
-    for (const candidate of candidates) {
-      // The first segment where the spellings differ decides: the rest is the same, or differs the same way.
-      const a = candidate.first.split('/');
-      const b = candidate.second.split('/');
-      const i = a.findIndex((segment, index) => segment !== b[index]);
-      const one = a[i] as string;
-      const other = b[i] as string;
-      const key = `${one}\u0000${other}`;
-      let merged = merges.get(key);
-      if (merged === undefined) {
-        const probe = join(probeDir, one);
-        await (await open(probe, 'wx')).close();
-        merged = await access(join(probeDir, other), constants.F_OK).then(
-          () => true,
-          () => false,
-        );
-        await rm(probe, { force: true });
-        merges.set(key, merged);
+    for (const [index, path] of paths.entries()) {
+      const segments = path.split('/');
+      const target = join(probe, ...segments);
+      const earlier = await ownerOf(target);
+      if (earlier !== undefined) {
+        collisions.push({ first: earlier, second: path });
+        continue;
       }
-      if (merged) collisions.push(candidate);
+      try {
+        await mkdir(dirname(target), { recursive: true });
+      } catch (error) {
+        if (!hasCode(error, 'EEXIST', 'ENOTDIR')) throw error;
+        // A directory of this path is a file of an earlier one there.
+        let blocker: string | undefined;
+        for (let end = 1; end < segments.length && blocker === undefined; end++) blocker = await ownerOf(join(probe, ...segments.slice(0, end)));
+        collisions.push({ first: blocker ?? '(an earlier file)', second: path });
+        continue;
+      }
+      try {
+        await writeFile(target, String(index), { flag: 'wx' });
+      } catch (error) {
+        if (!hasCode(error, 'EEXIST', 'EISDIR')) throw error;
+        // This file's name is a directory of earlier paths there.
+        const owner = directoryOwner.get(folded(path));
+        collisions.push({ first: owner === undefined ? '(an earlier directory)' : (paths[owner] as string), second: path });
+        continue;
+      }
+      for (let end = 1; end < segments.length; end++) {
+        const key = folded(segments.slice(0, end).join('/'));
+        if (!directoryOwner.has(key)) directoryOwner.set(key, index);
+      }
     }
     return collisions;
   } finally {
-    await rm(probeDir, { recursive: true, force: true });
+    await rm(probe, { recursive: true, force: true });
   }
 }

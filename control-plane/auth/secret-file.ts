@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createFileDurably } from '../../core/fs/create-durably.ts';
+import { DirectoryLockedError, lockDirectory } from '../db/directory-lock.ts';
 
 /** A secret and whether this call created it. */
 export interface LoadedSecret {
@@ -30,15 +32,14 @@ export function generateToken(): string {
  * that token): it is replaced by a new token.
  */
 export async function loadOrCreateSecret(path: string): Promise<LoadedSecret> {
-  for (let attempt = 0; attempt < 10; attempt++) {
+  for (let attempt = 0; attempt < 200; attempt++) {
     const existing = await readFile(path, 'utf8').catch((err: unknown) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     });
     if (existing !== undefined && existing.trim() !== '') return { value: existing.trim(), created: false };
     if (existing !== undefined) {
-      // Empty: left by a crash. Removed only while still empty (another starter may have replaced it).
-      if ((await readFile(path, 'utf8').catch(() => undefined)) === existing) await unlink(path).catch(() => undefined);
+      await removeIfEmpty(path);
       continue;
     }
     await mkdir(dirname(path), { recursive: true });
@@ -48,3 +49,26 @@ export async function loadOrCreateSecret(path: string): Promise<LoadedSecret> {
   }
   throw new Error(`${path}: could not read or create the token (other processes keep changing it)`);
 }
+
+/**
+ * Removes the empty token file `path` (a crash's leftover), under a lock (`<path>.lock`), and only if it
+ * is still empty then: a starter that found it empty too must not remove the token another has since
+ * created (created whole, so never seen empty). When the lock is held, waits and lets the caller look again.
+ */
+async function removeIfEmpty(path: string): Promise<void> {
+  let lock;
+  try {
+    lock = await lockDirectory(path);
+  } catch (error) {
+    if (!(error instanceof DirectoryLockedError)) throw error;
+    await sleep(20 + Math.random() * 30);
+    return;
+  }
+  try {
+    const now = await readFile(path, 'utf8').catch(() => undefined);
+    if (now !== undefined && now.trim() === '') await unlink(path);
+  } finally {
+    await lock.release();
+  }
+}
+

@@ -3,10 +3,12 @@
  * PostgreSQL server (`postgres://` URL). Both speak the same SQL through Kysely; this file is the only
  * place that knows which one is in use.
  */
+import { existsSync } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { DURABLE_START_PARAMS, DurableNodeFS } from './durable-node-fs.ts';
+import { syncTree } from '../../core/fs/sync-tree.ts';
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
@@ -122,7 +124,11 @@ async function openPglite(dataDir: string | undefined, create = true): Promise<O
   try {
     if (create) await mkdir(dataDir, { recursive: true });
     // Commits are made durable before they answer (durable-node-fs.ts): PGlite's defaults do not.
+    const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
     const pglite = new PGlite({ fs: new DurableNodeFS(dataDir), startParams: [...DURABLE_START_PARAMS], parsers });
+    await pglite.waitReady;
+    // A new database is unpacked from PGlite's initdb image with plain writes: durable before it is used.
+    if (fresh) await syncTree(dataDir);
     const db = new Kysely<Schema>({ dialect: new PGliteDialect({ pglite }) });
     return {
       db,

@@ -26,9 +26,12 @@ export async function createFileDurably(path: string, content: string, mode = 0o
   try {
     await handle.writeFile(content);
     await handle.sync();
-  } finally {
-    await handle.close();
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await unlink(temporary).catch(() => undefined); // ENOSPC, EIO: leave no hidden temporary behind
+    throw error;
   }
+  await handle.close();
   try {
     await link(temporary, path);
   } catch (error) {

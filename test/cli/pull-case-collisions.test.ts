@@ -41,6 +41,18 @@ describeCaseInsensitive('pull onto a case-insensitive filesystem', () => {
       { first: 'docs/a.txt', second: 'Docs/a.txt' },
     ]);
     expect(await findPathCollisions(sensitive, PATHS)).toEqual([]);
+    // Every pair of a group, every differing segment, and a file where another path needs a directory.
+    const cases: [string[], { first: string; second: string }[]][] = [
+      [['\u00df.txt', 'SS.txt', 'ss.txt'], [{ first: 'SS.txt', second: 'ss.txt' }]],
+      [['A/\u00df', 'a/ss'], []],
+      [['D/x', 'd/y', 'd/X'], [{ first: 'D/x', second: 'd/X' }]],
+      [['docs', 'Docs/x'], [{ first: 'docs', second: 'Docs/x' }]],
+      [['Docs/x', 'docs'], [{ first: 'Docs/x', second: 'docs' }]],
+    ];
+    for (const [paths, expected] of cases) {
+      expect(await findPathCollisions(join(folding.dir, 'new', 'sub'), paths), paths.join(' ')).toEqual(expected);
+      expect(await findPathCollisions(sensitive, paths), paths.join(' ')).toEqual([]);
+    }
     expect(await readdir(folding.dir)).toEqual([]);
     expect(await readdir(sensitive)).toEqual([]);
   });

@@ -35,3 +35,16 @@ it('replaces an empty token file (a crash during its creation) with a new token'
   expect(loaded.created).toBe(true);
   expect((await readFile(path, 'utf8')).trim()).toBe(loaded.value);
 });
+
+it('agrees on one new token when several starters find the same empty file at once', async () => {
+  for (let round = 0; round < 20; round++) {
+    const path = join(dir, `token-${round}`);
+    await writeFile(path, '');
+    const loaded = await Promise.all(Array.from({ length: 6 }, () => loadOrCreateSecret(path)));
+    const onDisk = (await readFile(path, 'utf8')).trim();
+    expect(loaded.map((l) => l.value), `round ${round}`).toEqual(loaded.map(() => onDisk));
+    expect(loaded.filter((l) => l.created)).toHaveLength(1);
+  }
+  expect((await readdir(dir)).filter((name) => name.endsWith('.lock'))).toEqual([]);
+});
+

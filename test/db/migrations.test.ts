@@ -60,13 +60,15 @@ describeEachDialect('migration 0007 (the backend of each file)', (get) => {
     const { db } = get();
     const registry = createRegistry({ db, clock: createManualClock(new Date('2026-12-05T09:00:00.000Z')), retentionPolicy: BUILTIN_RETENTION_POLICY });
     const pkg = await registry.createPackage({ tenant: 'ci', producer: 'p', subject: 's', retentionClass: 'transient' });
-    const inputs = ['a', 'b', 'c'].map((text, i) => {
-      const d = digestsOf(text);
-      return { relativePath: `${text}.txt`, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: ['local', 's3-eu', 'local'][i] as string, storageKey: `blake3/${d.blake3.slice(7)}` };
+    // More files than the migration reads per step (500), on two backends.
+    const inputs = Array.from({ length: 503 }, (_, i) => {
+      const d = digestsOf(`file ${i}`);
+      return { relativePath: `f${String(i).padStart(4, '0')}.txt`, size: d.size, mediaType: 'text/plain', blake3: d.blake3, sha256: d.sha256, backendId: i % 3 === 1 ? 's3-eu' : 'local', storageKey: `blake3/${d.blake3.slice(7)}` };
     });
-    await registry.addFiles('ci', pkg.packageId, inputs);
+    await registry.addFiles('ci', pkg.packageId, inputs.slice(0, 300));
+    await registry.addFiles('ci', pkg.packageId, inputs.slice(300));
     const before = await db.selectFrom('files').select(['relative_path', 'backend_id']).orderBy('relative_path').execute();
-    expect(before.map((f) => f.backend_id)).toEqual(['local', 's3-eu', 'local']);
+    expect(before.map((f) => f.backend_id)).toEqual(inputs.map((i) => i.backendId));
     await m0007.down(db);
     expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'files' AND column_name = 'backend_id'`.execute(db).then((r) => r.rows)).toEqual([]);
     await m0007.up(db);

@@ -1,11 +1,12 @@
 // Embedded PGlite makes a commit durable before it returns: after a power loss (the crash image of a
 // real ext4 filesystem, taken right after the commit), the acknowledged package is there. With PGlite's
 // defaults (fsync off, no fsync in its Node filesystem) it was not: the WAL was in the page cache only.
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../core/time/clock.ts';
 import { openDatabase } from '../../control-plane/db/database.ts';
 import { createRegistry } from '../../control-plane/registry/registry.ts';
@@ -83,3 +84,19 @@ describeMounting(EXT4_TOOLS)('embedded PGlite on a disk that loses power', () =>
     }
   }, 120_000);
 });
+
+describe('embedded PGlite whose disk fails an fsync', () => {
+  it('ends the process with the reason instead of acknowledging, or hanging with its event loop blocked', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fsync-failure-'));
+    try {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', 'test/support/fsync-failure-child.ts', join(dir, 'pglite')], { encoding: 'utf8', timeout: 60_000 });
+      expect(child.signal).toBeNull(); // not killed by the timeout: it did not hang
+      expect(child.status).toBe(70);
+      expect(child.stdout).not.toContain('acknowledged');
+      expect(child.stderr).toContain('the embedded database could not make a write durable (fsync failed: EIO: i/o error, fsync)');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
