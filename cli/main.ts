@@ -176,20 +176,21 @@ async function parseRetention(rest: readonly string[]): Promise<[RetentionComman
   };
   let command: RetentionCommand;
   switch (sub) {
-    case 'extend':
+    case 'extend': {
       want(1, 'extend <package-id> (--until TIME | --by DURATION) --reason TEXT');
       if ((values.until === undefined) === (values.by === undefined)) throw new UsageError('give exactly one of --until and --by');
-      // Checked here, before any RPC, so a malformed value is a usage error (exit 2) like every other.
+      // Parsed here, before any RPC, so a malformed value is a usage error (exit 2) like every other.
+      let target: { until: Date } | { byMs: number };
       if (values.until !== undefined) {
         const { parseTime } = await import('./client/time-flag.ts');
-        asUsage(() => parseTime(values.until as string, '--until'));
-      }
-      if (values.by !== undefined) {
+        target = { until: asUsage(() => parseTime(values.until as string, '--until')) };
+      } else {
         const { parseDuration } = await import('../control-plane/config/operator-config.ts');
-        asUsage(() => parseDuration(values.by as string, '--by'));
+        target = { byMs: asUsage(() => parseDuration(values.by as string, '--by')) };
       }
-      command = { kind: 'extend', packageId: args[0]!, until: values.until, by: values.by, reason: reason() };
+      command = { kind: 'extend', packageId: args[0]!, ...target, reason: reason() };
       break;
+    }
     case 'hold':
       want(1, 'hold <package-id> --reason TEXT');
       command = { kind: 'hold', packageId: args[0]!, reason: reason() };
@@ -198,14 +199,16 @@ async function parseRetention(rest: readonly string[]): Promise<[RetentionComman
       want(2, 'release <package-id> <hold-id> --reason TEXT');
       command = { kind: 'release', packageId: args[0]!, holdId: args[1]!, reason: reason() };
       break;
-    case 'sweep':
+    case 'sweep': {
       want(0, 'sweep [--as-of TIME] [--dry-run]');
+      let asOf: Date | undefined;
       if (values['as-of'] !== undefined) {
         const { parseTime } = await import('./client/time-flag.ts');
-        asUsage(() => parseTime(values['as-of'] as string, '--as-of'));
+        asOf = asUsage(() => parseTime(values['as-of'] as string, '--as-of'));
       }
-      command = { kind: 'sweep', asOf: values['as-of'], dryRun: values['dry-run'] };
+      command = { kind: 'sweep', asOf, dryRun: values['dry-run'] };
       break;
+    }
     case 'history':
       want(1, 'history <package-id> [--cbor] [--output FILE]');
       if (values.cbor && values.output === undefined) throw new UsageError('--cbor needs --output FILE (CBOR is binary)');

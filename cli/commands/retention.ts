@@ -5,11 +5,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { timestampDate, timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { parseDuration } from '../../control-plane/config/operator-config.ts';
 import { HistoryFormat, type Hold, type RetentionState } from '../../gen/artifactstore/v1/retention_service_pb.ts';
 import type { CommandIo } from '../command-io.ts';
 import { openConnection } from '../client/connection.ts';
-import { parseTime } from '../client/time-flag.ts';
 
 /** Connection flags every subcommand takes. */
 export interface RetentionConnectionOptions {
@@ -20,10 +18,10 @@ export interface RetentionConnectionOptions {
 
 /** A parsed retention subcommand. */
 export type RetentionCommand =
-  | { readonly kind: 'extend'; readonly packageId: string; readonly until?: string | undefined; readonly by?: string | undefined; readonly reason: string }
+  | ({ readonly kind: 'extend'; readonly packageId: string; readonly reason: string } & ({ readonly until: Date } | { readonly byMs: number }))
   | { readonly kind: 'hold'; readonly packageId: string; readonly reason: string }
   | { readonly kind: 'release'; readonly packageId: string; readonly holdId: string; readonly reason: string }
-  | { readonly kind: 'sweep'; readonly asOf?: string | undefined; readonly dryRun: boolean }
+  | { readonly kind: 'sweep'; readonly asOf?: Date | undefined; readonly dryRun: boolean }
   | { readonly kind: 'history'; readonly packageId: string; readonly format: 'json' | 'cbor'; readonly output?: string | undefined }
   | { readonly kind: 'show'; readonly packageId: string };
 
@@ -62,11 +60,11 @@ export async function retentionCommand(io: CommandIo, command: RetentionCommand,
   switch (command.kind) {
     case 'extend': {
       let target: Date;
-      if (command.until !== undefined) target = parseTime(command.until, '--until');
+      if ('until' in command) target = command.until;
       else {
         const current = (await client.getRetention({ packageId: command.packageId })).retention;
         if (current?.expiresAt === undefined) throw new TypeError(`${command.packageId} never expires; there is nothing to extend`);
-        target = new Date(timestampDate(current.expiresAt).getTime() + parseDuration(command.by ?? '', '--by'));
+        target = new Date(timestampDate(current.expiresAt).getTime() + command.byMs);
       }
       const res = await client.extendRetention({ packageId: command.packageId, newExpiresAt: timestampFromDate(target), reason: command.reason });
       print(stateJson(res.retention), stateLine(res.retention));
@@ -83,7 +81,7 @@ export async function retentionCommand(io: CommandIo, command: RetentionCommand,
       return 0;
     }
     case 'sweep': {
-      const asOf = command.asOf === undefined ? undefined : timestampFromDate(parseTime(command.asOf, '--as-of'));
+      const asOf = command.asOf === undefined ? undefined : timestampFromDate(command.asOf);
       const res = await client.sweepRetention({ ...(asOf === undefined ? {} : { asOf }), dryRun: command.dryRun });
       const summary = { as_of: iso(res.asOf), dry_run: res.dryRun, newly_eligible: res.newlyEligible, newly_ineligible: res.newlyIneligible };
       const verb = res.dryRun ? 'would mark' : 'marked';

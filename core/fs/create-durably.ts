@@ -9,9 +9,9 @@ import { link, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { hasErrno } from '../errors/errno.ts';
 
-/** Fsyncs a directory (its entries: names created, linked or removed in it). */
-export async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
+/** Fsyncs a file, or a directory (its entries: names created, linked or removed in it). */
+export async function syncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
     await handle.sync();
   } finally {
@@ -40,6 +40,6 @@ export async function createFileDurably(path: string, content: string, mode = 0o
   } finally {
     await unlink(temporary).catch(() => undefined);
   }
-  await syncDirectory(dirname(path));
+  await syncPath(dirname(path));
   return true;
 }

@@ -5,19 +5,9 @@
  */
 import { opendir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDirectory } from './create-durably.ts';
-import { open } from 'node:fs/promises';
+import { syncPath } from './create-durably.ts';
 
 const PARALLEL = 16;
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Every path below `root` (files, then the directories holding them, deepest first), and `root`. */
 async function listTree(root: string): Promise<{ files: string[]; directories: string[] }> {
@@ -40,11 +30,11 @@ export async function syncTree(root: string): Promise<number> {
   const { files, directories } = await listTree(root);
   const queue = [...files];
   const worker = async (): Promise<void> => {
-    for (let path = queue.shift(); path !== undefined; path = queue.shift()) await syncFile(path);
+    for (let path = queue.shift(); path !== undefined; path = queue.shift()) await syncPath(path);
   };
   await Promise.all(Array.from({ length: PARALLEL }, worker));
   // Directories after the files they name, deepest first; then root's entry in its parent.
-  for (const directory of directories) await syncDirectory(directory);
-  await syncDirectory(dirname(root));
+  for (const directory of directories) await syncPath(directory);
+  await syncPath(dirname(root));
   return files.length + directories.length + 1;
 }
