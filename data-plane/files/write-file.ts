@@ -10,7 +10,7 @@
  */
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
-import { ingestObject, type IngestExpectations } from '../ingest/ingest-object.ts';
+import { ingestObject, type ChunkSource, type IngestExpectations } from '../ingest/ingest-object.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 
@@ -55,7 +55,7 @@ export async function authorizeWrite(deps: DataPlaneDeps, caller: Caller, reques
 }
 
 /** Streams `source` into storage and records the file; see the file comment. */
-export async function writeAuthorizedFile(deps: DataPlaneDeps, write: AuthorizedWrite, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<File> {
+export async function writeAuthorizedFile(deps: DataPlaneDeps, write: AuthorizedWrite, source: ChunkSource | AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<File> {
   const ingested = await ingestObject(source, withBackend(deps, backendById(deps, write.backendId ?? '')), { expected: write.expected, maxBytes: deps.maxUploadBytes, signal });
   return recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
 }

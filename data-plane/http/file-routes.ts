@@ -17,7 +17,7 @@ import { authorizeWrite, DEFAULT_MEDIA_TYPE, writeAuthorizedFile } from '../file
 import { fileJson } from './file-json.ts';
 import { ifNoneMatchMatches } from '../../core/net/if-none-match.ts';
 import { contentLength, expectedDigestHeaders, ifRangeAllows, parseRange } from './headers.ts';
-import { acceptBody, header, pump, requestBody, respond, respondJson, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
+import { acceptBody, header, pump, requestBodySource, respond, respondJson, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
 
 /** Handles `PUT /packages/{id}/files/{path}`. */
 export async function putFile(
@@ -46,7 +46,7 @@ export async function putFile(
     signal,
   );
   acceptBody(req, res);
-  const file = await writeAuthorizedFile(deps, write, requestBody(req, deps.maxUploadBytes), signal);
+  const file = await writeAuthorizedFile(deps, write, requestBodySource(req, deps.maxUploadBytes), signal);
   respondJson(res, 201, fileJson(file), { location: `/files/${file.fileId}/download` });
 }
 

@@ -4,7 +4,9 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { constants as h2, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
+import type { ChunkSource } from '../ingest/ingest-object.ts';
 
 /** A request of either protocol version. */
 export type HttpRequest = IncomingMessage | Http2ServerRequest;
@@ -86,6 +88,74 @@ export async function* requestBody(req: HttpRequest, maxBytes: number): AsyncGen
     }
     yield step.value;
   }
+}
+
+const ignore = (): void => undefined;
+
+/**
+ * The request body as a {@link ChunkSource}: chunks are taken in flowing mode, one `'data'` event each,
+ * and the request is paused while the sink's promise is pending. The same limits and errors as
+ * `requestBody`: more than `maxBytes` is `payload-too-large` (the request is destroyed, as
+ * `requestBody` does), a body that ends early is `incomplete-body`.
+ */
+export function requestBodySource(req: HttpRequest, maxBytes: number): ChunkSource {
+  return {
+    pipe(sink) {
+      return new Promise<void>((resolve, reject) => {
+        let received = 0;
+        let settled = false;
+        const readable = req as Readable;
+        const finish = (error?: unknown): void => {
+          if (settled) return;
+          settled = true;
+          readable.off('data', onData);
+          readable.off('end', onEnd);
+          readable.off('error', onError);
+          readable.off('close', onClose);
+          // A later error (the client going away after all) is of no interest, but must not go unheard.
+          readable.on('error', ignore);
+          if (error === undefined) resolve();
+          else {
+            readable.pause();
+            reject(error instanceof Error ? error : new Error('the body sink failed', { cause: error }));
+          }
+        };
+        const onData = (chunk: Buffer): void => {
+          if (settled) return;
+          received += chunk.byteLength;
+          if (received > maxBytes) {
+            finish(new DataPlaneError('payload-too-large', `the body exceeds the limit of ${maxBytes} bytes`));
+            readable.destroy();
+            return;
+          }
+          let wait: Promise<void> | undefined;
+          try {
+            wait = sink(chunk);
+          } catch (error) {
+            finish(error);
+            return;
+          }
+          if (wait === undefined) return;
+          readable.pause();
+          wait.then(
+            () => {
+              if (!settled) readable.resume();
+            },
+            (error: unknown) => finish(error),
+          );
+        };
+        const onEnd = (): void => finish();
+        const onError = (error: unknown): void => finish(new DataPlaneError('incomplete-body', 'the request body ended early (the client closed the connection)', { cause: error }));
+        const onClose = (): void => {
+          if (!readable.readableEnded) onError(new Error('connection closed'));
+        };
+        readable.on('error', onError);
+        readable.on('close', onClose);
+        readable.on('end', onEnd);
+        readable.on('data', onData);
+      });
+    },
+  };
 }
 
 /** Reads a small body whole (JSON requests), refusing more than `maxBytes`. */

@@ -40,6 +40,12 @@ export interface BlockFeed {
    */
   push(chunk: Uint8Array): Promise<void>;
   /**
+   * `push` without a promise when none is needed: copies `chunk` and returns `undefined` when no block had
+   * to be waited for, else a promise that settles as `push`'s would. Throws (synchronously) what `push`
+   * would reject with at once. The same rule holds: settle each call before the next.
+   */
+  write(chunk: Uint8Array): Promise<void> | undefined;
+  /**
    * Hands the last, partial block to the consumer, waits until it is done with every block, and gives
    * the blocks back to the pool at once (a commit may take a while; other streams can use them).
    */
@@ -62,6 +68,8 @@ interface HeldBlock {
 interface Consumed {
   readonly block: HeldBlock;
   readonly done: Promise<void>;
+  /** Set once `done` fulfilled: the block can be taken back without waiting. */
+  fulfilled: boolean;
 }
 
 /** Creates a feed handing full blocks to `consume`. */
@@ -113,8 +121,15 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   function start(block: HeldBlock, bytes: Uint8Array): void {
     // Called at once; a consumer that throws instead of rejecting still yields a rejected promise.
     const done = (async () => consume(bytes))();
-    done.catch(() => undefined); // observed by settleOldest / end / close; never unhandled
-    consuming.push({ block, done });
+    const entry: Consumed = { block, done, fulfilled: false };
+    // observed by settleOldest / end / close; never unhandled
+    done.then(
+      () => {
+        entry.fulfilled = true;
+      },
+      () => undefined,
+    );
+    consuming.push(entry);
   }
 
   /** Moves the head into the stream's first block (it outgrew HEAD_BYTES, which is less than a block). */
@@ -139,22 +154,60 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     if (failure !== undefined) throw failure.error;
   }
 
+  /** A block at once when one is free (held below the limit, or the oldest consumer call is done), else undefined. */
+  function freeBlockNow(): HeldBlock | undefined {
+    if (held.length < maxBlocks) return hold();
+    const oldest = consuming[0];
+    if (oldest === undefined || !oldest.fulfilled) return undefined;
+    consuming.shift();
+    return oldest.block;
+  }
+
+  /** Copies `chunk` from `offset` on, taking blocks only when free at once; returns where it stopped. */
+  function copyWhileFree(chunk: Uint8Array, offset: number): number {
+    while (offset < chunk.byteLength) {
+      current ??= freeBlockNow();
+      if (current === undefined) return offset;
+      const n = Math.min(BLOCK_BYTES - filled, chunk.byteLength - offset);
+      copyBytes(current.bytes, chunk.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled === BLOCK_BYTES) handOver();
+    }
+    return offset;
+  }
+
+  /** The rest of `write` once it has to wait for a block. */
+  async function writeWaiting(chunk: Uint8Array, offset: number, gathered: GrowingBuffer | undefined): Promise<void> {
+    if (gathered !== undefined) await leaveHead(gathered);
+    for (;;) {
+      offset = copyWhileFree(chunk, offset);
+      if (offset >= chunk.byteLength) return;
+      current = await settleOldest();
+    }
+  }
+
+  function write(chunk: Uint8Array): Promise<void> | undefined {
+    check();
+    if (head !== undefined) {
+      if (head.tryAppend(chunk)) return undefined;
+      const gathered = head;
+      head = undefined;
+      const block = freeBlockNow();
+      if (block === undefined) return writeWaiting(chunk, 0, gathered);
+      current = block;
+      copyBytes(current.bytes, gathered.view());
+      filled = gathered.length;
+      gathered.clear();
+    }
+    const offset = copyWhileFree(chunk, 0);
+    return offset >= chunk.byteLength ? undefined : writeWaiting(chunk, offset, undefined);
+  }
+
   return {
+    write,
     async push(chunk) {
-      check();
-      if (head !== undefined) {
-        if (head.tryAppend(chunk)) return;
-        await leaveHead(head);
-      }
-      let offset = 0;
-      while (offset < chunk.byteLength) {
-        current ??= await nextBlock();
-        const n = Math.min(BLOCK_BYTES - filled, chunk.byteLength - offset);
-        copyBytes(current.bytes, chunk.subarray(offset, offset + n), filled);
-        filled += n;
-        offset += n;
-        if (filled === BLOCK_BYTES) handOver();
-      }
+      await write(chunk);
     },
     async end() {
       check();

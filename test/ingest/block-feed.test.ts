@@ -84,6 +84,43 @@ describe('createBlockFeed', () => {
     expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
   });
 
+  it('write copies without a promise while a block is free, returns one only when it must wait, and reuses a finished block at once', async () => {
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 2 });
+    const data = randomBytes(4 * BLOCK_BYTES);
+    expect(feed.write(data.subarray(0, HEAD_BYTES))).toBeUndefined(); // into the head
+    expect(feed.write(data.subarray(HEAD_BYTES, 2 * BLOCK_BYTES))).toBeUndefined(); // two blocks, both free
+    expect(consumer.calls).toHaveLength(2);
+    const third = feed.write(data.subarray(2 * BLOCK_BYTES, 3 * BLOCK_BYTES));
+    expect(third).toBeInstanceOf(Promise);
+    expect(await state(third as Promise<void>)).toBe('pending');
+    consumer.calls[0]?.done.resolve();
+    expect(await state(third as Promise<void>)).toBe('fulfilled');
+    expect(consumer.calls).toHaveLength(3);
+    // The second block's consumer call is done before the next write: its block is taken back without a promise.
+    consumer.calls[1]?.done.resolve();
+    await state(consumer.calls[1]?.done.promise as Promise<void>);
+    expect(feed.write(data.subarray(3 * BLOCK_BYTES))).toBeUndefined();
+    expect(consumer.calls).toHaveLength(4);
+    expect(consumer.calls[3]?.bytes.byteOffset).toBe(consumer.calls[1]?.bytes.byteOffset);
+    for (const call of consumer.calls) call.done.resolve();
+    await feed.end();
+    await feed.close();
+    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
+  });
+
+  it('write throws a consumer failure it already knows, and a failure found while waiting rejects its promise', async () => {
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 1 });
+    expect(feed.write(new Uint8Array(BLOCK_BYTES))).toBeUndefined();
+    const waiting = feed.write(new Uint8Array(10));
+    const failure = new Error('disk gone');
+    consumer.calls[0]?.done.reject(failure);
+    await expect(waiting).rejects.toBe(failure);
+    expect(() => feed.write(new Uint8Array(10))).toThrow(failure);
+    await feed.close();
+  });
+
   it('a consumer failure sticks: the waiting push, later pushes and end reject with it', async () => {
     const consumer = heldConsumer();
     const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 1 });
