@@ -3,7 +3,8 @@
  * check the size and whatever digests the client said to expect, and only then commit it under its
  * BLAKE3 content key. Any failure (bad digest, wrong size, too large, abort, storage or worker error)
  * cancels the staged write, so nothing unverified is ever visible. A commit onto an existing object
- * counts as success (same key, same bytes) with `created: false`.
+ * counts as success (same key, same bytes) with `created: false`; an existing object of another size
+ * is a damaged copy, which the verified bytes replace (`repaired: true`).
  */
 import { Digest, type DualDigest } from '../../core/identity/digest.ts';
 import { createDualHasher, type HashSessionSource } from '../../core/identity/dual-hasher.ts';
@@ -52,6 +53,11 @@ export interface IngestResult {
   readonly storageKey: string;
   /** False when identical content was already stored. */
   readonly created: boolean;
+  /**
+   * True when a damaged copy (another size) was stored under the content key and these verified bytes
+   * replaced it (`CommitOptions.replaceDamaged`).
+   */
+  readonly repaired?: true;
 }
 
 /** The parts ingest needs. */
@@ -130,8 +136,9 @@ export async function ingestObject(source: ChunkSource | AsyncIterable<Uint8Arra
     checkAgainst(expected, digests);
     if (writer.size !== digests.size) throw new IngestError('size-mismatch', `storage accepted ${writer.size} bytes but ${digests.size} were hashed`);
     const storageKey = contentKey(digests.blake3);
-    const { created } = await writer.commit(storageKey, signal === undefined ? {} : { signal });
-    return { digests, backendId: deps.backend.id, storageKey, created };
+    // The bytes are verified against both digests: they may replace a damaged copy of the key.
+    const committed = await writer.commit(storageKey, { replaceDamaged: true, ...(signal === undefined ? {} : { signal }) });
+    return { digests, backendId: deps.backend.id, storageKey, created: committed.created, ...(committed.repaired === true ? { repaired: true as const } : {}) };
   } finally {
     hasher.abort();
     try {
@@ -184,7 +191,7 @@ export async function ingestObjects(objects: readonly InMemoryObject[], deps: In
   throwIfAborted(signal);
   const stored = await deps.backend.putObjects(
     objects.map((object, index) => ({ key: verified[index]?.storageKey ?? '', bytes: object.bytes })),
-    signal === undefined ? {} : { signal },
+    { replaceDamaged: true, ...(signal === undefined ? {} : { signal }) },
   );
-  return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false }));
+  return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false, ...(stored[index]?.repaired === true ? { repaired: true as const } : {}) }));
 }

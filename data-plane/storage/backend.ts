@@ -39,10 +39,27 @@ export interface StorageObjectInfo {
   readonly size: number;
 }
 
+/** Options of `StorageWriter.commit` and `StorageBackend.putObjects`. */
+export interface CommitOptions extends SignalOptions {
+  /**
+   * What to do with an object of another size already stored under the key. A content key names its
+   * bytes, so such an object is a damaged copy (truncated, say). By default the commit refuses with
+   * `integrity` and the caller's bytes are not stored. With `replaceDamaged` the caller vouches that
+   * its bytes are the key's (it verified their digest), and they replace the damaged copy atomically:
+   * readers see the damaged copy or the whole new one. The commit then resolves with
+   * `{ created: false, repaired: true }`. An object of the same size is never replaced, whatever its
+   * bytes: the backend does not compare bytes (`artifactstore storage verify` does).
+   * Only for content keys: upload parts and their declared size rely on the refusal.
+   */
+  readonly replaceDamaged?: boolean;
+}
+
 /** Result of `StorageWriter.commit`. */
 export interface CommitResult {
   /** True when this commit stored the object; false when an object already existed under the key. */
   readonly created: boolean;
+  /** True when the object already stored was damaged (another size) and this commit replaced it. */
+  readonly repaired?: true;
 }
 
 /** One object of `StorageBackend.putObjects`. */
@@ -112,7 +129,8 @@ export interface StorageWriter {
    * no earlier than when `commit` is called and no later than when it resolves.
    *
    * If an object already exists under `key`, the staged bytes are discarded, the existing object is
-   * left untouched (never replaced), and the commit succeeds with `created: false`. Content-addressed
+   * left untouched (never replaced), and the commit succeeds with `created: false`; one of another size
+   * is a damaged copy, refused with `integrity` unless `options.replaceDamaged` (see `CommitOptions`). Content-addressed
    * keys make this safe: same key, same bytes. Of several writers committing the same key concurrently,
    * all succeed and exactly one reports `created: true`.
    *
@@ -124,7 +142,7 @@ export interface StorageWriter {
    * `failed-precondition` after a previous commit or a cancel.
    * `options.signal` is honoured until the object becomes visible; after that the commit completes.
    */
-  commit(key: string, options?: SignalOptions): Promise<CommitResult>;
+  commit(key: string, options?: CommitOptions): Promise<CommitResult>;
 
   /**
    * Discards the staged bytes and leaves nothing behind. Safe to call any number of times, and after a
@@ -164,7 +182,7 @@ export interface StorageBackend {
    * then stored entirely or not at all. A signal that has already fired rejects with `aborted` before any
    * effect; one firing later may stop objects not yet visible.
    */
-  putObjects(objects: readonly PutObjectInput[], options?: SignalOptions): Promise<CommitResult[]>;
+  putObjects(objects: readonly PutObjectInput[], options?: CommitOptions): Promise<CommitResult[]>;
 
   /**
    * Streams the bytes of the object under `key`, or of `length` bytes from `offset` inside it.

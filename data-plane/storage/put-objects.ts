@@ -2,7 +2,7 @@
  * `StorageBackend.putObjects` for backends without a faster way: one staged writer per object, a few at
  * a time (the memory and S3 backends use it; the local backend publishes a batch in a worker instead).
  */
-import type { CommitResult, PutObjectInput, SignalOptions, StorageBackend } from './backend.ts';
+import type { CommitOptions, CommitResult, PutObjectInput, StorageBackend } from './backend.ts';
 import { throwIfAborted } from './errors.ts';
 import { validateKey } from './keys.ts';
 
@@ -10,7 +10,7 @@ import { validateKey } from './keys.ts';
 const CONCURRENT_WRITERS = 8;
 
 /** Stores `objects` through `backend.createWriter`, honouring the `putObjects` contract. */
-export async function putObjectsWithWriters(backend: Pick<StorageBackend, 'createWriter'>, objects: readonly PutObjectInput[], options: SignalOptions = {}): Promise<CommitResult[]> {
+export async function putObjectsWithWriters(backend: Pick<StorageBackend, 'createWriter'>, objects: readonly PutObjectInput[], options: CommitOptions = {}): Promise<CommitResult[]> {
   for (const object of objects) validateKey(object.key);
   throwIfAborted(options.signal);
   const results: (CommitResult | undefined)[] = objects.map(() => undefined);
@@ -23,7 +23,7 @@ export async function putObjectsWithWriters(backend: Pick<StorageBackend, 'creat
     const earlier = byKey.get(object.key);
     const done = (async () => {
       await earlier?.catch(() => undefined);
-      const writer = await backend.createWriter(options);
+      const writer = await backend.createWriter(options.signal === undefined ? {} : { signal: options.signal });
       try {
         await writer.write(object.bytes);
         results[index] = await writer.commit(object.key, options);

@@ -1,6 +1,6 @@
 // Single-shot PUT and downloads over plain HTTP, against a real control plane and data plane.
 import { createHash } from 'node:crypto';
-import { chmod, truncate } from 'node:fs/promises';
+import { chmod, stat, truncate } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect as http2Connect, type IncomingHttpHeaders as H2Headers } from 'node:http2';
 import { hash as blake3 } from 'blake3';
@@ -168,7 +168,7 @@ describe('rejected uploads store nothing', () => {
     expect(await listFiles(pkg)).toEqual([]);
   });
 
-  it('refuses to serve a copy of another size than recorded, before any byte (HTTP, gRPC, archive), or to take it for new bytes', async () => {
+  it('refuses to serve a copy of another size than recorded, before any byte (HTTP, gRPC, archive); the right bytes uploaded again replace it', async () => {
     const pkg = await cluster.createPackage();
     const data = bytesOf(300_000, 11);
     await cluster.putFile(pkg, 'cut.bin', data);
@@ -189,11 +189,22 @@ describe('rejected uploads store nothing', () => {
     expect(refused.code).toBe(Code.DataLoss);
     const archive = await rawRequest(url, 'GET', `/packages/${pkg}/archive`, auth());
     expect(archive.status).toBe(500);
-    // The right bytes uploaded again are not reported stored while the stored copy is the cut one.
+    // Bytes that do not match the content address are refused before they come near the stored copy.
+    const wrong = await put(pkg, 'wrong.bin', bytesOf(300_000, 12), { ...auth(), 'x-artifact-sha256': `sha256:${createHash('sha256').update(data).digest('hex')}` });
+    expect(wrong.status).toBe(422);
+    expect((await stat(path)).size).toBe(100_000);
+    // The right bytes uploaded again (verified against both digests) replace the cut copy, which every
+    // read of the first file then serves whole; before, they were refused (or, earlier, taken for stored).
     const again = await put(pkg, 'again.bin', data, auth());
-    expect(again.status).toBe(500);
-    expect(((await again.json()) as { code: string }).code).toBe('storage-integrity');
-    expect(await listFiles(pkg)).toEqual(['cut.bin']);
+    expect(again.status).toBe(201);
+    expect(await listFiles(pkg)).toEqual(['again.bin', 'cut.bin']);
+    expect((await stat(path)).size).toBe(data.byteLength);
+    const whole = await rawRequest(url, 'GET', `/packages/${pkg}/files/cut.bin`, auth());
+    expect(whole.status).toBe(200);
+    expect(whole.body.equals(data)).toBe(true);
+    const range = await rawRequest(url, 'GET', `/packages/${pkg}/files/cut.bin`, { ...auth(), range: 'bytes=200000-200009' });
+    expect([range.status, range.body.equals(data.subarray(200_000, 200_010))]).toEqual([206, true]);
+    expect(await read()).toBe(data.byteLength);
   });
 
   it('refuses a single-shot PUT with Content-Range (a fragment is not the file) with 400', async () => {

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
 import { Digest } from '../../core/identity/digest.ts';
-import type { CommitResult, GetOptions, StorageBackend, StorageWriter } from '../../data-plane/storage/backend.ts';
+import type { CommitOptions, CommitResult, GetOptions, StorageBackend, StorageWriter } from '../../data-plane/storage/backend.ts';
 import { contentKey, validateKey } from '../../data-plane/storage/keys.ts';
 import { collect, drain, expectStorageError } from './helpers.ts';
 
@@ -305,6 +305,25 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
         expect(sha256Hex(await read(backend, 'commit/twice'))).toBe(sha256Hex(first));
       });
 
+      it('with replaceDamaged, replaces a stored object of another size (a damaged copy) atomically, and nothing else', async () => {
+        const whole = pseudoRandomBytes(300_000, 13);
+        const key = contentKeyOf(whole);
+        // A damaged copy: the object cut short.
+        expect(await put(backend, key, whole.subarray(0, 1000))).toEqual({ created: true });
+        expect(await put(backend, key, whole, [65_536], { replaceDamaged: true })).toEqual({ created: false, repaired: true });
+        expect(await backend.head(key)).toEqual({ size: whole.byteLength });
+        expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(whole));
+        // The same size is never replaced, whatever the bytes: the backend does not compare them.
+        expect(await put(backend, key, pseudoRandomBytes(whole.byteLength, 14), [65_536], { replaceDamaged: true })).toEqual({ created: false });
+        expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(whole));
+        // Nothing under the key: an ordinary create.
+        const fresh = pseudoRandomBytes(2000, 15);
+        expect(await put(backend, contentKeyOf(fresh), fresh, undefined, { replaceDamaged: true })).toEqual({ created: true });
+        // Without the option another size is still refused, and the copy kept.
+        await expectStorageError(put(backend, key, whole.subarray(0, 5)), 'integrity');
+        expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(whole));
+      });
+
       it('lets concurrent writers of the same content commit the same key: all succeed, one creates', async () => {
         const data = pseudoRandomBytes(300_000, 12);
         const key = contentKeyOf(data);
@@ -440,6 +459,17 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
         await expectStorageError(backend.putObjects([{ key: objects[5]!.key, bytes: pseudoRandomBytes(7, 300) }]), 'integrity');
         for (const { key, bytes } of objects) expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(bytes));
         expect(await backend.putObjects([])).toEqual([]);
+      });
+
+      it('with replaceDamaged, replaces stored objects of another size and keeps the rest', async () => {
+        const inputs = Array.from({ length: 6 }, (_, index) => pseudoRandomBytes(3000 + index, 400 + index));
+        const objects = inputs.map((bytes) => ({ key: contentKeyOf(bytes), bytes }));
+        // Objects 1 and 4 stored cut short (damaged), object 2 stored whole.
+        await backend.putObjects([objects[1]!, objects[4]!].map(({ key, bytes }) => ({ key, bytes: bytes.subarray(0, 100) })));
+        await backend.putObjects([objects[2]!]);
+        const results = await backend.putObjects(objects, { replaceDamaged: true });
+        expect(results).toEqual([{ created: true }, { created: false, repaired: true }, { created: false }, { created: true }, { created: false, repaired: true }, { created: true }]);
+        for (const { key, bytes } of objects) expect(sha256Hex(await read(backend, key))).toBe(sha256Hex(bytes));
       });
 
       it('stores a key given twice once, and exactly one of its results says created', async () => {
@@ -667,7 +697,7 @@ function trackCommits(backend: StorageBackend, committed: Set<string>): StorageB
 }
 
 /** Stores `data` under `key`, written in chunks cycling through `chunkSizes`. */
-async function put(backend: StorageBackend, key: string, data: Uint8Array, chunkSizes: readonly number[] = [data.byteLength || 1]): Promise<CommitResult> {
+async function put(backend: StorageBackend, key: string, data: Uint8Array, chunkSizes: readonly number[] = [data.byteLength || 1], options: CommitOptions = {}): Promise<CommitResult> {
   const writer = await backend.createWriter();
   try {
     let offset = 0;
@@ -677,7 +707,7 @@ async function put(backend: StorageBackend, key: string, data: Uint8Array, chunk
       offset += size;
     }
     expect(writer.size).toBe(data.byteLength);
-    return await writer.commit(key);
+    return await writer.commit(key, options);
   } finally {
     await writer.cancel();
   }

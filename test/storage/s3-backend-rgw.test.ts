@@ -67,6 +67,24 @@ describeS3('S3 backend specifics on Ceph RGW', () => {
     await store.delete('big/object');
   });
 
+  it('replaces a damaged copy through the multipart path too (staged upload, then a copy over it)', async () => {
+    const store = backend('repair-multipart');
+    const data = randomBytes(12 * MiB + 5);
+    await put(store, contentKey(digest), data.subarray(0, 3 * MiB)); // damaged: cut short
+    const writer = await store.createWriter();
+    try {
+      for (let offset = 0; offset < data.byteLength; offset += MiB) await writer.write(data.subarray(offset, offset + MiB));
+      expect(await writer.commit(contentKey(digest), { replaceDamaged: true })).toEqual({ created: false, repaired: true });
+    } finally {
+      await writer.cancel();
+    }
+    expect(await store.head(contentKey(digest))).toEqual({ size: data.byteLength });
+    expect(Buffer.concat(await collect(await store.get(contentKey(digest)))).equals(data)).toBe(true);
+    expect(await listObjects(bucket.client, bucket.bucket, 'repair-multipart/')).toEqual([`repair-multipart/blake3/ab/cd/${digest.hex}`]);
+    expect(await listUploads(bucket.client, bucket.bucket, 'repair-multipart/')).toEqual([]);
+    await store.delete(contentKey(digest));
+  });
+
   it('fails with unavailable when the store goes away mid-upload, leaving no visible object', async () => {
     const proxy = await startTcpProxy(bucket.endpoint.endpointUrl);
     const store = createS3Backend({ id: 's3-lost', ...bucket.endpoint, endpointUrl: proxy.url, bucket: bucket.bucket, keyPrefix: 'lost', multipartThresholdBytes: 5 * MiB, multipartChunkBytes: 5 * MiB });

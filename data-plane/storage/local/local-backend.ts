@@ -7,7 +7,7 @@ import { constants, type Dirent, type Stats } from 'node:fs';
 import { access, lstat, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { CommitResult, GetOptions, PutObjectInput, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
+import type { CommitOptions, CommitResult, GetOptions, PutObjectInput, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
 import { StorageError, throwIfAborted } from '../errors.ts';
 import { isValidKeySegment, MAX_KEY_LENGTH } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
@@ -68,8 +68,9 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
 
     createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, background, writerOptions),
 
-    async putObjects(objects: readonly PutObjectInput[], putOptions: SignalOptions = {}): Promise<CommitResult[]> {
-      const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes, size: object.bytes.byteLength }));
+    async putObjects(objects: readonly PutObjectInput[], putOptions: CommitOptions = {}): Promise<CommitResult[]> {
+      const replaceDamaged = putOptions.replaceDamaged === true;
+      const items = objects.map((object) => ({ key: object.key, target: layout.objectPath(object.key), parents: layout.parentsOf(object.key), bytes: object.bytes, size: object.bytes.byteLength, replaceDamaged }));
       throwIfAborted(putOptions.signal);
       if (items.length === 0) return [];
       const where = await layout.where();
@@ -79,7 +80,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
       throwIfAborted(putOptions.signal);
       const results = (await Promise.all(slices.map((slice) => publishItems(where, slice)))).flat();
       return results.map((result, index) => {
-        if (result.ok) return { created: result.created };
+        if (result.ok) return result.repaired === true ? { created: result.created, repaired: true } : { created: result.created };
         const key = items[index]?.key ?? '';
         throw publishError(result.failure, key, `store ${JSON.stringify(key)}`);
       });

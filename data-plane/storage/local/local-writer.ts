@@ -9,7 +9,7 @@
  * (`publish-worker.js`), the same code that stores `putObjects` batches.
  */
 import { unlink, type FileHandle } from 'node:fs/promises';
-import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
+import type { CommitOptions, CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
 import { BLOCK_BYTES, DIRECT_ALIGNMENT, HEAD_BYTES, isAlignedView, isPooledView, type AlignedBlock } from '../aligned-blocks.ts';
@@ -274,12 +274,13 @@ class LocalWriter implements StorageWriter {
     this.#blockFilled = 0;
   }
 
-  async commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
+  async commit(key: string, options: CommitOptions = {}): Promise<CommitResult> {
     // Validated before queueing and before any state change: a malformed key leaves the writer open.
     const target = this.#layout.objectPath(key);
     return this.#serialize(async () => {
       const handle = this.#requireOpen();
       let created: boolean;
+      let repaired = false;
       try {
         await this.#flushBlock(handle, true);
         await this.#releaseBlocks(); // after every write has landed
@@ -291,10 +292,11 @@ class LocalWriter implements StorageWriter {
         throwIfAborted(this.#signal);
         // The worker syncs the data before it links (a durable name must never point at unsynced bytes),
         // then syncs the new directory entries (publish-worker.js).
-        const [result] = await publishItems(await this.#layout.where(), [{ key, target, parents: this.#layout.parentsOf(key), stagedPath: this.#stagedPath, size: this.#size }]);
+        const [result] = await publishItems(await this.#layout.where(), [{ key, target, parents: this.#layout.parentsOf(key), stagedPath: this.#stagedPath, size: this.#size, replaceDamaged: options.replaceDamaged === true }]);
         if (result === undefined) throw new StorageError('internal', 'local storage: publish worker returned no result');
         if (!result.ok) throw publishError(result.failure, key, `commit ${JSON.stringify(key)}`);
         created = result.created;
+        repaired = result.repaired === true;
       } catch (error) {
         const failure = translateFsError(error, `commit ${JSON.stringify(key)}`);
         // A key nesting with a stored key is found only now, but nothing was published: stay open.
@@ -311,9 +313,10 @@ class LocalWriter implements StorageWriter {
         await this.#discard(handle).catch(() => undefined);
       } else {
         await this.#closeHandles(handle).catch(() => undefined);
-        this.#background.track(this.#removeStaged().catch(() => undefined));
+        // A repair renamed the staged file over the damaged copy: its name is gone already.
+        if (!repaired) this.#background.track(this.#removeStaged().catch(() => undefined));
       }
-      return { created };
+      return repaired ? { created, repaired: true } : { created };
     });
   }
 

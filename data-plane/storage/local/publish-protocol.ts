@@ -34,6 +34,12 @@ export interface PublishItem {
    * "already there".
    */
   readonly size: number;
+  /**
+   * Replace an object of another size already stored under the key (a damaged copy) with this item's
+   * bytes, atomically (rename(2) over it), instead of refusing it: the caller verified the bytes are the
+   * key's (`CommitOptions.replaceDamaged`).
+   */
+  readonly replaceDamaged?: boolean;
 }
 
 /** A request; `id` pairs it with its reply. */
@@ -51,7 +57,7 @@ export interface PublishFailure {
 }
 
 /** The outcome of one item. */
-export type PublishResult = { readonly ok: true; readonly created: boolean } | { readonly ok: false; readonly failure: PublishFailure };
+export type PublishResult = { readonly ok: true; readonly created: boolean; readonly repaired?: true } | { readonly ok: false; readonly failure: PublishFailure };
 
 /** The reply to a request. */
 export interface PublishReply {

@@ -20,13 +20,14 @@
  *   stored object's were synced before its name was made (for a 1 GiB duplicate the sync was the disk's
  *   cache flush of the whole file, 0.4 s or more; for a small one, a file written and synced for
  *   nothing);
- * - link(2), never rename(2): an existing object is never replaced (EEXIST means "already stored");
+ * - link(2), never rename(2): an existing object is never replaced (EEXIST means "already stored"),
+ *   except a damaged copy (another size) when the item asks for it (`replaceDamaged`): rename(2) then;
  * - parent directories are created one level at a time and must be real directories inside the root:
  *   a regular file on the way means the key nests under a stored key, a symlink is an integrity error;
  * - a directory pruned by a concurrent delete between mkdir and link is re-created (bounded retries).
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 
@@ -212,11 +213,13 @@ class StageFailed extends Error {
 }
 
 /**
- * Gives the item's target a name for its data; true when this call created the object, false when it
- * was there. `stage` makes the data durable and returns the staged path to link; it runs once, right
- * before the first link, and not at all when the object turns out to be stored already (checked once
- * the parents are known to be real directories inside the root).
+ * Gives the item's target a name for its data: `created` when this call created the object, `stored`
+ * when it was there, `repaired` when a damaged copy (another size) was there and the item's
+ * `replaceDamaged` let its data replace it. `stage` makes the data durable and returns the staged path
+ * to link; it runs once, right before the first link, and not at all when the object turns out to be
+ * stored already (checked once the parents are known to be real directories inside the root).
  * @param {PublishRoot} where @param {PublishItem} item @param {() => string} stage
+ * @returns {'created' | 'stored' | 'repaired'}
  */
 function linkItem(where, item, stage) {
   /** @type {string | undefined} */
@@ -229,20 +232,26 @@ function linkItem(where, item, stage) {
         carefulWalk(where, item.parents);
         assertInsideRoot(where, dirname(item.target));
       }
+      /** @type {'absent' | 'stored' | 'damaged'} */
+      let existing = 'absent';
       if (staged === undefined) {
-        if (isExistingObject(item.target, item.size)) return false;
+        existing = existingObject(item);
+        if (existing === 'stored') return 'stored';
         try {
           staged = stage();
         } catch (error) {
           throw new StageFailed(error); // not a vanished directory: never retried
         }
       }
+      if (existing === 'damaged') return replaceDamaged(staged, item.target);
       linkSync(staged, item.target);
-      return true;
+      return 'created';
     } catch (error) {
       if (error instanceof StageFailed) throw error.cause;
       if (hasErrno(error, 'EEXIST')) {
-        if (isExistingObject(item.target, item.size)) return false;
+        const existing = existingObject(item);
+        if (existing === 'stored') return 'stored';
+        if (existing === 'damaged' && staged !== undefined) return replaceDamaged(staged, item.target);
       } else if (!hasErrno(error, 'ENOENT', 'ENOTDIR')) {
         throw error;
       }
@@ -254,22 +263,36 @@ function linkItem(where, item, stage) {
 }
 
 /**
- * What an EEXIST from link means: true for an object (already stored), false when the entry vanished
- * again (a concurrent delete; retry). A directory means the key nests with stored keys; an object of
- * another size than `size` is a damaged copy (refused: the caller's verified bytes are not stored).
- * @param {string} target @param {number} size
+ * Replaces a damaged copy at `target` with the staged data: rename(2) swaps the name atomically (a
+ * reader sees the old file or the new one), and the staged name is gone afterwards (its removal by the
+ * caller finds nothing). The directory syncs after `linkItem` make the new entry durable.
+ * @param {string} staged @param {string} target @returns {'repaired'}
  */
-function isExistingObject(target, size) {
+function replaceDamaged(staged, target) {
+  renameSync(staged, target);
+  return 'repaired';
+}
+
+/**
+ * What is at the item's target: `stored` for an object (already stored), `absent` when nothing is (or
+ * the entry vanished again after an EEXIST: a concurrent delete; retry). A directory means the key nests
+ * with stored keys; an object of another size than the item's is a damaged copy: `damaged` when the item
+ * may replace it, else refused (the caller's verified bytes are not stored).
+ * @param {PublishItem} item @returns {'absent' | 'stored' | 'damaged'}
+ */
+function existingObject(item) {
+  const { target, size } = item;
   let info;
   try {
     info = lstatSync(target);
   } catch (error) {
-    if (hasErrno(error, 'ENOENT')) return false;
+    if (hasErrno(error, 'ENOENT')) return 'absent';
     throw error;
   }
   if (info.isFile()) {
-    if (info.size !== size) throw new Refusal('integrity', `local storage: the object already stored under this key is ${info.size} bytes, not ${size}: that copy is damaged (artifactstore storage verify records it)`);
-    return true;
+    if (info.size === size) return 'stored';
+    if (item.replaceDamaged === true) return 'damaged';
+    throw new Refusal('integrity', `local storage: the object already stored under this key is ${info.size} bytes, not ${size}: that copy is damaged (artifactstore storage verify records it)`);
   }
   if (info.isDirectory()) throw new Refusal('invalid-key', 'is a prefix of stored keys');
   throw new Refusal('integrity', 'local storage: the object path is a symbolic link or special file');
@@ -300,7 +323,7 @@ function publish(request) {
   // 1 and 2. Per item: data on disk (bytes staged and synced, or the writer's staged file synced), then
   // its name. Both happen inside `linkItem`, after the parents are checked and only when the object is
   // not stored already: a duplicate is neither written nor synced.
-  /** @type {Map<number, { created: boolean; directories: string[] }>} */
+  /** @type {Map<number, { outcome: 'created' | 'stored' | 'repaired'; directories: string[] }>} */
   const pending = new Map();
   items.forEach((item, i) => {
     try {
@@ -322,12 +345,12 @@ function publish(request) {
       } else {
         throw new Refusal('unavailable', 'publish item carries neither bytes nor a staged file');
       }
-      const created = linkItem(request, item, stage);
+      const outcome = linkItem(request, item, stage);
       // Every directory from the object's up to the root, whoever created them: an entry another
       // writer made (or an earlier attempt of ours, or an earlier request that failed before its
       // syncs) may not be durable yet, and an object found already there is reported stored only
       // once its path is. Syncing a clean directory costs little.
-      pending.set(i, { created, directories: ancestry(request.root, item.target) });
+      pending.set(i, { outcome, directories: ancestry(request.root, item.target) });
     } catch (error) {
       results[i] = { ok: false, failure: failureOf(error) };
     }
@@ -346,9 +369,10 @@ function publish(request) {
       }
     }
   }
-  for (const [i, { created, directories }] of pending) {
+  for (const [i, { outcome, directories }] of pending) {
     const failure = directories.map((directory) => synced.get(directory)).find((f) => f !== undefined);
-    results[i] = failure === undefined ? { ok: true, created } : { ok: false, failure };
+    if (failure !== undefined) results[i] = { ok: false, failure };
+    else results[i] = outcome === 'repaired' ? { ok: true, created: false, repaired: true } : { ok: true, created: outcome === 'created' };
   }
   // 4. The staging names this worker made; objects keep their inode through the new link.
   for (const path of ours) unlinkQuietly(path);

@@ -4,7 +4,7 @@
  * so code tested against it behaves the same on disk.
  */
 import { putObjectsWithWriters } from '../put-objects.ts';
-import type { CommitResult, GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
+import type { CommitOptions, CommitResult, GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { validateKey } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
@@ -128,7 +128,7 @@ class MemoryWriter implements StorageWriter {
   }
 
   // eslint-disable-next-line @typescript-eslint/require-await -- async so every failure is a rejection.
-  async commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
+  async commit(key: string, options: CommitOptions = {}): Promise<CommitResult> {
     validateKey(key);
     this.#requireOpen();
     if (options.signal?.aborted === true) throw this.#fail(abortedError(options.signal));
@@ -136,7 +136,12 @@ class MemoryWriter implements StorageWriter {
     const stored = objects.get(key);
     if (stored !== undefined) {
       // Same key, same bytes: one of another size is a damaged copy, never "already there".
-      if (stored.byteLength !== this.#size) throw this.#fail(new StorageError('integrity', `memory storage: the object already stored under ${JSON.stringify(key)} is ${stored.byteLength} bytes, not ${this.#size}`));
+      if (stored.byteLength !== this.#size) {
+        if (options.replaceDamaged !== true) throw this.#fail(new StorageError('integrity', `memory storage: the object already stored under ${JSON.stringify(key)} is ${stored.byteLength} bytes, not ${this.#size}`));
+        objects.set(key, concat(this.#chunks, this.#size));
+        this.#finish('committed');
+        return { created: false, repaired: true };
+      }
       this.#finish('committed');
       return { created: false };
     }

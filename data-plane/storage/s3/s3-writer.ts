@@ -16,7 +16,7 @@
  * aborted and any staged object deleted, and every later call rejects with that same error.
  */
 import { randomUUID } from 'node:crypto';
-import type { CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
+import type { CommitOptions, CommitResult, SignalOptions, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { validateKey } from '../keys.ts';
 import { createOperationQueue, type OperationQueue } from '../operation-queue.ts';
@@ -110,25 +110,26 @@ class S3Writer implements StorageWriter {
     await this.#requireOpen();
   }
 
-  commit(key: string, options: SignalOptions = {}): Promise<CommitResult> {
+  commit(key: string, options: CommitOptions = {}): Promise<CommitResult> {
     return this.#inOrder(() => this.#commit(key, options));
   }
 
-  async #commit(key: string, options: SignalOptions): Promise<CommitResult> {
+  async #commit(key: string, options: CommitOptions): Promise<CommitResult> {
     validateKey(key);
     await this.#requireOpen();
     if (options.signal?.aborted === true) throw this.#fail(abortedError(options.signal));
     const signal = combine(this.#signal, options.signal);
     const objectKey = `${this.#target.root}${key}`;
     const action = `commit ${JSON.stringify(key)}`;
+    const replaceDamaged = options.replaceDamaged === true;
     try {
       let result: CommitResult;
       if (this.#upload === undefined) {
         const body = this.#take(this.#pendingBytes);
-        result = await this.#target.locks.run(objectKey, () => this.#putOnce(objectKey, body, signal));
+        result = await this.#target.locks.run(objectKey, () => this.#putOnce(objectKey, body, replaceDamaged, signal));
       } else {
         const staged = await this.#completeUpload(this.#upload, signal);
-        result = await this.#target.locks.run(objectKey, () => this.#copyOnce(staged, objectKey, signal));
+        result = await this.#target.locks.run(objectKey, () => this.#copyOnce(staged, objectKey, replaceDamaged, signal));
         await this.#deleteStaged();
       }
       this.#finish('committed');
@@ -162,9 +163,15 @@ class S3Writer implements StorageWriter {
     await this.#cleanup?.catch(() => undefined);
   }
 
-  async #putOnce(objectKey: string, body: Buffer, signal: AbortSignal | undefined): Promise<CommitResult> {
+  async #putOnce(objectKey: string, body: Buffer, replaceDamaged: boolean, signal: AbortSignal | undefined): Promise<CommitResult> {
     const { client, bucket } = this.#target;
-    if (await this.#exists(objectKey, signal)) return { created: false };
+    const stored = await this.#stored(objectKey, replaceDamaged, signal);
+    if (stored === 'stored') return { created: false };
+    if (stored === 'damaged') {
+      // The caller's verified bytes replace the damaged copy: an unconditional put (readers see one or the other).
+      await client.putObject({ Bucket: bucket, Key: objectKey, Body: body, ContentLength: body.byteLength, ...objectSettings(this.#target) }, callOptions(signal));
+      return { created: false, repaired: true };
+    }
     try {
       await client.putObject({ Bucket: bucket, Key: objectKey, Body: body, ContentLength: body.byteLength, IfNoneMatch: '*', ...objectSettings(this.#target) }, callOptions(signal));
       return { created: true };
@@ -175,34 +182,38 @@ class S3Writer implements StorageWriter {
     }
   }
 
-  async #copyOnce(staged: string, objectKey: string, signal: AbortSignal | undefined): Promise<CommitResult> {
-    if (await this.#exists(objectKey, signal)) return { created: false };
+  async #copyOnce(staged: string, objectKey: string, replaceDamaged: boolean, signal: AbortSignal | undefined): Promise<CommitResult> {
+    const stored = await this.#stored(objectKey, replaceDamaged, signal);
+    if (stored === 'stored') return { created: false };
+    // Absent, or damaged and to be replaced: a copy is a whole-object replacement either way.
     const { client, bucket } = this.#target;
     if (this.#size <= this.#target.maxCopyBytes) {
       await client.copyObject({ Bucket: bucket, Key: objectKey, CopySource: `${bucket}/${staged}`, MetadataDirective: 'COPY', ...objectSettings(this.#target) }, callOptions(signal));
-      return { created: true };
+    } else {
+      await copyInParts(this.#target, staged, objectKey, this.#size, signal);
     }
-    await copyInParts(this.#target, staged, objectKey, this.#size, signal);
-    return { created: true };
+    return stored === 'damaged' ? { created: false, repaired: true } : { created: true };
   }
 
   /**
    * Whether an object is stored under `objectKey` already. One of another size than this writer's is a
-   * damaged copy (the same key means the same bytes): refused with `integrity`, never taken for "already
-   * there", so a verified upload is not reported stored while the stored copy is wrong.
+   * damaged copy (the same key means the same bytes), never taken for "already there", so a verified
+   * upload is not reported stored while the stored copy is wrong: `damaged` when the caller may replace
+   * it, else refused with `integrity`.
    */
-  async #exists(objectKey: string, signal: AbortSignal | undefined): Promise<boolean> {
+  async #stored(objectKey: string, replaceDamaged: boolean, signal: AbortSignal | undefined): Promise<'absent' | 'stored' | 'damaged'> {
     let size: number | undefined;
     try {
       size = (await this.#target.client.headObject({ Bucket: this.#target.bucket, Key: objectKey }, callOptions(signal))).ContentLength;
     } catch (error) {
-      if (isS3NotFound(error)) return false;
+      if (isS3NotFound(error)) return 'absent';
       throw error;
     }
     if (size !== undefined && size !== this.#size) {
+      if (replaceDamaged) return 'damaged';
       throw new StorageError('integrity', `s3 storage: the object already stored under ${JSON.stringify(objectKey)} is ${size} bytes, not ${this.#size}: that copy is damaged (artifactstore storage verify records it)`);
     }
-    return true;
+    return 'stored';
   }
 
   /** Sends the rest as the last part, waits for every part, completes the upload; returns the staged key. */
