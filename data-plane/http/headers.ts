@@ -74,19 +74,40 @@ export type RangeRequest =
  */
 export function parseRange(value: string | undefined, size: number): RangeRequest {
   if (value === undefined) return { kind: 'full' };
-  const match = new RegExp(`^bytes=(?:${COUNT}-${COUNT}?|-${COUNT})$`).exec(value.trim());
+  // RFC 9110 §14.1.2: positions are 1*DIGIT, leading zeros and all. Any length is read: a number past
+  // every safe integer is past every object (MAX_POSITION), so a start that far is unsatisfiable and an
+  // end or suffix that far reaches the end. (Bounded only to keep a hostile header's regex work small.)
+  const match = /^bytes=(?:(\d{1,4096})-(\d{1,4096})?|-(\d{1,4096}))$/.exec(value.trim());
   if (match === null) return { kind: 'full' };
   const [, first, last, suffix] = match;
   if (suffix !== undefined) {
-    const n = Number(suffix);
+    const n = position(suffix);
     if (n === 0 || size === 0) return { kind: 'unsatisfiable' };
     return { kind: 'partial', start: Math.max(0, size - n), end: size - 1 };
   }
-  const start = Number(first);
-  if (last !== undefined && Number(last) < start) return { kind: 'full' };
+  const start = position(first ?? '');
+  // An end before the start makes the header invalid, which is ignored (compared as digits, exactly).
+  if (last !== undefined && compareDigits(last, first ?? '') < 0) return { kind: 'full' };
   if (start >= size) return { kind: 'unsatisfiable' };
-  const end = last === undefined ? size - 1 : Number(last);
+  const end = last === undefined ? size - 1 : position(last);
   return { kind: 'partial', start, end: Math.min(end, size - 1) };
+}
+
+/** Past any object's last byte: what a position of more digits than a safe integer has stands for. */
+const MAX_POSITION = Number.MAX_SAFE_INTEGER;
+
+/** A byte position written in decimal digits, capped at MAX_POSITION. */
+function position(digits: string): number {
+  const significant = digits.replace(/^0+(?=\d)/, '');
+  return significant.length > 15 ? MAX_POSITION : Math.min(MAX_POSITION, Number(significant));
+}
+
+/** Compares two decimal digit strings by value (any length, leading zeros allowed). */
+function compareDigits(a: string, b: string): number {
+  const x = a.replace(/^0+(?=\d)/, '');
+  const y = b.replace(/^0+(?=\d)/, '');
+  if (x.length !== y.length) return x.length - y.length;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** True when an `If-Range` header allows the range: absent, or exactly the (strong) current ETag. */

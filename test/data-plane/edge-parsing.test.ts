@@ -30,8 +30,17 @@ describe('parseRange', () => {
     ['bytes=-5', 0, { kind: 'unsatisfiable' }],
     ['bytes=3-1', 10, { kind: 'full' }],
     ['bytes=0-1,3-4', 10, { kind: 'full' }],
-    ['bytes=01-2', 10, { kind: 'full' }],
-    ['bytes=1234567890123456-', 10, { kind: 'full' }],
+    // RFC 9110: positions are 1*DIGIT, so leading zeros and numbers of any length are valid.
+    ['bytes=01-2', 10, { kind: 'partial', start: 1, end: 2 }],
+    ['bytes=0000-0009', 10, { kind: 'partial', start: 0, end: 9 }],
+    ['bytes=1234567890123456-', 10, { kind: 'unsatisfiable' }],
+    ['bytes=99999999999999999999999-', 10, { kind: 'unsatisfiable' }],
+    ['bytes=4-18446744073709551615', 10, { kind: 'partial', start: 4, end: 9 }],
+    ['bytes=-18446744073709551615', 10, { kind: 'partial', start: 0, end: 9 }],
+    ['bytes=100000000000000000001-100000000000000000000', 10, { kind: 'full' }],
+    ['bytes=100000000000000000000-100000000000000000001', 10, { kind: 'unsatisfiable' }],
+    ['bytes=-', 10, { kind: 'full' }],
+    ['bytes=1-2-3', 10, { kind: 'full' }],
     ['pages=1-2', 10, { kind: 'full' }],
   ] as const)('%s of %i bytes', (value, size, expected) => {
     expect(parseRange(value, size)).toEqual(expected);
