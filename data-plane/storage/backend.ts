@@ -211,9 +211,11 @@ export interface StorageBackend {
   head(key: string, options?: SignalOptions): Promise<StorageObjectInfo | undefined>;
 
   /**
-   * Removes the object under `key`. Idempotent: resolves whether or not an object existed. A delete
-   * racing a commit of the same key may leave the object present or absent; callers that care (the
-   * garbage collector) must order the two themselves.
+   * Removes the object under `key`, durably: once this resolves, a power loss does not bring it back
+   * (on a filesystem: the directory entry's removal is synced, also when the object was found gone
+   * already, since that may be another delete's removal not yet synced). Idempotent: resolves whether
+   * or not an object existed. A delete racing a commit of the same key may leave the object present or
+   * absent; callers that care (the garbage collector) must order the two themselves.
    */
   delete(key: string, options?: SignalOptions): Promise<void>;
 

@@ -16,6 +16,7 @@ import { createLocalLayout, type LocalLayout } from './local-layout.ts';
 import { createBackgroundWork } from '../background-work.ts';
 import { createLocalWriter } from './local-writer.ts';
 import { publishError, publishItems } from './publish-pool.ts';
+import { syncPath } from '../../../core/fs/create-durably.ts';
 
 /**
  * Bytes per read of a stored object (and per chunk handed to the caller) when the caller needs chunks it
@@ -140,6 +141,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
     async delete(key: string, deleteOptions: SignalOptions = {}): Promise<void> {
       const path = layout.objectPath(key);
       throwIfAborted(deleteOptions.signal);
+      const action = `delete ${JSON.stringify(key)}`;
       try {
         await layout.assertInsideRoot(dirname(path));
         // unlink never follows a final symlink: a planted link is removed, its target left alone.
@@ -147,14 +149,25 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
       } catch (error) {
         if (hasErrno(error, 'ENOENT', 'ENOTDIR')) {
           await layout.requireRoot();
+          // Absent: perhaps another delete's unlink, not yet durable; make it so before answering.
+          await syncNearestDirectory(layout.root, dirname(path)).catch((failure: unknown) => {
+            throw translateFsError(failure, action);
+          });
           return;
         }
         // unlink(2) of a directory (EISDIR on Linux): the key is only a prefix, so there is no object to delete.
         if (hasErrno(error, 'EISDIR')) return;
-        throw translateFsError(error, `delete ${JSON.stringify(key)}`);
+        throw translateFsError(error, action);
       }
-      // Empty fan-out directories would otherwise pile up as the garbage collector deletes.
-      await layout.pruneParents(path);
+      // Empty fan-out directories would otherwise pile up as the garbage collector deletes. Then the
+      // deepest directory left is synced: the removals are durable when the delete resolves (a deleted
+      // object that a power loss brought back would be stored with nothing to delete it again).
+      const survivor = await layout.pruneParents(path);
+      try {
+        await syncPath(survivor);
+      } catch (error) {
+        throw translateFsError(error, action);
+      }
     },
 
     list(prefix: string, listOptions: SignalOptions = {}): AsyncIterable<string> {
@@ -182,6 +195,21 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
       }
     },
   };
+}
+
+/**
+ * Fsyncs the deepest existing directory from `directory` up to `root`: a delete that found its object
+ * gone makes the removal durable all the same (it may be another delete's, not yet synced).
+ */
+async function syncNearestDirectory(root: string, directory: string): Promise<void> {
+  for (let current = directory; ; current = dirname(current)) {
+    try {
+      await syncPath(current);
+      return;
+    } catch (error) {
+      if (!hasErrno(error, 'ENOENT', 'ENOTDIR') || current.length <= root.length) throw error;
+    }
+  }
 }
 
 async function* listKeys(layout: LocalLayout, prefix: string, signal: AbortSignal | undefined): AsyncGenerator<string> {

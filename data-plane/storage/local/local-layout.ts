@@ -43,8 +43,12 @@ export interface LocalLayout {
   where(): Promise<PublishRoot>;
   /** The directory names from the root down to the parent of `key`'s object (`key` validated). */
   parentsOf(key: string): string[];
-  /** Removes now-empty directories above `path`, up to (not including) the root. Best effort. */
-  pruneParents(path: string): Promise<void>;
+  /**
+   * Removes now-empty directories above `path`, up to (not including) the root. Best effort. Resolves
+   * with the deepest directory still there (the root at most): the one whose fsync makes the removals
+   * durable.
+   */
+  pruneParents(path: string): Promise<string>;
   /** Creates a new, uniquely named staging file (mode 0600, made 0444 by the commit), open for writing. */
   createStagedFile(): Promise<StagedFile>;
 }
@@ -122,9 +126,10 @@ export function createLocalLayout(root: string): LocalLayout {
           // Gone already (a concurrent delete pruned it): its parent may be empty now, keep climbing.
           if (hasErrno(error, 'ENOENT')) continue;
           // Not empty, or anything else: stop. Leftover empty directories cost nothing but an inode.
-          return;
+          return directory;
         }
       }
+      return absoluteRoot;
     },
 
     async createStagedFile() {
