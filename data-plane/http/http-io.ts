@@ -97,6 +97,9 @@ const ignore = (): void => undefined;
  * and the request is paused while the sink's promise is pending. The same limits and errors as
  * `requestBody`: more than `maxBytes` is `payload-too-large` (the request is destroyed, as
  * `requestBody` does), a body that ends early is `incomplete-body`.
+ *
+ * `pipe` settles only once no sink promise is pending: Node may announce the end (or the client's
+ * abort) while the last chunk's promise still runs, and the caller's cleanup must not start under it.
  */
 export function requestBodySource(req: HttpRequest, maxBytes: number): ChunkSource {
   return {
@@ -104,6 +107,12 @@ export function requestBodySource(req: HttpRequest, maxBytes: number): ChunkSour
       return new Promise<void>((resolve, reject) => {
         let received = 0;
         let settled = false;
+        /** The sink's promise while it is pending. */
+        let pending: Promise<void> | undefined;
+        /** Set when the body ended while a sink promise was pending. */
+        let ended = false;
+        /** The body's own failure (the client went away), kept until no sink promise is pending. */
+        let failure: DataPlaneError | undefined;
         const readable = req as Readable;
         const finish = (error?: unknown): void => {
           if (settled) return;
@@ -121,7 +130,7 @@ export function requestBodySource(req: HttpRequest, maxBytes: number): ChunkSour
           }
         };
         const onData = (chunk: Buffer): void => {
-          if (settled) return;
+          if (settled || failure !== undefined) return;
           received += chunk.byteLength;
           if (received > maxBytes) {
             finish(new DataPlaneError('payload-too-large', `the body exceeds the limit of ${maxBytes} bytes`));
@@ -136,19 +145,41 @@ export function requestBodySource(req: HttpRequest, maxBytes: number): ChunkSour
             return;
           }
           if (wait === undefined) return;
+          pending = wait;
           readable.pause();
           wait.then(
             () => {
-              if (!settled) readable.resume();
+              pending = undefined;
+              if (failure !== undefined) finish(failure);
+              else if (ended) finish();
+              else if (!settled) readable.resume();
             },
-            (error: unknown) => finish(error),
+            (error: unknown) => {
+              pending = undefined;
+              finish(failure ?? error);
+            },
           );
         };
-        const onEnd = (): void => finish();
-        const onError = (error: unknown): void => finish(new DataPlaneError('incomplete-body', 'the request body ended early (the client closed the connection)', { cause: error }));
+        const onEnd = (): void => {
+          ended = true;
+          if (pending === undefined) finish();
+        };
+        const onError = (error: unknown): void => {
+          failure ??= new DataPlaneError('incomplete-body', 'the request body ended early (the client closed the connection)', { cause: error });
+          if (pending === undefined) finish(failure);
+        };
         const onClose = (): void => {
           if (!readable.readableEnded) onError(new Error('connection closed'));
         };
+        // Already over: a destroyed body never emits again, an ended and read one has nothing left.
+        if (readable.destroyed && !readable.readableEnded) {
+          onError(new Error('the request was destroyed before its body was read'));
+          return;
+        }
+        if (readable.readableEnded) {
+          finish();
+          return;
+        }
         readable.on('error', onError);
         readable.on('close', onClose);
         readable.on('end', onEnd);

@@ -178,6 +178,17 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   }
 
   /** The rest of `write` once it has to wait for a block. */
+  /** A write that had to wait, while it runs: `close` waits for it (it holds a block no list names). */
+  let waitingWrite: Promise<void> | undefined;
+
+  function trackWaiting(write: Promise<void>): Promise<void> {
+    const tracked = write.finally(() => {
+      if (waitingWrite === tracked) waitingWrite = undefined;
+    });
+    waitingWrite = tracked;
+    return tracked;
+  }
+
   async function writeWaiting(chunk: Uint8Array, offset: number, gathered: GrowingBuffer | undefined): Promise<void> {
     if (gathered !== undefined) await leaveHead(gathered);
     for (;;) {
@@ -194,14 +205,14 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
       const gathered = head;
       head = undefined;
       const block = freeBlockNow();
-      if (block === undefined) return writeWaiting(chunk, 0, gathered);
+      if (block === undefined) return trackWaiting(writeWaiting(chunk, 0, gathered));
       current = block;
       copyBytes(current.bytes, gathered.view());
       filled = gathered.length;
       gathered.clear();
     }
     const offset = copyWhileFree(chunk, 0);
-    return offset >= chunk.byteLength ? undefined : writeWaiting(chunk, offset, undefined);
+    return offset >= chunk.byteLength ? undefined : trackWaiting(writeWaiting(chunk, offset, undefined));
   }
 
   return {
@@ -222,8 +233,11 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
       releaseAll();
     },
     async close() {
-      if (closed && held.length === 0) return;
+      if (closed && held.length === 0 && waitingWrite === undefined) return;
       closed = true;
+      // A write still waiting for a block holds the oldest one outside `consuming`, and may hand over
+      // more: wait for it first, then for every consumer call.
+      if (waitingWrite !== undefined) await waitingWrite.catch(() => undefined);
       await Promise.allSettled(consuming.map((entry) => entry.done));
       releaseAll();
     },

@@ -133,6 +133,9 @@ export async function ingestObject(source: ChunkSource | AsyncIterable<Uint8Arra
       }
     }
     const digests = await hasher.digest();
+    // Every byte taken was hashed (a source that ended before its last chunk was handed over whole would
+    // otherwise store a shorter object, consistently hashed).
+    if (digests.size !== total) throw new IngestError('size-mismatch', `received ${total} bytes but ${digests.size} were hashed`);
     checkAgainst(expected, digests);
     if (writer.size !== digests.size) throw new IngestError('size-mismatch', `storage accepted ${writer.size} bytes but ${digests.size} were hashed`);
     const storageKey = contentKey(digests.blake3);

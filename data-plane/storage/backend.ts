@@ -172,7 +172,8 @@ export interface StorageBackend {
 
   /**
    * Stores whole objects already in memory, each exactly as `createWriter` + `write` + `commit` would
-   * (durable when this resolves, an existing object is never replaced, `created` as for `commit`), and
+   * (durable when this resolves, an existing object is never replaced but for a damaged copy under
+   * `options.replaceDamaged`, `created` and `repaired` as for `commit`), and
    * resolves with one `CommitResult` per object, in order. For many small objects at once (a batch
    * upload's small files), where a writer per object costs more than the bytes.
    *

@@ -3,6 +3,7 @@
 // server and client on loopback.
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDeferred } from '../../core/identity/deferred.ts';
@@ -151,4 +152,70 @@ describe('requestBodySource', () => {
       server = undefined;
     }
   });
+
+  it('resolves only once the last sink promise settled, though Node announces the end under it', async () => {
+    // Every chunk's promise takes a while; Node queues 'end' when it hands out the last buffered chunk
+    // of a body that has ended, paused or not (seen with a chunked body of three 64 KiB pieces).
+    const outcome = createDeferred<{ pending: number; delivered: number }>();
+    const port = await serve((req) => {
+      let pending = 0;
+      let delivered = 0;
+      requestBodySource(req, 1 << 30)
+        .pipe((chunk) => {
+          delivered += chunk.byteLength;
+          pending += 1;
+          return new Promise<void>((resolve) => setTimeout(resolve, 150)).then(() => {
+            pending -= 1;
+          });
+        })
+        .then(() => outcome.resolve({ pending, delivered }), outcome.reject);
+    });
+    const body = Buffer.alloc(3 * 65_536, 7);
+    const client = request({ host: '127.0.0.1', port, method: 'PUT', path: '/', headers: { 'transfer-encoding': 'chunked' } });
+    client.on('error', () => undefined);
+    client.end(body);
+    expect(await outcome.promise).toEqual({ pending: 0, delivered: body.byteLength });
+  });
+
+  it('delivers every byte of a body that had wholly arrived, and resolves after the last promise', async () => {
+    const chunks = [Buffer.alloc(32_768, 1), ...Array.from({ length: 16 }, (_, i) => Buffer.alloc(65_536, i + 2))];
+    const body = new Readable({ read() {} });
+    for (const chunk of chunks) body.push(chunk);
+    body.push(null);
+    let delivered = 0;
+    let settledSinks = 0;
+    await requestBodySource(body as unknown as IncomingMessage, 1 << 30).pipe((chunk) => {
+      delivered += chunk.byteLength;
+      return new Promise<void>((resolve) => setTimeout(resolve, 5)).then(() => {
+        settledSinks += 1;
+      });
+    });
+    expect([delivered, settledSinks]).toEqual([Buffer.concat(chunks).byteLength, chunks.length]);
+  });
+
+  it('rejects a client abort only after the pending sink promise settled', async () => {
+    const body = new Readable({ read() {} });
+    body.push(Buffer.alloc(1000));
+    let sinkSettled = false;
+    const piped = requestBodySource(body as unknown as IncomingMessage, 1 << 30).pipe(
+      () =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            sinkSettled = true;
+            resolve();
+          }, 300),
+        ),
+    );
+    setTimeout(() => body.destroy(new Error('ECONNRESET')), 50);
+    await expect(piped).rejects.toMatchObject({ code: 'incomplete-body' });
+    expect(sinkSettled).toBe(true);
+  });
+
+  it('rejects at once on a request destroyed before its body was read', async () => {
+    const body = new Readable({ read() {} });
+    body.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(requestBodySource(body as unknown as IncomingMessage, 1 << 30).pipe(() => undefined)).rejects.toMatchObject({ code: 'incomplete-body' });
+  });
 });
+

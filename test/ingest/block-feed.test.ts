@@ -109,6 +109,21 @@ describe('createBlockFeed', () => {
     expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
   });
 
+  it('close waits for a write that is waiting for a block before the blocks go back to the pool', async () => {
+    const free = freeAlignedBlocks();
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 1 });
+    expect(feed.write(new Uint8Array(BLOCK_BYTES))).toBeUndefined();
+    const waiting = feed.write(new Uint8Array(10).fill(9)) as Promise<void>;
+    const closing = feed.close();
+    expect(await state(closing)).toBe('pending');
+    expect(freeAlignedBlocks(), 'the waiting write still holds its block').toBe(free - 1);
+    consumer.calls[0]?.done.resolve();
+    await waiting;
+    await closing;
+    expect(freeAlignedBlocks()).toBe(free);
+  });
+
   it('write throws a consumer failure it already knows, and a failure found while waiting rejects its promise', async () => {
     const consumer = heldConsumer();
     const feed = createBlockFeed((bytes) => consumer.consume(bytes), { maxBlocks: 1 });

@@ -5,6 +5,8 @@
  * Why link and not rename: rename(2) silently replaces an existing target, so two concurrent commits of
  * the same key could not tell who stored it, and an existing object would be swapped under its readers.
  * link(2) fails with EEXIST instead, which is exactly "already there": success with `created: false`.
+ * The one rename is a repair: with `replaceDamaged`, a stored object of another size is a damaged copy
+ * and the synced staged file is renamed over it (`publish-worker.js`, ADR 0004 amendment).
  * The commit itself (sync, parent directories, link, directory syncs) runs in a publish worker
  * (`publish-worker.js`), the same code that stores `putObjects` batches.
  */
