@@ -334,10 +334,16 @@ describe('rejected uploads store nothing', () => {
       expect(bad.headers['content-type']).toBe('application/problem+json');
       const denied = await exchange({ ':method': 'PUT', ':path': `/packages/${pkg}/files/h2-denied.bin`, ...auth(TOKEN_B) }, data);
       expect(denied.headers[':status']).toBe(404);
+      // Several 2 MiB blocks: the body is paused and resumed while blocks are hashed and written.
+      const large = bytesOf(9 * 1024 * 1024 + 123, 13);
+      const big = await exchange({ ':method': 'PUT', ':path': `/packages/${pkg}/files/h2-large.bin`, ...auth(), 'x-artifact-sha256': sha256(large) }, large);
+      expect(big.headers[':status']).toBe(201);
+      const back = await exchange({ ':method': 'GET', ':path': `/packages/${pkg}/files/h2-large.bin`, ...auth() });
+      expect(Buffer.compare(back.body, large)).toBe(0);
     } finally {
       session.close();
     }
-    expect(await listFiles(pkg)).toEqual(['h2.bin']);
+    expect(await listFiles(pkg)).toEqual(['h2-large.bin', 'h2.bin']);
   });
 
   it('answers an unknown file with 404 problem+json', async () => {
