@@ -21,7 +21,6 @@ import { parseArgs } from 'node:util';
 import { openBackends } from './storage/config/open-backends.ts';
 import { DEFAULT_LOCAL_BACKEND_ID, loadStorageConfig } from './storage/config/storage-config.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_SWEEP_INTERVAL_MS, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
-import { setDataPlaneHeapGrowth } from './server/heap-growth.ts';
 
 /** Backend id of the local directory a data plane started from the environment uses. */
 export const LOCAL_BACKEND_ID = DEFAULT_LOCAL_BACKEND_ID;
@@ -97,7 +96,6 @@ const ENV_OF_FLAG: Record<string, string> = { 'control-plane': 'ARTIFACTSTORE_CO
 /** Parses the configuration, prepares the storage root and starts the data plane. */
 export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly string[], log: (line: string) => void): Promise<RunningDataPlane> {
   const config = parseDataPlaneConfig(env, args);
-  setDataPlaneHeapGrowth();
   const internalToken = 'value' in config.internalToken ? config.internalToken.value : await readTokenFile(config.internalToken.file);
   // Every configured backend is opened (S3 buckets and credentials checked) before the data plane
   // registers: a bad [storage] table stops the start with a message naming the key.
