@@ -36,7 +36,7 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
 import { contiguousOffset, declaredSize, declareSize, deleteParts, listParts, readParts, requireContiguous, stagingPrefix, writePart } from './upload-parts.ts';
-import { authorizeWrite, logRepair, recordFile, requireOwnBackend, requireWithinLimit, type WriteFileRequest } from './write-file.ts';
+import { authorizeWrite, recordFile, requireOwnBackend, requireWithinLimit, type WriteFileRequest } from './write-file.ts';
 
 const CLEANUP_TIMEOUT_MS = 60_000;
 
@@ -189,7 +189,6 @@ export async function completeSession(deps: DataPlaneDeps, caller: Caller, uploa
     };
     // Parts live on the session's backend; the file goes where the control plane routes it now.
     const ingested = await ingestObject(readParts(partsBackend, parts, signal), withBackend(deps, backendById(deps, write.backendId ?? '')), { expected, maxBytes: deps.maxUploadBytes, signal });
-    if (ingested.repaired === true) logRepair(deps, ingested);
     file = await recordFile(deps, write, ingested.digests, ingested.storageKey, signal, { uploadId, completionId });
   } catch (error) {
     await reopen(deps, caller, uploadId, completionId, error);

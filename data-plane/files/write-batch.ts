@@ -19,7 +19,7 @@ import { ingestObject, ingestObjects, type InMemoryObject, type IngestExpectatio
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
-import { authorizeWrite, DEFAULT_MEDIA_TYPE, logRepair, requireOwnBackend } from './write-file.ts';
+import { authorizeWrite, DEFAULT_MEDIA_TYPE, requireOwnBackend } from './write-file.ts';
 
 /** Most files in one batch (the control plane's limit for one RecordFiles call). */
 export const MAX_BATCH_FILES = 1000;
@@ -118,10 +118,7 @@ export async function writeBatch(deps: DataPlaneDeps, caller: Caller, target: Ba
     await sendGroup();
     if (ingests.length === 0) throw new DataPlaneError('bad-request', 'the archive holds no files');
     const results = await Promise.all(ingests);
-    for (const result of results) {
-      requireOwnBackend(deps, result.backendId);
-      if (result.repaired === true) logRepair(deps, result);
-    }
+    for (const result of results) requireOwnBackend(deps, result.backendId);
     const { files } = await deps.control.recordFiles(
       {
         clientToken: caller.token,

@@ -57,13 +57,7 @@ export async function authorizeWrite(deps: DataPlaneDeps, caller: Caller, reques
 /** Streams `source` into storage and records the file; see the file comment. */
 export async function writeAuthorizedFile(deps: DataPlaneDeps, write: AuthorizedWrite, source: ChunkSource | AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<File> {
   const ingested = await ingestObject(source, withBackend(deps, backendById(deps, write.backendId ?? '')), { expected: write.expected, maxBytes: deps.maxUploadBytes, signal });
-  if (ingested.repaired === true) logRepair(deps, ingested);
   return recordFile(deps, write, ingested.digests, ingested.storageKey, signal);
-}
-
-/** Says that an upload replaced a damaged stored copy (the location stays failed until `storage verify` reads it again). */
-export function logRepair(deps: DataPlaneDeps, ingested: { readonly backendId: string; readonly storageKey: string }): void {
-  deps.log(`storage: replaced a damaged copy (another size) of ${ingested.storageKey} on backend ${ingested.backendId} with uploaded bytes that match its digests; run artifactstore storage verify to record it`);
 }
 
 /**

@@ -177,7 +177,6 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     return offset;
   }
 
-  /** The rest of `write` once it has to wait for a block. */
   /** A write that had to wait, while it runs: `close` waits for it (it holds a block no list names). */
   let waitingWrite: Promise<void> | undefined;
 
@@ -189,6 +188,7 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     return tracked;
   }
 
+  /** The rest of `write` once it has to wait for a block. */
   async function writeWaiting(chunk: Uint8Array, offset: number, gathered: GrowingBuffer | undefined): Promise<void> {
     if (gathered !== undefined) await leaveHead(gathered);
     for (;;) {

@@ -64,6 +64,14 @@ export interface IngestResult {
 export interface IngestDependencies {
   readonly backend: StorageBackend;
   readonly hashPool: HashSessionSource;
+  /** Where a repaired damaged copy is reported (the data plane's log). */
+  readonly log?: (line: string) => void;
+}
+
+/** Says that verified bytes replaced a damaged stored copy; its location stays failed until `storage verify` reads it again. */
+function reportRepair(deps: IngestDependencies, storageKey: string): { repaired: true } {
+  deps.log?.(`storage: replaced a damaged copy (another size) of ${storageKey} on backend ${deps.backend.id} with uploaded bytes that match its digests; run artifactstore storage verify to record it`);
+  return { repaired: true };
 }
 
 function parseExpected(expected: IngestExpectations | undefined): { size?: number; blake3?: Digest; sha256?: Digest } {
@@ -141,7 +149,7 @@ export async function ingestObject(source: ChunkSource | AsyncIterable<Uint8Arra
     const storageKey = contentKey(digests.blake3);
     // The bytes are verified against both digests: they may replace a damaged copy of the key.
     const committed = await writer.commit(storageKey, { replaceDamaged: true, ...(signal === undefined ? {} : { signal }) });
-    return { digests, backendId: deps.backend.id, storageKey, created: committed.created, ...(committed.repaired === true ? { repaired: true as const } : {}) };
+    return { digests, backendId: deps.backend.id, storageKey, created: committed.created, ...(committed.repaired === true ? reportRepair(deps, storageKey) : {}) };
   } finally {
     hasher.abort();
     try {
@@ -196,5 +204,5 @@ export async function ingestObjects(objects: readonly InMemoryObject[], deps: In
     objects.map((object, index) => ({ key: verified[index]?.storageKey ?? '', bytes: object.bytes })),
     { replaceDamaged: true, ...(signal === undefined ? {} : { signal }) },
   );
-  return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false, ...(stored[index]?.repaired === true ? { repaired: true as const } : {}) }));
+  return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false, ...(stored[index]?.repaired === true ? reportRepair(deps, storageKey) : {}) }));
 }

@@ -6,12 +6,14 @@ import { hash as blake3 } from 'blake3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDeferred } from '../../core/identity/deferred.ts';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
-import { ingestObject } from '../../data-plane/ingest/ingest-object.ts';
+import { ingestObject, ingestObjects } from '../../data-plane/ingest/ingest-object.ts';
 import { freeAlignedBlocks, HEAD_BYTES } from '../../data-plane/storage/aligned-blocks.ts';
 import { createFakeHashPool } from '../identity/fake-hash-pool.ts';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 import { createMemoryBackend } from '../../data-plane/storage/memory/memory-backend.ts';
+import { contentKey } from '../../data-plane/storage/keys.ts';
+import { Digest } from '../../core/identity/digest.ts';
 import { createS3Backend } from '../../data-plane/storage/s3/s3-backend.ts';
 import { createTestBucket, listObjects, listUploads, S3_TESTS_ENABLED } from '../support/rgw.ts';
 
@@ -192,5 +194,23 @@ describe('ingestObject of a small stream', () => {
       expect(write.bytes.buffer.byteLength, 'the memory the workers read').toBeLessThanOrEqual(HEAD_BYTES);
     }
     expect(freeAlignedBlocks()).toBe(blocksBefore);
+  });
+});
+
+describe('ingest over a damaged stored copy', () => {
+  it('replaces a copy of another size with the verified bytes and reports the repair in the log, streamed and in a batch', async () => {
+    const backend = createMemoryBackend({ id: 'mem' });
+    const lines: string[] = [];
+    const deps = { backend, hashPool: pool, log: (line: string) => lines.push(line) };
+    for (const [index, how] of (['streamed', 'batch'] as const).entries()) {
+      const bytes = randomBytes(100_000 + index);
+      const key = contentKey(Digest.fromHex('blake3', Buffer.from(blake3(bytes)).toString('hex')));
+      await backend.putObjects([{ key, bytes: bytes.subarray(0, 10) }]); // the damaged copy
+      const result = how === 'streamed' ? await ingestObject(streamedChunks(bytes), deps) : (await ingestObjects([{ bytes }], deps))[0];
+      expect(result).toMatchObject({ storageKey: key, created: false, repaired: true });
+      expect(await backend.head(key)).toEqual({ size: bytes.byteLength });
+      expect(lines.at(-1), how).toContain(`replaced a damaged copy (another size) of ${key} on backend mem`);
+    }
+    expect(lines).toHaveLength(2);
   });
 });
