@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'cli', 'main.ts');
@@ -93,7 +94,9 @@ function installSignalHandlers(): void {
 }
 
 function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A data plane runs with the environment `artifactstore start` gives it (its glibc malloc setting, ADR 0016).
+  const childEnv = args[0] === 'data-plane' ? withDataPlaneProcessTuning(env) : env;
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: childEnv, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (text: string): void => {
     output = (output + text).slice(-64 * 1024);

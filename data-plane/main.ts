@@ -14,10 +14,15 @@
  * | `ARTIFACTSTORE_CONFIG` | operator TOML; its `[storage]` table configures the backends (docs/storage-backends.md) |
  * | `ARTIFACTSTORE_MAX_UPLOAD_BYTES` | 64 GiB |
  * | `ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL` | 600 seconds between upload sweeps (`files/upload-sweep.ts`); 0 turns them off |
+ *
+ * Not read here but by glibc when the process starts: `GLIBC_TUNABLES` should set
+ * `glibc.malloc.trim_threshold` (`process/process-tuning.ts`, ADR 0016); the data plane logs a hint
+ * when it runs on glibc without it. The process sets its own V8 flags (`--no-incremental-marking`).
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { applyDataPlaneV8Flags, processTuningHint, runtimeGlibcVersion } from './process/process-tuning.ts';
 import { openBackends } from './storage/config/open-backends.ts';
 import { DEFAULT_LOCAL_BACKEND_ID, loadStorageConfig } from './storage/config/storage-config.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_SWEEP_INTERVAL_MS, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
@@ -96,10 +101,15 @@ const ENV_OF_FLAG: Record<string, string> = { 'control-plane': 'ARTIFACTSTORE_CO
 /** Parses the configuration, prepares the storage root and starts the data plane. */
 export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly string[], log: (line: string) => void): Promise<RunningDataPlane> {
   const config = parseDataPlaneConfig(env, args);
+  // This process runs a data plane and nothing else: its V8 flags (ADR 0016).
+  applyDataPlaneV8Flags();
   const internalToken = 'value' in config.internalToken ? config.internalToken.value : await readTokenFile(config.internalToken.file);
   // Every configured backend is opened (S3 buckets and credentials checked) before the data plane
   // registers: a bad [storage] table stops the start with a message naming the key.
   const storage = await openBackends(await loadStorageConfig(env), { env, defaultLocalRoot: config.storageRoot });
+  // glibc read its tunables when the process started: too late to set, early enough to say (ADR 0016).
+  const hint = processTuningHint(env, runtimeGlibcVersion());
+  if (hint !== undefined) log(hint);
   return startDataPlane({
     host: config.host,
     port: config.port,

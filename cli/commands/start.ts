@@ -2,10 +2,12 @@
  * `artifactstore start` (what `npm start` runs): one control plane and one data plane as two child
  * processes on the embedded default (PGlite + a local directory under ARTIFACTSTORE_DATA_DIR).
  * The control plane starts first; the data plane starts once the control plane answers its health
- * route. Ctrl-C (SIGINT/SIGTERM) stops both; if either exits, the other is stopped too.
+ * route. Ctrl-C (SIGINT/SIGTERM) stops both; if either exits, the other is stopped too. The data plane
+ * gets its glibc malloc setting in its environment (`GLIBC_TUNABLES`, ADR 0016).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { withDataPlaneProcessTuning } from '../../data-plane/process/process-tuning.ts';
 import type { CommandIo } from '../command-io.ts';
 
 /** Options of the launcher. */
@@ -78,7 +80,8 @@ export async function startCommand(io: CommandIo, options: StartOptions): Promis
     const exits = [new Promise<number>((resolve) => control.once('exit', (code) => resolve(code ?? 1)))];
     await waitForHealth(controlUrl, control, 120_000);
     if (!signalled) {
-      const data = launch(['data-plane', '--control-plane', controlUrl, '--listen', options.dataPlaneListen], env, 'data-plane', io);
+      // glibc reads its tunables only when a process starts: the data plane's setting goes in here (ADR 0016).
+      const data = launch(['data-plane', '--control-plane', controlUrl, '--listen', options.dataPlaneListen], withDataPlaneProcessTuning(env), 'data-plane', io);
       children.push(data);
       exits.push(new Promise<number>((resolve) => data.once('exit', (code) => resolve(code ?? 1))));
       // Said once it is true: a data plane that cannot listen exits instead.
