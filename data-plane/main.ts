@@ -16,8 +16,9 @@
  * | `ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL` | 600 seconds between upload sweeps (`files/upload-sweep.ts`); 0 turns them off |
  *
  * Not read here but by glibc when the process starts: `GLIBC_TUNABLES` should set
- * `glibc.malloc.trim_threshold` (`process/process-tuning.ts`, ADR 0016); the data plane logs a hint
- * when it runs on glibc without it. The process sets its own V8 flags (`--no-incremental-marking`).
+ * `glibc.malloc.trim_threshold` and `glibc.malloc.mmap_threshold` (`process/process-tuning.ts`, ADR
+ * 0016); the data plane logs a hint when it runs on glibc without them. The process sets its own V8
+ * flags (`--no-incremental-marking`).
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -103,13 +104,14 @@ export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly
   const config = parseDataPlaneConfig(env, args);
   // This process runs a data plane and nothing else: its V8 flags (ADR 0016).
   applyDataPlaneV8Flags();
+  // glibc read its tunables when the process started: too late to set, early enough to say (ADR 0016).
+  // Asked before any socket is open (the glibc check reads a diagnostic report).
+  const hint = processTuningHint(env, runtimeGlibcVersion);
+  if (hint !== undefined) log(hint);
   const internalToken = 'value' in config.internalToken ? config.internalToken.value : await readTokenFile(config.internalToken.file);
   // Every configured backend is opened (S3 buckets and credentials checked) before the data plane
   // registers: a bad [storage] table stops the start with a message naming the key.
   const storage = await openBackends(await loadStorageConfig(env), { env, defaultLocalRoot: config.storageRoot });
-  // glibc read its tunables when the process started: too late to set, early enough to say (ADR 0016).
-  const hint = processTuningHint(env, runtimeGlibcVersion());
-  if (hint !== undefined) log(hint);
   return startDataPlane({
     host: config.host,
     port: config.port,
