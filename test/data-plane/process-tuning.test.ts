@@ -168,10 +168,10 @@ describe.runIf(runtimeGlibcVersion() !== undefined)('a data-plane process on gli
       const after = await collections(dataPlane.url);
       expect(after.minor).toBeGreaterThan(before.minor);
       expect(after.incremental).toBe(0);
-      // With incremental marking a full collection followed every 30–50 ms in most processes (measured
-      // 20–21 for these 512 MiB, in others 0–6); without it one comes only when a limit is reached or
-      // external memory presses (measured 0–2).
-      expect(after.major - before.major).toBeLessThanOrEqual(4);
+      // Full collections stay rare: one when a limit is reached or external memory presses (measured 0–2
+      // for these 512 MiB on a quiet machine, 5 under CI's load). With incremental marking one followed
+      // every 30–50 ms in most processes (20–21 here), which the assertion above already tells.
+      expect(after.major - before.major).toBeLessThanOrEqual(16);
     } finally {
       dataPlane.child.kill('SIGTERM');
     }
