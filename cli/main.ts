@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
+import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning.ts';
 import { processIo, type CommandIo } from './command-io.ts';
 // Commands are imported when dispatched, not here: each process loads only what its command needs
 // (a data plane neither the database nor the S3 client, a push neither).
@@ -69,7 +70,7 @@ const COMMAND_HELP: Record<string, string> = {
   pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force. On a case-insensitive filesystem (macOS and\nWindows by default, exFAT), a package holding paths that differ only in case (Readme.txt and\nREADME.txt) is refused before anything is written: pull it into a case-sensitive directory.',
   'control-plane': 'Usage: artifactstore control-plane\n\nRuns the control plane until SIGINT/SIGTERM. Configured by environment (see docs/OPERATOR.md).',
   'data-plane':
-    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001, --advertise-url http://<listen> (the URL clients are redirected to).\nStorage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects).',
+    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001, --advertise-url http://<listen> (the URL clients are redirected to).\nStorage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects).\nStart it with GLIBC_TUNABLES=' + (withDataPlaneProcessTuning({}).GLIBC_TUNABLES ?? '') + '\n(artifactstore start does; docs/OPERATOR.md, "Process settings of a data plane").',
   retention: `Usage: artifactstore retention <subcommand> [--json] [--url URL] [--token TOKEN]
 
   extend <package-id> (--until TIME | --by DURATION) --reason TEXT
