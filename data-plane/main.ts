@@ -24,6 +24,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyDataPlaneV8Flags, processTuningHint, runtimeGlibcVersion } from './process/process-tuning.ts';
+import { createDataPlaneMetrics } from './http/metrics.ts';
 import { openBackends } from './storage/config/open-backends.ts';
 import { DEFAULT_LOCAL_BACKEND_ID, loadStorageConfig } from './storage/config/storage-config.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_UPLOAD_SWEEP_INTERVAL_MS, startDataPlane, type RunningDataPlane } from './server/data-plane-server.ts';
@@ -111,7 +112,8 @@ export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly
   const internalToken = 'value' in config.internalToken ? config.internalToken.value : await readTokenFile(config.internalToken.file);
   // Every configured backend is opened (S3 buckets and credentials checked) before the data plane
   // registers: a bad [storage] table stops the start with a message naming the key.
-  const storage = await openBackends(await loadStorageConfig(env), { env, defaultLocalRoot: config.storageRoot });
+  const metrics = createDataPlaneMetrics();
+  const storage = await openBackends(await loadStorageConfig(env), { env, defaultLocalRoot: config.storageRoot, onLocalSyncBehind: (backendId, seconds) => metrics.observeSyncBehind(backendId, seconds) });
   return startDataPlane({
     host: config.host,
     port: config.port,
@@ -122,6 +124,7 @@ export async function runDataPlaneFromEnv(env: NodeJS.ProcessEnv, args: readonly
     backends: storage.all,
     maxUploadBytes: config.maxUploadBytes,
     uploadSweepIntervalMs: config.uploadSweepIntervalMs,
+    metrics,
     log,
   });
 }

@@ -9,7 +9,8 @@
  * The same request handler serves both, so it must accept `http.IncomingMessage` and
  * `http2.Http2ServerRequest` alike (connect-node's `NodeHandlerFn` does).
  *
- * Two Node behaviours this relies on, both exercised by `test/net/h2c-listener.test.ts`:
+ * Two Node behaviours this relies on, and one it mends (`keepPausedSocketStopped`), all exercised by
+ * `test/net/h2c-listener.test.ts`:
  * - Http2Session reads bytes already buffered on a socket when it starts (nodejs/node#35475).
  * - The http1 parser reads the native handle directly once attached; resuming the socket replays the
  *   pushed-back bytes through its 'data' listener first.
@@ -17,6 +18,29 @@
 import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+
+/** The part of a socket's native handle that node:http's own flow control uses. */
+interface ReadingHandle {
+  reading?: boolean;
+  readStop?: () => number;
+}
+
+/**
+ * Backpressure on an HTTP/1.1 connection after the handover. node:http reads the handle directly and
+ * stops it when a request body fills its buffer (the socket's 'pause') and starts it again on 'resume'.
+ * But Node emits 'resume' from a resume it scheduled (here: the handover's `socket.resume()`) even when
+ * the socket was paused again in the same tick, as a body that fills the buffer before the handler reads
+ * does. node:http then starts the handle of a paused socket, and its later pauses are no-ops (the socket
+ * is paused already): the whole body was read into memory, however long the handler paused (up to 1 GiB
+ * in a data plane behind a slow disk; 2 of 3 new connections in test/net/h2c-listener.test.ts). Run after
+ * node:http's own 'resume' listener, this stops the handle again whenever the socket is in fact paused.
+ */
+function keepPausedSocketStopped(socket: Socket): void {
+  const handle = (socket as unknown as { _handle?: ReadingHandle | null })._handle;
+  if (socket.readableFlowing !== false || handle?.reading !== true || handle.readStop === undefined) return;
+  handle.reading = false;
+  handle.readStop();
+}
 
 /** A handler for both protocol versions (the shape of connect-node's `NodeHandlerFn`). */
 export type DualProtocolHandler = (request: IncomingMessage | Http2ServerRequest, response: ServerResponse | Http2ServerResponse) => void;
@@ -134,6 +158,7 @@ export async function listenHttp1AndH2c(options: DualProtocolServerOptions): Pro
         http2.emit('connection', socket);
       } else {
         http1.emit('connection', socket);
+        socket.on('resume', () => keepPausedSocketStopped(socket));
         socket.resume();
       }
     }

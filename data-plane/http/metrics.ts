@@ -7,6 +7,7 @@
  * |---|---|---|
  * | `artifactstore_http_requests_total{route,method,status}` | counter | byte-route requests answered |
  * | `artifactstore_http_request_seconds{route,method}` | histogram | time to answer, body included |
+ * | `artifactstore_storage_sync_behind_seconds{backend}` | histogram | a local backend's syncs behind of large objects' staged bytes (ADR 0017) |
  * | `artifactstore_process_*`, `nodejs_*` | | prom-client's process and runtime metrics |
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -18,6 +19,8 @@ export interface DataPlaneMetrics {
   render(): Promise<{ contentType: string; body: string }>;
   /** Starts timing a request of `route`; its outcome is recorded when the response finishes or closes. */
   observe(route: string, req: HttpRequest, res: HttpResponse): void;
+  /** Records one sync behind of local backend `backendId` that took `seconds`. */
+  observeSyncBehind(backendId: string, seconds: number): void;
 }
 
 /** Creates the metrics on a registry of their own (tests run several data planes in one process). */
@@ -32,7 +35,17 @@ export function createDataPlaneMetrics(): DataPlaneMetrics {
     buckets: [0.005, 0.025, 0.1, 0.5, 2.5, 10, 60, 300],
     registers: [registry],
   });
+  const syncBehind = new Histogram({
+    name: 'artifactstore_storage_sync_behind_seconds',
+    help: 'Time of each fdatasync a local backend runs behind a large upload (every 64 MiB written), by backend.',
+    labelNames: ['backend'],
+    buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [registry],
+  });
   return {
+    observeSyncBehind(backendId, seconds) {
+      syncBehind.observe({ backend: backendId }, seconds);
+    },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };
     },

@@ -6,7 +6,7 @@
  * sessions periodically (`files/upload-sweep.ts`). Holds no state of its own: everything durable is in
  * the control plane or on the storage backend.
  */
-import { createDataPlaneMetrics } from '../http/metrics.ts';
+import { createDataPlaneMetrics, type DataPlaneMetrics } from '../http/metrics.ts';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createClient, type ConnectRouter } from '@connectrpc/connect';
 import { createHashPool, type HashPool } from '../../core/identity/hash-pool.ts';
@@ -51,6 +51,8 @@ export interface DataPlaneOptions {
   readonly log?: (line: string) => void;
   /** Milliseconds between upload sweeps (default {@link DEFAULT_UPLOAD_SWEEP_INTERVAL_MS}); 0 turns them off. */
   readonly uploadSweepIntervalMs?: number;
+  /** Its metrics (default: its own); given when the backends report into them too (`runDataPlaneFromEnv`). */
+  readonly metrics?: DataPlaneMetrics;
 }
 
 /** A started data plane. */
@@ -89,7 +91,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
 
   // The advertised URL needs the bound port, and the byte routes need the URL: bind first, route late.
   let baseUrl = options.advertiseUrl?.replace(/\/+$/, '') ?? '';
-  const metrics = createDataPlaneMetrics();
+  const metrics = options.metrics ?? createDataPlaneMetrics();
   const byteRouter = createByteRouter(deps, { get baseUrl() { return baseUrl; }, metrics });
   const rpc = connectNodeAdapter({
     routes: (router: ConnectRouter) => {

@@ -6,7 +6,7 @@
 //   RSS grows by less than half the size of a 512 MiB upload + download. (RSS is noisy: dead socket
 //   buffers wait for a GC, which lags under load; a 256 MiB upload grew the process by 36-41 MiB in most
 //   runs and by 92-184 MiB in some, so a small file cannot tell streaming from buffering by RSS alone;
-//   the counters above can.)
+//   the counters above can.) Its metrics show the upload's syncs behind (ADR 0017).
 // Also checks that the process refuses bad configuration with a clear error.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -68,6 +68,10 @@ describe('data plane process', () => {
       expect(up.status).toBe(201);
       const expected = `sha256:${sent.digest('hex')}`;
       expect((JSON.parse(up.body) as { digests: { sha256: string } }).digests.sha256).toBe(expected);
+      // Its staged bytes were synced behind the stream (ADR 0017), which its metrics tell.
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const syncs = metrics.split('\n').find((line) => line.startsWith('artifactstore_storage_sync_behind_seconds_count{backend="local"} '));
+      expect(Number(syncs?.split(' ').pop())).toBeGreaterThanOrEqual(1);
 
       const res = await fetch(`${url}/packages/${pkg}/files/big.bin`, { headers: { authorization: `Bearer ${TOKEN_A}` } });
       expect(res.status).toBe(200);

@@ -1,5 +1,6 @@
 // The shared HTTP/1.1 + h2c listener (core/net/h2c-listener.ts): the preface classifier, both protocol
-// versions on one port, the raised HTTP/2 windows, Expect: 100-continue, and graceful close.
+// versions on one port, the raised HTTP/2 windows, Expect: 100-continue, backpressure on a paused
+// HTTP/1.1 body, and graceful close.
 import { request as httpRequest, Agent } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
@@ -134,6 +135,59 @@ describe('listenHttp1AndH2c', () => {
     // The body is never sent: the answer must come without it.
     expect(await raw(refusing.port, [request])).toMatch(/^HTTP\/1\.1 403 /);
   });
+
+  it('keeps a paused HTTP/1.1 request body from being read ahead, on a new connection too', async () => {
+    // The handover resumes the socket, and a pause of the request within that tick (its body filling the
+    // buffer while the handler is not reading yet) left the socket paused but its handle reading: Node
+    // then read the whole body into memory, however long the handler paused (2 of 3 new connections).
+    const size = 64 * MiB;
+    let maxBuffered = 0;
+    const server = await listen((req, res) => {
+      let read = 0;
+      let stalled = false;
+      req.pause();
+      setTimeout(() => {
+        req.on('data', (chunk: Buffer) => {
+          maxBuffered = Math.max(maxBuffered, req.readableLength);
+          read += chunk.byteLength;
+          if (!stalled && read >= MiB) {
+            // A slow consumer (a disk flushing its cache): the client must wait, not fill our memory.
+            stalled = true;
+            req.pause();
+            setTimeout(() => req.resume(), 300);
+          }
+        });
+        req.on('end', () => res.end(String(read)));
+        req.resume();
+      }, 50);
+    });
+    const chunk = Buffer.alloc(MiB, 1);
+    for (let connection = 0; connection < 6; connection++) {
+      const answered = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest({ port: server.port, host: '127.0.0.1', method: 'PUT', agent: false, headers: { 'content-length': size } }, (res) => {
+          let text = '';
+          res.on('data', (part: Buffer) => (text += part.toString()));
+          res.on('end', () => resolve(text));
+        });
+        req.on('error', reject);
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < size) {
+            sent += chunk.byteLength;
+            if (!req.write(chunk)) {
+              req.once('drain', pump);
+              return;
+            }
+          }
+          req.end();
+        };
+        pump();
+      });
+      expect(answered).toBe(String(size));
+    }
+    // Node's own buffering: the request's high-water mark plus one read; the bug buffered 40–60 MiB here.
+    expect(maxBuffered).toBeLessThan(4 * MiB);
+  }, 60_000);
 
   it('closes idle keep-alive connections at once and lets in-flight requests finish', async () => {
     let release: () => void = () => undefined;

@@ -25,6 +25,8 @@ export interface OpenBackendsOptions {
    */
   readonly createDefaultRoot?: boolean;
   readonly signal?: AbortSignal;
+  /** Told each local backend's syncs behind (backend id, seconds): the data plane's metrics. */
+  readonly onLocalSyncBehind?: (backendId: string, seconds: number) => void;
 }
 
 /** Opens every backend of `config` (see the file comment). */
@@ -40,7 +42,8 @@ async function openBackend(config: BackendConfig, options: OpenBackendsOptions):
   switch (config.kind) {
     case 'local': {
       if (config.root === undefined && options.createDefaultRoot !== false) await mkdir(options.defaultLocalRoot, { recursive: true });
-      const backend = createLocalBackend({ id: config.id, root: config.root ?? options.defaultLocalRoot });
+      const observe = options.onLocalSyncBehind;
+      const backend = createLocalBackend({ id: config.id, root: config.root ?? options.defaultLocalRoot, ...(observe === undefined ? {} : { onSyncBehind: (seconds: number) => observe(config.id, seconds) }) });
       const health = await backend.health(options.signal === undefined ? {} : { signal: options.signal });
       // A configured root is never created: a missing mount must not fill the wrong disk.
       if (!health.ok) throw new StorageConfigError(`${where}.root: ${health.detail}`);

@@ -14,7 +14,7 @@ import { resolveRange, validateRangeOptions } from '../range.ts';
 import { hasErrno, translateFsError } from './fs-errors.ts';
 import { createLocalLayout, type LocalLayout } from './local-layout.ts';
 import { createBackgroundWork } from '../background-work.ts';
-import { createLocalWriter } from './local-writer.ts';
+import { createLocalWriter, type SyncBehindObserver } from './local-writer.ts';
 import { publishError, publishItems } from './publish-pool.ts';
 import { syncPath } from '../../../core/fs/create-durably.ts';
 
@@ -43,6 +43,8 @@ export interface LocalBackendOptions {
    * shows up as `unavailable` instead of objects quietly landing on the wrong disk.
    */
   readonly root: string;
+  /** Told the duration of each sync behind of a large object's staged bytes (`SYNC_BEHIND_BYTES`, ADR 0017). */
+  readonly onSyncBehind?: SyncBehindObserver;
 }
 
 // O_NOFOLLOW: a symlink where an object should be fails with ELOOP (→ `integrity`) instead of being
@@ -67,7 +69,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
 
     settle: () => background.settled(),
 
-    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, background, writerOptions),
+    createWriter: (writerOptions?: SignalOptions) => createLocalWriter(layout, background, writerOptions, options.onSyncBehind),
 
     async putObjects(objects: readonly PutObjectInput[], putOptions: CommitOptions = {}): Promise<CommitResult[]> {
       const replaceDamaged = putOptions.replaceDamaged === true;

@@ -23,6 +23,17 @@ import { publishError, publishItems } from './publish-pool.ts';
 import type { BackgroundWork } from '../background-work.ts';
 import type { LocalLayout } from './local-layout.ts';
 
+/**
+ * Sync behind: once this many bytes went to the file since the last sync started, the writer starts
+ * `fdatasync` in the background while the stream goes on (one at a time), so the commit's `fsync` finds
+ * little left to flush. On a disk with a volatile write cache that final flush took 0.3–0.7 s per GiB
+ * after the last byte had arrived; see ADR 0017.
+ */
+export const SYNC_BEHIND_BYTES = 64 * 1024 * 1024;
+
+/** Called after each sync behind with its duration in seconds (the data plane's metrics). */
+export type SyncBehindObserver = (seconds: number) => void;
+
 type WriterState =
   | { readonly kind: 'open'; readonly handle: FileHandle }
   | { readonly kind: 'committed' }
@@ -30,7 +41,7 @@ type WriterState =
   | { readonly kind: 'failed'; readonly error: StorageError };
 
 /** Creates a writer staging into a new file under `layout`'s staging directory. */
-export async function createLocalWriter(layout: LocalLayout, background: BackgroundWork, options: SignalOptions = {}): Promise<StorageWriter> {
+export async function createLocalWriter(layout: LocalLayout, background: BackgroundWork, options: SignalOptions = {}, onSyncBehind?: SyncBehindObserver): Promise<StorageWriter> {
   const { signal } = options;
   throwIfAborted(signal);
   const staged = await layout.createStagedFile();
@@ -40,7 +51,7 @@ export async function createLocalWriter(layout: LocalLayout, background: Backgro
     await unlink(staged.path).catch(() => undefined);
     throw abortedError(signal);
   }
-  return new LocalWriter(layout, background, staged.path, staged.handle, signal);
+  return new LocalWriter(layout, background, staged.path, staged.handle, signal, onSyncBehind);
 }
 
 class LocalWriter implements StorageWriter {
@@ -66,7 +77,10 @@ class LocalWriter implements StorageWriter {
   #spare: AlignedBlock | null | undefined;
   /** The newest direct write in flight. */
   #pending: Promise<void> | undefined;
-  /** Every direct write in flight, each reading a block: two of the writer's own at most, and the caller's writes in place. */
+  /**
+   * Every direct write in flight, each reading a block (two of the writer's own at most, and the caller's
+   * writes in place), and the sync behind while it runs.
+   */
   readonly #writes = new Set<Promise<void>>();
   /** The first failure of a write in place, surfaced by the next operation (`#startWriteInPlace`). */
   #writeFailure: StorageError | undefined;
@@ -75,9 +89,15 @@ class LocalWriter implements StorageWriter {
   // Every operation runs after the previous one settles, so an abort arriving mid-write cannot close
   // the file under the write, and `cancel` in a `finally` waits for an in-flight commit.
   readonly #serialize: OperationQueue = createOperationQueue();
+  /** `#flushed` when the last sync behind started (`SYNC_BEHIND_BYTES`). */
+  #syncMark = 0;
+  /** True while a sync behind runs. */
+  #syncing = false;
+  readonly #onSyncBehind: SyncBehindObserver | undefined;
 
-  constructor(layout: LocalLayout, background: BackgroundWork, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined) {
+  constructor(layout: LocalLayout, background: BackgroundWork, stagedPath: string, handle: FileHandle, signal: AbortSignal | undefined, onSyncBehind: SyncBehindObserver | undefined) {
     this.#layout = layout;
+    this.#onSyncBehind = onSyncBehind;
     this.#background = background;
     this.#stagedPath = stagedPath;
     this.#signal = signal;
@@ -122,6 +142,7 @@ class LocalWriter implements StorageWriter {
             // No block (all in use, or direct I/O refused here): straight to the file, buffered.
             await writeAll(handle, chunk.subarray(offset), this.#flushed);
             this.#flushed += chunk.byteLength - offset;
+            this.#syncBehind(handle);
             break;
           }
           const n = Math.min(BLOCK_BYTES - this.#blockFilled, chunk.byteLength - offset);
@@ -163,6 +184,7 @@ class LocalWriter implements StorageWriter {
     });
     landing.catch(() => undefined); // surfaced through `write`'s promise and #writeFailure, never unhandled
     this.#flushed += chunk.byteLength;
+    this.#syncBehind(direct);
     return { landing };
   }
 
@@ -187,6 +209,30 @@ class LocalWriter implements StorageWriter {
   async #directHandle(): Promise<FileHandle | null> {
     if (this.#direct === undefined) this.#direct = (await openDirect(this.#stagedPath)) ?? null;
     return this.#direct;
+  }
+
+  /**
+   * Starts a sync behind when `SYNC_BEHIND_BYTES` went to the file since the last one started and none
+   * runs. It covers the writes that landed before it; the commit's `fsync` still covers everything. It is
+   * tracked like a write (`#track`): the handles close, and the commit publishes, only after it settled.
+   * A failure sticks as a write's does: after a failed sync the kernel may have dropped the bytes it could
+   * not write and report nothing to a later `fsync`, so the object must never be committed.
+   */
+  #syncBehind(handle: FileHandle): void {
+    if (this.#syncing || this.#flushed - this.#syncMark < SYNC_BEHIND_BYTES) return;
+    this.#syncing = true;
+    this.#syncMark = this.#flushed;
+    const started = performance.now();
+    this.#track(handle.datasync()).then(
+      () => {
+        this.#syncing = false;
+        this.#onSyncBehind?.((performance.now() - started) / 1000);
+      },
+      (error: unknown) => {
+        this.#syncing = false;
+        this.#writeFailure ??= translateFsError(error, 'sync staged bytes');
+      },
+    );
   }
 
   /** Throws the failure of a write that landed badly while other operations went on. */
@@ -220,6 +266,7 @@ class LocalWriter implements StorageWriter {
     if (this.#direct === undefined || this.#direct === null) {
       await writeAll(handle, block.bytes.subarray(0, length), this.#flushed);
       this.#flushed += length;
+      if (!final) this.#syncBehind(handle);
       if (this.#direct === null) this.#releaseBlock(null);
       this.#blockFilled = 0;
       return;
@@ -229,6 +276,7 @@ class LocalWriter implements StorageWriter {
     const write = this.#track(writeAll(this.#direct, block.bytes.subarray(0, padded), this.#flushed));
     this.#flushed += length;
     this.#blockFilled = 0;
+    if (!final) this.#syncBehind(this.#direct);
     const previous = this.#pending;
     this.#pending = write;
     if (!final) {

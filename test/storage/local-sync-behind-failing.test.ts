@@ -1,0 +1,79 @@
+// A sync behind that fails (ADR 0017): after a failed fdatasync the kernel may have dropped the bytes it
+// could not write and report nothing to a later fsync, so the failure must stick: every later write and
+// the commit reject with it, nothing is published and no staged file is left. A device error cannot be
+// provoked here, so openDirect returns the real direct handle with a datasync that fails as a failing
+// disk's would; its writes are real.
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
+import { StorageError } from '../../data-plane/storage/errors.ts';
+import type * as DirectIo from '../../data-plane/storage/local/direct-io.ts';
+import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
+import { SYNC_BEHIND_BYTES } from '../../data-plane/storage/local/local-writer.ts';
+import { rejectionOf } from '../support/rejection.ts';
+
+const datasyncCalls = vi.hoisted(() => ({ count: 0 }));
+
+vi.mock('../../data-plane/storage/local/direct-io.ts', async (importOriginal) => {
+  const actual = await importOriginal<typeof DirectIo>();
+  return {
+    ...actual,
+    openDirect: async (path: string): Promise<FileHandle | undefined> => {
+      const handle = await actual.openDirect(path);
+      if (handle === undefined) return undefined;
+      return new Proxy(handle, {
+        get(target, name) {
+          if (name === 'datasync') {
+            return () => {
+              datasyncCalls.count++;
+              return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5 }));
+            };
+          }
+          const value: unknown = Reflect.get(target, name, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+  };
+});
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'artifact-store-sync-failing-'));
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+it('a failed sync behind sticks: later writes and the commit reject, nothing is published, no staged file is left', async () => {
+  const free = freeAlignedBlocks();
+  const block = acquireAlignedBlock();
+  if (block === undefined) throw new Error('no free block');
+  const backend = createLocalBackend({ id: 'failing-sync', root });
+  const writer = await backend.createWriter();
+  let failure: StorageError | undefined;
+  try {
+    block.bytes.fill(7);
+    // Writes in place until the failure shows (the sync starts at SYNC_BEHIND_BYTES and fails at once).
+    for (let written = 0; written < 2 * SYNC_BEHIND_BYTES && failure === undefined; written += BLOCK_BYTES) {
+      try {
+        await writer.write(block.bytes);
+      } catch (error) {
+        if (!(error instanceof StorageError)) throw error;
+        failure = error;
+      }
+    }
+    expect(datasyncCalls.count).toBe(1);
+    expect(failure?.code).toBe('unavailable');
+    expect(failure?.message).toContain('sync staged bytes');
+    expect(await rejectionOf(writer.write(block.bytes), StorageError)).toBe(failure);
+    expect(await rejectionOf(writer.commit('failing/object'), StorageError)).toBe(failure);
+  } finally {
+    await writer.cancel();
+    block.release();
+  }
+  expect(await backend.head('failing/object')).toBeUndefined();
+  expect(await readdir(join(root, '.staging')).catch(() => [])).toEqual([]);
+  expect(freeAlignedBlocks()).toBe(free);
+}, 60_000);
