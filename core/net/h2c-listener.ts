@@ -32,11 +32,16 @@ interface ReadingHandle {
  * the socket was paused again in the same tick, as a body that fills the buffer before the handler reads
  * does. node:http then starts the handle of a paused socket, and its later pauses are no-ops (the socket
  * is paused already): the whole body was read into memory, however long the handler paused (up to 1 GiB
- * in a data plane behind a slow disk; 2 of 3 new connections in test/net/h2c-listener.test.ts). Run after
- * node:http's own 'resume' listener, this stops the handle again whenever the socket is in fact paused.
+ * in a data plane behind a slow disk; most new connections in test/net/h2c-listener.test.ts). Run after
+ * node:http's own 'resume' listener, this stops the handle again whenever the socket is in fact paused,
+ * for as long as node:http consumes the socket (its parser reads the handle).
  */
 function keepPausedSocketStopped(socket: Socket): void {
-  const handle = (socket as unknown as { _handle?: ReadingHandle | null })._handle;
+  const internals = socket as unknown as { _handle?: ReadingHandle | null; parser?: { _consumed?: boolean } | null };
+  // Only while node:http reads the handle itself: once it let go (an upgrade, a 'data' listener) the
+  // socket's own stream reads it, and stopping its handle here could stall that stream for good.
+  if (internals.parser?._consumed !== true) return;
+  const handle = internals._handle;
   if (socket.readableFlowing !== false || handle?.reading !== true || handle.readStop === undefined) return;
   handle.reading = false;
   handle.readStop();

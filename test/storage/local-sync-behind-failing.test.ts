@@ -1,13 +1,13 @@
 // A sync behind that fails (ADR 0017): after a failed fdatasync the kernel may have dropped the bytes it
 // could not write and report nothing to a later fsync, so the failure must stick: every later write and
-// the commit reject with it, nothing is published and no staged file is left. A device error cannot be
+// the commit reject with it (also when it fails while the commit waits for it), nothing is published and no staged file is left. A device error cannot be
 // provoked here, so openDirect returns the real direct handle with a datasync that fails as a failing
 // disk's would; its writes are real.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
 import { StorageError } from '../../data-plane/storage/errors.ts';
 import type * as DirectIo from '../../data-plane/storage/local/direct-io.ts';
@@ -15,7 +15,7 @@ import { createLocalBackend } from '../../data-plane/storage/local/local-backend
 import { SYNC_BEHIND_BYTES } from '../../data-plane/storage/local/local-writer.ts';
 import { rejectionOf } from '../support/rejection.ts';
 
-const datasyncCalls = vi.hoisted(() => ({ count: 0 }));
+const datasyncCalls = vi.hoisted(() => ({ count: 0, delayMs: 0 }));
 
 vi.mock('../../data-plane/storage/local/direct-io.ts', async (importOriginal) => {
   const actual = await importOriginal<typeof DirectIo>();
@@ -27,9 +27,10 @@ vi.mock('../../data-plane/storage/local/direct-io.ts', async (importOriginal) =>
       return new Proxy(handle, {
         get(target, name) {
           if (name === 'datasync') {
-            return () => {
+            return async () => {
               datasyncCalls.count++;
-              return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5 }));
+              if (datasyncCalls.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, datasyncCalls.delayMs));
+              throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5 });
             };
           }
           const value: unknown = Reflect.get(target, name, target);
@@ -45,6 +46,11 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'artifact-store-sync-failing-'));
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
+
+beforeEach(() => {
+  datasyncCalls.count = 0;
+  datasyncCalls.delayMs = 0;
+});
 
 it('a failed sync behind sticks: later writes and the commit reject, nothing is published, no staged file is left', async () => {
   const free = freeAlignedBlocks();
@@ -74,6 +80,30 @@ it('a failed sync behind sticks: later writes and the commit reject, nothing is 
     block.release();
   }
   expect(await backend.head('failing/object')).toBeUndefined();
+  expect(await readdir(join(root, '.staging')).catch(() => [])).toEqual([]);
+  expect(freeAlignedBlocks()).toBe(free);
+}, 60_000);
+
+it('a sync behind that fails while the commit waits for it fails the commit: nothing is published', async () => {
+  datasyncCalls.delayMs = 300;
+  const free = freeAlignedBlocks();
+  const block = acquireAlignedBlock();
+  if (block === undefined) throw new Error('no free block');
+  const backend = createLocalBackend({ id: 'failing-sync-late', root });
+  const writer = await backend.createWriter();
+  try {
+    block.bytes.fill(9);
+    // The sync starts with the block that reaches 64 MiB and fails 300 ms later, after the commit began.
+    for (let written = 0; written <= SYNC_BEHIND_BYTES; written += BLOCK_BYTES) await writer.write(block.bytes);
+    expect(datasyncCalls.count).toBe(1);
+    const error = await rejectionOf(writer.commit('failing/late'), StorageError);
+    expect(error.code).toBe('unavailable');
+    expect(error.message).toContain('sync staged bytes');
+  } finally {
+    await writer.cancel();
+    block.release();
+  }
+  expect(await backend.head('failing/late')).toBeUndefined();
   expect(await readdir(join(root, '.staging')).catch(() => [])).toEqual([]);
   expect(freeAlignedBlocks()).toBe(free);
 }, 60_000);

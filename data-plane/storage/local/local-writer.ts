@@ -31,6 +31,16 @@ import type { LocalLayout } from './local-layout.ts';
  */
 export const SYNC_BEHIND_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Syncs behind running at once in this process, across writers and backends. A sync holds one of
+ * libuv's four pool threads for as long as the device flushes (up to ~0.3 s each with six concurrent
+ * large uploads), and reads, opens and the direct writes of every other request queue behind those
+ * threads (ADR 0011 moved the commits' fsyncs off them for that reason). One at a time keeps three free;
+ * a writer that finds the slot taken tries again at its next write, and its commit covers the rest.
+ */
+const MAX_SYNCS_BEHIND = 1;
+let syncsBehindRunning = 0;
+
 /** Called after each sync behind with its duration in seconds (the data plane's metrics). */
 export type SyncBehindObserver = (seconds: number) => void;
 
@@ -212,24 +222,33 @@ class LocalWriter implements StorageWriter {
   }
 
   /**
-   * Starts a sync behind when `SYNC_BEHIND_BYTES` went to the file since the last one started and none
-   * runs. It covers the writes that landed before it; the commit's `fsync` still covers everything. It is
+   * Starts a sync behind when `SYNC_BEHIND_BYTES` went to the file since the last one started and no sync
+   * behind runs in the process (`MAX_SYNCS_BEHIND`). It covers the writes that landed before it; the commit's `fsync` still covers everything. It is
    * tracked like a write (`#track`): the handles close, and the commit publishes, only after it settled.
    * A failure sticks as a write's does: after a failed sync the kernel may have dropped the bytes it could
    * not write and report nothing to a later `fsync`, so the object must never be committed.
    */
   #syncBehind(handle: FileHandle): void {
-    if (this.#syncing || this.#flushed - this.#syncMark < SYNC_BEHIND_BYTES) return;
+    if (this.#syncing || syncsBehindRunning >= MAX_SYNCS_BEHIND || this.#flushed - this.#syncMark < SYNC_BEHIND_BYTES) return;
     this.#syncing = true;
+    syncsBehindRunning++;
     this.#syncMark = this.#flushed;
     const started = performance.now();
+    const settled = (): void => {
+      this.#syncing = false;
+      syncsBehindRunning--;
+    };
     this.#track(handle.datasync()).then(
       () => {
-        this.#syncing = false;
-        this.#onSyncBehind?.((performance.now() - started) / 1000);
+        settled();
+        try {
+          this.#onSyncBehind?.((performance.now() - started) / 1000);
+        } catch {
+          // A metric that cannot be recorded must not fail an upload (or go unhandled).
+        }
       },
       (error: unknown) => {
-        this.#syncing = false;
+        settled();
         this.#writeFailure ??= translateFsError(error, 'sync staged bytes');
       },
     );
