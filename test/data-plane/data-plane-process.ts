@@ -4,15 +4,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Hash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { startControlPlane, type RunningControlPlane } from '../../control-plane/server/control-plane-server.ts';
-import { bytesOf, TOKEN_A, TOKEN_B } from './cluster.ts';
+import { putStream } from '../support/put-stream.ts';
+import { TOKEN_A, TOKEN_B } from './cluster.ts';
 
-const MiB = 1024 * 1024;
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/run-data-plane.ts', import.meta.url));
 
@@ -65,44 +64,7 @@ export function spawnDataPlane(env: NodeJS.ProcessEnv, args: readonly string[]):
   return { child, started, stderr: () => err };
 }
 
-/**
- * PUTs `size` pseudo-random bytes generated on the fly with backpressure (every MiB differs), as tenant A,
- * feeding them to `sha`; with `pauseAt`, waits for `until()` once `bytes` are sent. Resolves with the
- * status and the response body.
- */
+/** {@link putStream} as tenant A; with `pauseAt`, waits for `until()` once `bytes` are sent. */
 export function streamUpload(url: string, size: number, sha: Hash, pauseAt?: { bytes: number; until: () => Promise<void> }): Promise<{ status: number; body: string }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: target.hostname, port: target.port, path: target.pathname, method: 'PUT', headers: { authorization: `Bearer ${TOKEN_A}`, 'content-length': String(size) } },
-      (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('error', reject);
-    const block = bytesOf(MiB, 77);
-    let sent = 0;
-    let paused = false;
-    const pump = (): void => {
-      while (sent < size) {
-        if (pauseAt !== undefined && !paused && sent >= pauseAt.bytes) {
-          paused = true;
-          pauseAt.until().then(pump, (e: unknown) => req.destroy(e as Error));
-          return;
-        }
-        const chunk = Buffer.from(block.subarray(0, Math.min(MiB, size - sent)));
-        chunk.writeUInt32LE(sent / MiB, 0); // every MiB differs
-        sha.update(chunk);
-        sent += chunk.byteLength;
-        if (!req.write(chunk)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
+  return putStream(url, size, sha, { headers: { authorization: `Bearer ${TOKEN_A}` }, ...(pauseAt === undefined ? {} : { pauseAt }) });
 }

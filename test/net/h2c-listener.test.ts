@@ -1,11 +1,13 @@
 // The shared HTTP/1.1 + h2c listener (core/net/h2c-listener.ts): the preface classifier, both protocol
 // versions on one port, the raised HTTP/2 windows, Expect: 100-continue, backpressure on a paused
 // HTTP/1.1 body, and graceful close.
+import { createHash } from 'node:crypto';
 import { request as httpRequest, Agent } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { classifyPreface, listenHttp1AndH2c, type DualProtocolHandler, type DualProtocolServer } from '../../core/net/h2c-listener.ts';
+import { putStream } from '../support/put-stream.ts';
 
 const MiB = 1024 * 1024;
 
@@ -161,29 +163,9 @@ describe('listenHttp1AndH2c', () => {
         req.resume();
       }, 50);
     });
-    const chunk = Buffer.alloc(MiB, 1);
     for (let connection = 0; connection < 6; connection++) {
-      const answered = await new Promise<string>((resolve, reject) => {
-        const req = httpRequest({ port: server.port, host: '127.0.0.1', method: 'PUT', agent: false, headers: { 'content-length': size } }, (res) => {
-          let text = '';
-          res.on('data', (part: Buffer) => (text += part.toString()));
-          res.on('end', () => resolve(text));
-        });
-        req.on('error', reject);
-        let sent = 0;
-        const pump = (): void => {
-          while (sent < size) {
-            sent += chunk.byteLength;
-            if (!req.write(chunk)) {
-              req.once('drain', pump);
-              return;
-            }
-          }
-          req.end();
-        };
-        pump();
-      });
-      expect(answered).toBe(String(size));
+      const answered = await putStream(`http://127.0.0.1:${server.port}/`, size, createHash('sha256'), { agent: false });
+      expect(answered).toEqual({ status: 200, body: String(size) });
     }
     // Node's own buffering: the request's high-water mark plus one read; the bug buffered 40–60 MiB here.
     expect(maxBuffered).toBeLessThan(4 * MiB);

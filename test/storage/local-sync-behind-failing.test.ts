@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
 import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
+import type { StorageWriter } from '../../data-plane/storage/backend.ts';
 import { StorageError } from '../../data-plane/storage/errors.ts';
 import type * as DirectIo from '../../data-plane/storage/local/direct-io.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
@@ -52,19 +53,35 @@ beforeEach(() => {
   datasyncCalls.delayMs = 0;
 });
 
-it('a failed sync behind sticks: later writes and the commit reject, nothing is published, no staged file is left', async () => {
+/**
+ * Runs `use` with a writer of a new backend and a pool block (filled with `fill`), then checks that
+ * nothing was published under `key`, no staged file is left and every block is back in the pool.
+ */
+async function withFailingWriter(key: string, fill: number, use: (writer: StorageWriter, block: Uint8Array) => Promise<void>): Promise<void> {
   const free = freeAlignedBlocks();
   const block = acquireAlignedBlock();
   if (block === undefined) throw new Error('no free block');
   const backend = createLocalBackend({ id: 'failing-sync', root });
   const writer = await backend.createWriter();
-  let failure: StorageError | undefined;
   try {
-    block.bytes.fill(7);
+    block.bytes.fill(fill);
+    await use(writer, block.bytes);
+  } finally {
+    await writer.cancel();
+    block.release();
+  }
+  expect(await backend.head(key)).toBeUndefined();
+  expect(await readdir(join(root, '.staging')).catch(() => [])).toEqual([]);
+  expect(freeAlignedBlocks()).toBe(free);
+}
+
+it('a failed sync behind sticks: later writes and the commit reject, nothing is published, no staged file is left', async () => {
+  await withFailingWriter('failing/object', 7, async (writer, block) => {
+    let failure: StorageError | undefined;
     // Writes in place until the failure shows (the sync starts at SYNC_BEHIND_BYTES and fails at once).
     for (let written = 0; written < 2 * SYNC_BEHIND_BYTES && failure === undefined; written += BLOCK_BYTES) {
       try {
-        await writer.write(block.bytes);
+        await writer.write(block);
       } catch (error) {
         if (!(error instanceof StorageError)) throw error;
         failure = error;
@@ -73,37 +90,19 @@ it('a failed sync behind sticks: later writes and the commit reject, nothing is 
     expect(datasyncCalls.count).toBe(1);
     expect(failure?.code).toBe('unavailable');
     expect(failure?.message).toContain('sync staged bytes');
-    expect(await rejectionOf(writer.write(block.bytes), StorageError)).toBe(failure);
+    expect(await rejectionOf(writer.write(block), StorageError)).toBe(failure);
     expect(await rejectionOf(writer.commit('failing/object'), StorageError)).toBe(failure);
-  } finally {
-    await writer.cancel();
-    block.release();
-  }
-  expect(await backend.head('failing/object')).toBeUndefined();
-  expect(await readdir(join(root, '.staging')).catch(() => [])).toEqual([]);
-  expect(freeAlignedBlocks()).toBe(free);
+  });
 }, 60_000);
 
 it('a sync behind that fails while the commit waits for it fails the commit: nothing is published', async () => {
   datasyncCalls.delayMs = 300;
-  const free = freeAlignedBlocks();
-  const block = acquireAlignedBlock();
-  if (block === undefined) throw new Error('no free block');
-  const backend = createLocalBackend({ id: 'failing-sync-late', root });
-  const writer = await backend.createWriter();
-  try {
-    block.bytes.fill(9);
+  await withFailingWriter('failing/late', 9, async (writer, block) => {
     // The sync starts with the block that reaches 64 MiB and fails 300 ms later, after the commit began.
-    for (let written = 0; written <= SYNC_BEHIND_BYTES; written += BLOCK_BYTES) await writer.write(block.bytes);
+    for (let written = 0; written <= SYNC_BEHIND_BYTES; written += BLOCK_BYTES) await writer.write(block);
     expect(datasyncCalls.count).toBe(1);
     const error = await rejectionOf(writer.commit('failing/late'), StorageError);
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain('sync staged bytes');
-  } finally {
-    await writer.cancel();
-    block.release();
-  }
-  expect(await backend.head('failing/late')).toBeUndefined();
-  expect(await readdir(join(root, '.staging')).catch(() => [])).toEqual([]);
-  expect(freeAlignedBlocks()).toBe(free);
+  });
 }, 60_000);
