@@ -8,9 +8,14 @@
  * three times on the main thread (gathering, the hasher's slab, the writer's aligned block), which was a
  * fifth of the data plane's main-thread time on a gRPC ingest (ADR 0013).
  *
- * At most `maxBlocks` blocks are held, so a producer faster than the consumer waits in `push`
- * (backpressure). When the pool has no free block, the feed uses a shared block of its own (still read in
- * place by the workers; the local writer then copies it).
+ * A block whose consumer is done is refilled first; a further block is taken only while every held one is
+ * still with the consumer, up to `maxBlocks`, so a producer faster than the consumer waits in `push`
+ * (backpressure). The depth absorbs a consumer that stalls now and then (a disk flushing its cache holds
+ * up the writes for tens of milliseconds) without stopping the stream; a consumer that keeps up holds one
+ * or two blocks. The first `assuredBlocks` come from the pool when it has them, else are shared blocks
+ * of the feed's own (still read in place by the workers; the local writer then copies them); every block
+ * past those comes only from the pool, and only while it keeps `POOL_RESERVE_BLOCKS` free for other
+ * streams (ADR 0018).
  *
  * A stream's first `HEAD_BYTES` gather in shared memory of the feed's own that grows with them
  * (`core/bytes/growing-buffer.ts`); only a stream that outgrows them takes a block, into which the head is
@@ -26,8 +31,13 @@ export type BlockConsumer = (bytes: Uint8Array) => Promise<void>;
 
 /** Options of {@link createBlockFeed}. */
 export interface BlockFeedOptions {
-  /** Blocks held at most (filling plus consumed); at least 1. Default 3. */
+  /** Blocks held at most (filling plus consumed); at least 1. Default `DEFAULT_MAX_BLOCKS`. */
   readonly maxBlocks?: number;
+  /**
+   * Blocks held whatever the pool has (at most `maxBlocks`); past them only pooled blocks, while the pool
+   * keeps `POOL_RESERVE_BLOCKS` free. Default `DEFAULT_ASSURED_BLOCKS`.
+   */
+  readonly assuredBlocks?: number;
 }
 
 /** A stream's gathering, see the file comment. */
@@ -58,7 +68,16 @@ export interface BlockFeed {
   close(): Promise<void>;
 }
 
-const DEFAULT_MAX_BLOCKS = 3;
+/** Blocks a stream holds at most: 24 MiB, to ride out a disk that stalls while it flushes. */
+export const DEFAULT_MAX_BLOCKS = 12;
+/** Blocks a stream holds even when the pool is empty (its own memory then). */
+export const DEFAULT_ASSURED_BLOCKS = 3;
+/**
+ * Pool blocks a stream leaves free when it takes one past its assured blocks: half the pool, room for
+ * five more streams' assured blocks and a writer's own, so deep streams cannot push the next ones onto
+ * memory of their own (whose blocks the local writer must copy).
+ */
+export const POOL_RESERVE_BLOCKS = 16;
 
 interface HeldBlock {
   readonly bytes: Uint8Array;
@@ -76,6 +95,9 @@ interface Consumed {
 export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOptions = {}): BlockFeed {
   const maxBlocks = options.maxBlocks ?? DEFAULT_MAX_BLOCKS;
   if (!Number.isSafeInteger(maxBlocks) || maxBlocks < 1) throw new RangeError(`block feed: maxBlocks must be an integer ≥ 1, got ${String(maxBlocks)}`);
+  const assuredOption = options.assuredBlocks ?? DEFAULT_ASSURED_BLOCKS;
+  if (!Number.isSafeInteger(assuredOption) || assuredOption < 1) throw new RangeError(`block feed: assuredBlocks must be an integer ≥ 1, got ${String(assuredOption)}`);
+  const assuredBlocks = Math.min(assuredOption, maxBlocks);
   const held: HeldBlock[] = [];
   const consuming: Consumed[] = [];
   let current: HeldBlock | undefined;
@@ -86,8 +108,12 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   let failure: { readonly error: unknown } | undefined;
   let closed = false;
 
-  function hold(): HeldBlock {
-    const pooled = acquireAlignedBlock();
+  /** A further block to hold: undefined at `maxBlocks`, or past the assured ones when the pool cannot spare one. */
+  function hold(): HeldBlock | undefined {
+    if (held.length >= maxBlocks) return undefined;
+    const assured = held.length < assuredBlocks;
+    const pooled = acquireAlignedBlock(assured ? 0 : POOL_RESERVE_BLOCKS);
+    if (pooled === undefined && !assured) return undefined;
     const block = { bytes: pooled?.bytes ?? Buffer.from(new SharedArrayBuffer(BLOCK_BYTES)), pooled };
     held.push(block);
     return block;
@@ -106,8 +132,7 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   }
 
   async function nextBlock(): Promise<HeldBlock> {
-    if (held.length < maxBlocks) return hold();
-    return settleOldest();
+    return freeBlockNow() ?? settleOldest();
   }
 
   function handOver(): void {
@@ -154,13 +179,18 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     if (failure !== undefined) throw failure.error;
   }
 
-  /** A block at once when one is free (held below the limit, or the oldest consumer call is done), else undefined. */
+  /**
+   * A block at once when one is free, else undefined: the oldest block when its consumer call is done
+   * (refilling before taking more keeps a stream whose consumer keeps up at one or two blocks), else a
+   * further block when `hold` gives one.
+   */
   function freeBlockNow(): HeldBlock | undefined {
-    if (held.length < maxBlocks) return hold();
     const oldest = consuming[0];
-    if (oldest === undefined || !oldest.fulfilled) return undefined;
-    consuming.shift();
-    return oldest.block;
+    if (oldest !== undefined && oldest.fulfilled) {
+      consuming.shift();
+      return oldest.block;
+    }
+    return hold();
   }
 
   /** Copies `chunk` from `offset` on, taking blocks only when free at once; returns where it stopped. */

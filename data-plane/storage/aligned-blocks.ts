@@ -53,9 +53,13 @@ function createPool(): SharedArrayBuffer {
   return created;
 }
 
-/** A free block, or undefined when all are held. */
-export function acquireAlignedBlock(): AlignedBlock | undefined {
+/**
+ * A free block, or undefined when all are held, or when taking one would leave fewer than `leaveFree`
+ * blocks for others (a caller that only wants a block it can do without).
+ */
+export function acquireAlignedBlock(leaveFree = 0): AlignedBlock | undefined {
   memory ??= createPool();
+  if (free.length <= leaveFree) return undefined;
   const index = free.pop();
   if (index === undefined) return undefined;
   let released = false;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDeferred, type Deferred } from '../../core/identity/deferred.ts';
 import { isShared } from '../../core/identity/hash-pool.ts';
-import { createBlockFeed } from '../../data-plane/ingest/block-feed.ts';
+import { createBlockFeed, DEFAULT_ASSURED_BLOCKS, DEFAULT_MAX_BLOCKS, POOL_RESERVE_BLOCKS } from '../../data-plane/ingest/block-feed.ts';
 import { settledState as state } from '../support/settled-state.ts';
 import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks, HEAD_BYTES, isAlignedView, type AlignedBlock } from '../../data-plane/storage/aligned-blocks.ts';
 
@@ -231,7 +231,103 @@ describe('createBlockFeed', () => {
     expect(consumer.calls).toHaveLength(0);
   });
 
-  it('refuses a maxBlocks below 1', () => {
+  it('refuses a maxBlocks or assuredBlocks below 1', () => {
     expect(() => createBlockFeed(() => Promise.resolve(), { maxBlocks: 0 })).toThrow(RangeError);
+    expect(() => createBlockFeed(() => Promise.resolve(), { assuredBlocks: 0 })).toThrow(RangeError);
+    expect(() => createBlockFeed(() => Promise.resolve(), { assuredBlocks: 1.5 })).toThrow(RangeError);
+  });
+
+  it('refills a block whose consumer is done before taking another: a consumer that keeps up holds at most two', async () => {
+    const free = freeAlignedBlocks();
+    let leastFree = free;
+    const data = randomBytes(40 * BLOCK_BYTES + 77);
+    const seen: Buffer[] = [];
+    const feed = createBlockFeed(async (bytes) => {
+      seen.push(Buffer.from(bytes));
+      await Promise.resolve();
+      leastFree = Math.min(leastFree, freeAlignedBlocks());
+    });
+    for (let offset = 0; offset < data.byteLength; offset += 65_536) await feed.push(data.subarray(offset, offset + 65_536));
+    await feed.end();
+    await feed.close();
+    expect(Buffer.concat(seen).equals(data)).toBe(true);
+    expect(free - leastFree, 'pooled blocks held at once').toBeLessThanOrEqual(2);
+    expect(freeAlignedBlocks()).toBe(free);
+  });
+
+  it('behind a stalled consumer takes up to maxBlocks pooled blocks, then waits; every byte arrives in order', async () => {
+    const free = freeAlignedBlocks();
+    expect(free - DEFAULT_MAX_BLOCKS, 'the test needs a pool deep enough for the default').toBeGreaterThan(POOL_RESERVE_BLOCKS);
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    const data = randomBytes((DEFAULT_MAX_BLOCKS + 2) * BLOCK_BYTES);
+    expect(feed.write(data.subarray(0, DEFAULT_MAX_BLOCKS * BLOCK_BYTES)), 'every block taken without waiting').toBeUndefined();
+    expect(consumer.calls).toHaveLength(DEFAULT_MAX_BLOCKS);
+    expect(freeAlignedBlocks()).toBe(free - DEFAULT_MAX_BLOCKS);
+    for (const call of consumer.calls) expect(isAlignedView(call.bytes)).toBe(true);
+    const more = feed.write(data.subarray(DEFAULT_MAX_BLOCKS * BLOCK_BYTES)) as Promise<void>;
+    expect(more).toBeInstanceOf(Promise);
+    expect(await state(more)).toBe('pending');
+    consumer.calls[0]?.done.resolve();
+    consumer.calls[1]?.done.resolve();
+    await more;
+    expect(freeAlignedBlocks(), 'the two freed blocks refilled, none taken').toBe(free - DEFAULT_MAX_BLOCKS);
+    const ending = feed.end();
+    for (let i = 0; i < consumer.calls.length; i++) consumer.calls[i]?.done.resolve();
+    await ending;
+    await feed.close();
+    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
+    expect(freeAlignedBlocks()).toBe(free);
+  });
+
+  it('past its assured blocks takes a pooled block only while the pool keeps POOL_RESERVE_BLOCKS free', async () => {
+    const extra = 2;
+    // Leave the pool with room for the assured blocks plus `extra` above the reserve.
+    while (freeAlignedBlocks() > POOL_RESERVE_BLOCKS + DEFAULT_ASSURED_BLOCKS + extra) taken.push(acquireAlignedBlock() as AlignedBlock);
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    const data = randomBytes(DEFAULT_MAX_BLOCKS * BLOCK_BYTES);
+    const waiting = feed.write(data) as Promise<void>;
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(await state(waiting)).toBe('pending');
+    expect(consumer.calls).toHaveLength(DEFAULT_ASSURED_BLOCKS + extra);
+    expect(freeAlignedBlocks(), 'the reserve is left for other streams').toBe(POOL_RESERVE_BLOCKS);
+    // A second stream still gets its assured blocks from the pool.
+    const other = heldConsumer();
+    const second = createBlockFeed((bytes) => other.consume(bytes));
+    const secondData = randomBytes(DEFAULT_ASSURED_BLOCKS * BLOCK_BYTES);
+    expect(second.write(secondData)).toBeUndefined();
+    for (const call of other.calls) expect(isAlignedView(call.bytes)).toBe(true);
+    expect(freeAlignedBlocks()).toBe(POOL_RESERVE_BLOCKS - DEFAULT_ASSURED_BLOCKS);
+    for (const [c, stream] of [[consumer, feed], [other, second]] as const) {
+      const ending = (async () => {
+        await (stream === feed ? waiting : undefined);
+        await stream.end();
+      })();
+      // Release calls as they come until the stream has ended.
+      for (let i = 0; (await state(ending)) === 'pending'; i++) c.calls[i]?.done.resolve();
+      await ending;
+      await stream.close();
+    }
+    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
+    expect(Buffer.concat(other.calls.map((call) => call.copy)).equals(secondData)).toBe(true);
+  });
+
+  it('with the pool exhausted, holds only its assured blocks of its own memory', async () => {
+    for (let block = acquireAlignedBlock(); block !== undefined; block = acquireAlignedBlock()) taken.push(block);
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    const data = randomBytes((DEFAULT_ASSURED_BLOCKS + 1) * BLOCK_BYTES);
+    const waiting = feed.write(data) as Promise<void>;
+    expect(await state(waiting)).toBe('pending');
+    expect(consumer.calls).toHaveLength(DEFAULT_ASSURED_BLOCKS);
+    for (const call of consumer.calls) expect(isAlignedView(call.bytes)).toBe(false);
+    consumer.calls[0]?.done.resolve();
+    await waiting;
+    const ending = feed.end();
+    for (const call of consumer.calls) call.done.resolve();
+    await ending;
+    await feed.close();
+    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
   });
 });
