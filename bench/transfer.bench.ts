@@ -174,6 +174,10 @@ export const transferSuite: BenchSuite = {
       for await (const part of res.body ?? []) received += (part as Uint8Array).byteLength;
       return received;
     };
+    const downloadOnce = async (): Promise<number> => {
+      const session = download.get();
+      return useCurl ? await curlDownload(session.service, downloadFileId) : await session.bytes.download(downloadFileId);
+    };
     let ingestCeiling: { readonly server: PlainIngestServer; readonly agent: Agent } | undefined;
     const putCeiling = async (bytes: number): Promise<number> => {
       if (ingestCeiling === undefined) throw new Error('http-ingest-ceiling: not set up');
@@ -188,9 +192,11 @@ export const transferSuite: BenchSuite = {
     // Reads run first in each round, right after the baseline: on this VM reads right after the write
     // cases' 1-6 GiB were slower, the bare server's as much as the service's (transfer suite, consecutive
     // runs on 2026-12-04: download 1.38x / ceiling 1.66x with the reads after the writes, 1.63x / 2.01x
-    // with them first). From round 2 on the previous round's writes still come before them, with the
-    // baseline in between; the mechanism (page reclaim after large writes, as the disk case shows) is
-    // not established, only the difference.
+    // with them first). And each read is preceded by an untimed read of the same file the same way
+    // (`beforeRun`): these VMs page out file pages idle for about a minute (DAMON, `kdamond`: a `pageout`
+    // scheme on unmapped pages, up to 128 MiB/s), so without it a run read the disk whenever the reclaim
+    // had taken its file (1.07-1.10 s against 0.58 s for the same download, 2026-12-05), and the two
+    // cases compare the service with a bare server, not disks.
     return [
       sha256Baseline(BASELINE, chunk, size),
       {
@@ -202,11 +208,11 @@ export const transferSuite: BenchSuite = {
           useCurl = await curlAvailable();
           if (!useCurl) process.stderr.write('http-download: curl not found, reading with node:http (slower: the client costs CPU)\n');
           downloadFileId = (await bytes.put(packageId, 'download.bin', chunk, size)).file_id; // untimed
-          await bytes.download(downloadFileId); // warm the page cache and the JIT, untimed
         },
+        // Warms the page cache (see above) and, the first time, the JIT; untimed.
+        beforeRun: async () => void (await downloadOnce()),
         async run() {
-          const session = download.get();
-          const received = useCurl ? await curlDownload(session.service, downloadFileId) : await session.bytes.download(downloadFileId);
+          const received = await downloadOnce();
           if (received !== size) throw new Error(`http-download: received ${received} bytes, expected ${size}`);
           return { bytes: received };
         },
@@ -228,8 +234,9 @@ export const transferSuite: BenchSuite = {
           }
           ceiling = await startPlainFileServer(path);
           useCurl = await curlAvailable();
-          await readCeiling(); // warm the page cache and the JIT, untimed
         },
+        // Warms the page cache (see above) and, the first time, the JIT; untimed.
+        beforeRun: async () => void (await readCeiling()),
         async run() {
           const received = await readCeiling();
           if (received !== size) throw new Error(`http-download-ceiling: received ${received} bytes, expected ${size}`);

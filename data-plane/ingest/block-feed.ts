@@ -11,11 +11,12 @@
  * A block whose consumer is done is refilled first; a further block is taken only while every held one is
  * still with the consumer, up to `maxBlocks`, so a producer faster than the consumer waits in `push`
  * (backpressure). The depth absorbs a consumer that stalls now and then (a disk flushing its cache holds
- * up the writes for tens of milliseconds) without stopping the stream; a consumer that keeps up holds one
- * or two blocks. The first `assuredBlocks` come from the pool when it has them, else are shared blocks
- * of the feed's own (still read in place by the workers; the local writer then copies them); every block
- * past those comes only from the pool, and only while it keeps `POOL_RESERVE_BLOCKS` free for other
- * streams (ADR 0018).
+ * up the writes for tens of milliseconds) without stopping the stream; once the consumer has caught up,
+ * the pooled blocks found idle behind the one being refilled go back to the pool, so a consumer that
+ * keeps up holds one or two blocks. The first `assuredBlocks` come from the pool when it has them, else
+ * are shared blocks of the feed's own (still read in place by the workers; the local writer then copies
+ * them); every block past those comes only from the pool, and only while it keeps `POOL_RESERVE_BLOCKS`
+ * free for other streams (ADR 0018).
  *
  * A stream's first `HEAD_BYTES` gather in shared memory of the feed's own that grows with them
  * (`core/bytes/growing-buffer.ts`); only a stream that outgrows them takes a block, into which the head is
@@ -74,8 +75,8 @@ export const DEFAULT_MAX_BLOCKS = 12;
 export const DEFAULT_ASSURED_BLOCKS = 3;
 /**
  * Pool blocks a stream leaves free when it takes one past its assured blocks: half the pool, room for
- * five more streams' assured blocks and a writer's own, so deep streams cannot push the next ones onto
- * memory of their own (whose blocks the local writer must copy).
+ * five more streams' assured blocks and a copying writer's own, so deep streams cannot push the next
+ * ones onto memory of their own (whose blocks the local writer must copy).
  */
 export const POOL_RESERVE_BLOCKS = 16;
 
@@ -147,12 +148,15 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     // Called at once; a consumer that throws instead of rejecting still yields a rejected promise.
     const done = (async () => consume(bytes))();
     const entry: Consumed = { block, done, fulfilled: false };
-    // observed by settleOldest / end / close; never unhandled
+    // Observed by settleOldest / end / close as well; never unhandled. A failure sticks at once, so the
+    // next write stops the stream instead of handing the consumer more blocks.
     done.then(
       () => {
         entry.fulfilled = true;
       },
-      () => undefined,
+      (error: unknown) => {
+        failure ??= { error };
+      },
     );
     consuming.push(entry);
   }
@@ -182,12 +186,20 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   /**
    * A block at once when one is free, else undefined: the oldest block when its consumer call is done
    * (refilling before taking more keeps a stream whose consumer keeps up at one or two blocks), else a
-   * further block when `hold` gives one.
+   * further block when `hold` gives one. Pooled blocks that are idle behind the one refilled go back to
+   * the pool: a stream that went deep during a stall gives the depth back once its consumer caught up.
+   * Throws a consumer failure already known.
    */
   function freeBlockNow(): HeldBlock | undefined {
+    if (failure !== undefined) throw failure.error;
     const oldest = consuming[0];
     if (oldest !== undefined && oldest.fulfilled) {
       consuming.shift();
+      for (let next = consuming[0]; next?.fulfilled === true && next.block.pooled !== undefined; next = consuming[0]) {
+        consuming.shift();
+        held.splice(held.indexOf(next.block), 1);
+        next.block.pooled.release();
+      }
       return oldest.block;
     }
     return hold();

@@ -304,13 +304,54 @@ describe('createBlockFeed', () => {
         await (stream === feed ? waiting : undefined);
         await stream.end();
       })();
-      // Release calls as they come until the stream has ended.
-      for (let i = 0; (await state(ending)) === 'pending'; i++) c.calls[i]?.done.resolve();
+      // Release calls as they come until the stream has ended (a stream that stops asking ends the loop).
+      for (let i = 0; (await state(ending)) === 'pending'; i++) {
+        const call = c.calls[i];
+        if (call === undefined) break;
+        call.done.resolve();
+      }
       await ending;
       await stream.close();
     }
     expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
     expect(Buffer.concat(other.calls.map((call) => call.copy)).equals(secondData)).toBe(true);
+  });
+
+  it('gives the blocks a stall made it take back to the pool once the consumer has caught up', async () => {
+    const free = freeAlignedBlocks();
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    const data = randomBytes((DEFAULT_MAX_BLOCKS + 1) * BLOCK_BYTES);
+    expect(feed.write(data.subarray(0, DEFAULT_MAX_BLOCKS * BLOCK_BYTES))).toBeUndefined();
+    expect(freeAlignedBlocks()).toBe(free - DEFAULT_MAX_BLOCKS);
+    for (const call of consumer.calls) call.done.resolve();
+    await state(consumer.calls[DEFAULT_MAX_BLOCKS - 1]?.done.promise as Promise<void>);
+    // The next block refills the oldest; the other idle ones go back.
+    expect(feed.write(data.subarray(DEFAULT_MAX_BLOCKS * BLOCK_BYTES))).toBeUndefined();
+    expect(consumer.calls).toHaveLength(DEFAULT_MAX_BLOCKS + 1);
+    expect(consumer.calls[DEFAULT_MAX_BLOCKS]?.bytes.byteOffset).toBe(consumer.calls[0]?.bytes.byteOffset);
+    expect(freeAlignedBlocks(), 'one block held, the one just handed over').toBe(free - 1);
+    consumer.calls[DEFAULT_MAX_BLOCKS]?.done.resolve();
+    await feed.end();
+    await feed.close();
+    expect(Buffer.concat(consumer.calls.map((call) => call.copy)).equals(data)).toBe(true);
+    expect(freeAlignedBlocks()).toBe(free);
+  });
+
+  it('a consumer failure stops the stream at the next write, with no further block handed over', async () => {
+    const free = freeAlignedBlocks();
+    const consumer = heldConsumer();
+    const feed = createBlockFeed((bytes) => consumer.consume(bytes));
+    expect(feed.write(new Uint8Array(2 * BLOCK_BYTES))).toBeUndefined();
+    const failure = new Error('disk gone');
+    consumer.calls[0]?.done.reject(failure);
+    await state(consumer.calls[0]?.done.promise as Promise<void>);
+    expect(() => feed.write(new Uint8Array(BLOCK_BYTES))).toThrow(failure);
+    expect(consumer.calls).toHaveLength(2);
+    consumer.calls[1]?.done.resolve();
+    await expect(feed.end()).rejects.toBe(failure);
+    await feed.close();
+    expect(freeAlignedBlocks()).toBe(free);
   });
 
   it('with the pool exhausted, holds only its assured blocks of its own memory', async () => {

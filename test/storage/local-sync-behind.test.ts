@@ -4,7 +4,7 @@
 // stored bytes stay exact. A failing sync: local-sync-behind-failing.test.ts.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { acquireAlignedBlock, BLOCK_BYTES, type AlignedBlock } from '../../data-
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
 import { createLocalBackend } from '../../data-plane/storage/local/local-backend.ts';
 import { SYNC_BEHIND_BYTES } from '../../data-plane/storage/local/local-writer.ts';
+import { handlePrototype } from '../support/file-handle-prototype.ts';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -164,17 +165,6 @@ function describeOn(label: string, parent: string | undefined): void {
       }
     }, 120_000);
   });
-}
-
-/** The prototype of node:fs/promises' FileHandle (the class is not exported). */
-async function handlePrototype(dir: string): Promise<FileHandle> {
-  const handle = await open(join(dir, '.prototype-probe'), 'w');
-  try {
-    return Object.getPrototypeOf(handle) as FileHandle;
-  } finally {
-    await handle.close();
-    await rm(join(dir, '.prototype-probe'));
-  }
 }
 
 describeOn('the temp directory', tmpdir());
