@@ -12,8 +12,8 @@
  * still with the consumer, up to `maxBlocks`, so a producer faster than the consumer waits in `push`
  * (backpressure). The depth absorbs a consumer that stalls now and then (a disk flushing its cache holds
  * up the writes for tens of milliseconds) without stopping the stream; once the consumer has caught up,
- * the pooled blocks found idle behind the one being refilled go back to the pool, so a consumer that
- * keeps up holds one or two blocks. The first `assuredBlocks` come from the pool when it has them, else
+ * the pooled blocks found idle behind the one being refilled go back to the pool down to the assured
+ * ones, so a stream's depth lasts as long as the stall. A consumer that keeps up holds one or two blocks. The first `assuredBlocks` come from the pool when it has them, else
  * are shared blocks of the feed's own (still read in place by the workers; the local writer then copies
  * them); every block past those comes only from the pool, and only while it keeps `POOL_RESERVE_BLOCKS`
  * free for other streams (ADR 0018).
@@ -187,15 +187,14 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
    * A block at once when one is free, else undefined: the oldest block when its consumer call is done
    * (refilling before taking more keeps a stream whose consumer keeps up at one or two blocks), else a
    * further block when `hold` gives one. Pooled blocks that are idle behind the one refilled go back to
-   * the pool: a stream that went deep during a stall gives the depth back once its consumer caught up.
-   * Throws a consumer failure already known.
+   * the pool, down to the assured ones: a stream that went deep during a stall gives the depth back once
+   * its consumer caught up.
    */
   function freeBlockNow(): HeldBlock | undefined {
-    if (failure !== undefined) throw failure.error;
     const oldest = consuming[0];
     if (oldest !== undefined && oldest.fulfilled) {
       consuming.shift();
-      for (let next = consuming[0]; next?.fulfilled === true && next.block.pooled !== undefined; next = consuming[0]) {
+      for (let next = consuming[0]; held.length > assuredBlocks && next?.fulfilled === true && next.block.pooled !== undefined; next = consuming[0]) {
         consuming.shift();
         held.splice(held.indexOf(next.block), 1);
         next.block.pooled.release();
@@ -237,6 +236,8 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
       offset = copyWhileFree(chunk, offset);
       if (offset >= chunk.byteLength) return;
       current = await settleOldest();
+      // Another consumer call may have failed while this one was awaited: hand nothing more over.
+      if (failure !== undefined) throw failure.error;
     }
   }
 
