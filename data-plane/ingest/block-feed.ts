@@ -13,10 +13,10 @@
  * (backpressure). The depth absorbs a consumer that stalls now and then (a disk flushing its cache holds
  * up the writes for tens of milliseconds) without stopping the stream; once the consumer has caught up,
  * the pooled blocks found idle behind the one being refilled go back to the pool down to the assured
- * ones, so a stream's depth lasts as long as the stall. A consumer that keeps up holds one or two blocks. The first `assuredBlocks` come from the pool when it has them, else
- * are shared blocks of the feed's own (still read in place by the workers; the local writer then copies
- * them); every block past those comes only from the pool, and only while it keeps `POOL_RESERVE_BLOCKS`
- * free for other streams (ADR 0018).
+ * ones, so a stream's depth lasts as long as the stall. A consumer that keeps up holds one or two blocks.
+ * The first `assuredBlocks` come from the pool when it has them, else are shared blocks of the feed's own
+ * (still read in place by the workers; the local writer then copies them); every block past those comes
+ * only from the pool, and only while it keeps `POOL_RESERVE_BLOCKS` free for other streams (ADR 0018).
  *
  * A stream's first `HEAD_BYTES` gather in shared memory of the feed's own that grows with them
  * (`core/bytes/growing-buffer.ts`); only a stream that outgrows them takes a block, into which the head is
@@ -132,9 +132,6 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     return oldest.block;
   }
 
-  async function nextBlock(): Promise<HeldBlock> {
-    return freeBlockNow() ?? settleOldest();
-  }
 
   function handOver(): void {
     const block = current as HeldBlock;
@@ -159,15 +156,6 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
       },
     );
     consuming.push(entry);
-  }
-
-  /** Moves the head into the stream's first block (it outgrew HEAD_BYTES, which is less than a block). */
-  async function leaveHead(gathered: GrowingBuffer): Promise<void> {
-    head = undefined;
-    current = await nextBlock();
-    copyBytes(current.bytes, gathered.view());
-    filled = gathered.length;
-    gathered.clear();
   }
 
   function releaseAll(): void {
@@ -230,8 +218,7 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
   }
 
   /** The rest of `write` once it has to wait for a block. */
-  async function writeWaiting(chunk: Uint8Array, offset: number, gathered: GrowingBuffer | undefined): Promise<void> {
-    if (gathered !== undefined) await leaveHead(gathered);
+  async function writeWaiting(chunk: Uint8Array, offset: number): Promise<void> {
     for (;;) {
       offset = copyWhileFree(chunk, offset);
       if (offset >= chunk.byteLength) return;
@@ -245,17 +232,19 @@ export function createBlockFeed(consume: BlockConsumer, options: BlockFeedOption
     check();
     if (head !== undefined) {
       if (head.tryAppend(chunk)) return undefined;
+      // The head outgrew HEAD_BYTES (less than a block): it starts the stream's first block. No block is
+      // held while the head is in use, so an assured one always comes.
       const gathered = head;
       head = undefined;
-      const block = freeBlockNow();
-      if (block === undefined) return trackWaiting(writeWaiting(chunk, 0, gathered));
-      current = block;
+      const first = hold();
+      if (first === undefined) throw new Error('block feed: no first block');
+      current = first;
       copyBytes(current.bytes, gathered.view());
       filled = gathered.length;
       gathered.clear();
     }
     const offset = copyWhileFree(chunk, 0);
-    return offset >= chunk.byteLength ? undefined : trackWaiting(writeWaiting(chunk, offset, undefined));
+    return offset >= chunk.byteLength ? undefined : trackWaiting(writeWaiting(chunk, offset));
   }
 
   return {

@@ -191,9 +191,8 @@ class LocalWriter implements StorageWriter {
    * The next operation does not wait for the write to land: a caller with several blocks keeps the device
    * busy while the main thread is (writes go to distinct offsets). At most `MAX_WRITES_IN_PLACE` are in
    * flight; a further one waits until the write that many before it has settled, and does not start
-   * once a write has failed. A failed
-   * write sticks (the next operation rejects with it) and `commit` waits for every write before it
-   * publishes anything.
+   * once a write has failed. A failed write sticks (the next operation rejects with it) and `commit`
+   * waits for every write before it publishes anything.
    */
   async #startWriteInPlace(chunk: Uint8Array): Promise<{ readonly landing: Promise<void> } | undefined> {
     if (this.#blockFilled !== 0 || this.#head.length !== 0 || this.#flushed % DIRECT_ALIGNMENT !== 0 || !isAlignedView(chunk)) return undefined;
@@ -247,10 +246,11 @@ class LocalWriter implements StorageWriter {
 
   /**
    * Starts a sync behind when `SYNC_BEHIND_BYTES` went to the file since the last one started and no sync
-   * behind runs in the process (`MAX_SYNCS_BEHIND`). It covers the writes that landed before it; the commit's `fsync` still covers everything. It is
-   * tracked like a write (`#track`): the handles close, and the commit publishes, only after it settled.
-   * A failure sticks as a write's does: after a failed sync the kernel may have dropped the bytes it could
-   * not write and report nothing to a later `fsync`, so the object must never be committed.
+   * behind runs in the process (`MAX_SYNCS_BEHIND`). It covers the writes that landed before it; the
+   * commit's `fsync` still covers everything. It is tracked like a write (`#track`): the handles close,
+   * and the commit publishes, only after it settled. A failure sticks as a write's does: after a failed
+   * sync the kernel may have dropped the bytes it could not write and report nothing to a later `fsync`,
+   * so the object must never be committed.
    */
   #syncBehind(handle: FileHandle): void {
     if (this.#syncing || syncsBehindRunning >= MAX_SYNCS_BEHIND || this.#flushed - this.#syncMark < SYNC_BEHIND_BYTES) return;
