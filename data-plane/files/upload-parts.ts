@@ -20,6 +20,7 @@ import { validateKey } from '../storage/keys.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { StorageError } from '../storage/errors.ts';
+import { isChunkSource, type ChunkSource } from '../ingest/ingest-object.ts';
 
 /** One stored chunk of a session. */
 export interface UploadPart {
@@ -118,19 +119,21 @@ export async function writePart(
   prefix: string,
   offset: number,
   size: { readonly length: number | undefined; readonly maxBytes: number },
-  source: AsyncIterable<Uint8Array>,
+  source: ChunkSource | AsyncIterable<Uint8Array>,
   signal: AbortSignal,
 ): Promise<number> {
   const { length, maxBytes } = size;
   const writer = await backend.createWriter({ signal });
   try {
     let received = 0;
-    for await (const chunk of source) {
+    const take = (chunk: Uint8Array): Promise<void> => {
       received += chunk.byteLength;
       if (length !== undefined && received > length) throw new DataPlaneError('invalid-content-range', `the body is longer than the ${length} bytes Content-Range declares`);
       if (received > maxBytes) throw new DataPlaneError('payload-too-large', `the upload exceeds the limit of ${offset + maxBytes} bytes`);
-      await writer.write(chunk);
-    }
+      return writer.write(chunk);
+    };
+    if (isChunkSource(source)) await source.pipe(take);
+    else for await (const chunk of source) await take(chunk);
     if (length !== undefined && received !== length) throw new DataPlaneError('incomplete-body', `received ${received} of the ${length} bytes Content-Range declares`);
     if (received === 0) return 0;
     const conflict = (): DataPlaneError => new DataPlaneError('conflict', `another request stored the chunk at offset ${offset} concurrently; query the offset and resume`);

@@ -31,7 +31,7 @@ import type { File } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { UploadSession } from '../../gen/artifactstore/internal/v1/control_service_pb.ts';
 import { CodedError } from '../../core/errors/coded-error.ts';
 import { IngestError } from '../ingest/ingest-error.ts';
-import { ingestObject } from '../ingest/ingest-object.ts';
+import { ingestObject, type ChunkSource } from '../ingest/ingest-object.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import { backendById, withBackend } from './backend-choice.ts';
 import type { Caller, DataPlaneDeps } from './data-plane-deps.ts';
@@ -107,7 +107,7 @@ export interface Chunk {
 }
 
 /** Stores one chunk; resolves with the new offset. See the file comment. */
-export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId: string, chunk: Chunk, source: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<number> {
+export async function appendChunk(deps: DataPlaneDeps, caller: Caller, uploadId: string, chunk: Chunk, source: ChunkSource | AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<number> {
   const session = await getOpenSession(deps, caller, uploadId, signal);
   const prefix = stagingPrefix(session.uploadId, session.stagingKey);
   const partsBackend = backendById(deps, session.backendId);

@@ -27,12 +27,13 @@ import {
   type WriteFileResponse,
 } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
 import { normalizeRelativePath } from '../../core/paths/relative-path.ts';
-import { toConnectError } from '../errors/classify-error.ts';
+import { ERROR_CODE_HEADER, toConnectError } from '../errors/classify-error.ts';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { openFileRange, resolveFile, type FileSelector } from '../files/read-file.ts';
 import { appendChunk, completeSession, createSession, sessionStatus } from '../files/upload-sessions.ts';
 import { authorizeWrite, writeAuthorizedFile, type WriteFileRequest as FileWrite } from '../files/write-file.ts';
+import type { ChunkSource } from '../ingest/ingest-object.ts';
 
 /** Largest data message ReadFile sends. */
 export const READ_CHUNK_BYTES = 1024 * 1024;
@@ -44,10 +45,10 @@ export const UPLOAD_OFFSET_HEADER = 'artifactstore-upload-offset';
 export function createDataPlaneService(deps: DataPlaneDeps): ServiceImpl<typeof DataPlaneService> {
   return {
     async writeFile(requests, context) {
-      return guard(() => writeFile(deps, callerOf(context), requests, context.signal));
+      return guard(context.signal, () => writeFile(deps, callerOf(context), requests, context.signal));
     },
     async queryWriteStatus(request, context) {
-      return guard(async () => {
+      return guard(context.signal, async () => {
         const { session, offset } = await sessionStatus(deps, callerOf(context), requireId(request.uploadId, 'upload_id'), context.signal);
         const complete = session.status === 'completed';
         if (!complete && session.status !== 'open' && session.status !== 'completing') throw new DataPlaneError('upload-closed', `upload session ${session.uploadId} is ${session.status}`);
@@ -82,18 +83,36 @@ export function createDataPlaneService(deps: DataPlaneDeps): ServiceImpl<typeof 
   };
 }
 
-async function guard<T>(action: () => Promise<T>): Promise<T> {
+async function guard<T>(signal: AbortSignal, action: () => Promise<T>): Promise<T> {
   try {
     return await action();
   } catch (error) {
-    const connectError = toConnectError(error);
-    if (error instanceof DataPlaneError && error.facts.uploadOffset !== undefined) connectError.metadata.set(UPLOAD_OFFSET_HEADER, String(error.facts.uploadOffset));
-    throw connectError;
+    throw serviceError(error, signal);
   }
 }
 
+/**
+ * What a failed call answers: the one mapping (`toConnectError`), plus the session offset when there is
+ * one. A call whose deadline (`grpc-timeout`) passed failed because of it, whatever it was doing then:
+ * DEADLINE_EXCEEDED, not the aborted write or control-plane call it shows up as.
+ */
+export function serviceError(error: unknown, signal: AbortSignal): ConnectError {
+  const reason: unknown = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) {
+    return new ConnectError("[deadline-exceeded] the call's deadline passed", Code.DeadlineExceeded, { [ERROR_CODE_HEADER]: 'deadline-exceeded' }, undefined, error);
+  }
+  const connectError = toConnectError(error);
+  if (error instanceof DataPlaneError && error.facts.uploadOffset !== undefined) connectError.metadata.set(UPLOAD_OFFSET_HEADER, String(error.facts.uploadOffset));
+  return connectError;
+}
+
 function callerOf(context: HandlerContext): Caller {
-  const value = context.requestHeader.get('authorization') ?? '';
+  return callerFromAuthorization(context.requestHeader.get('authorization'));
+}
+
+/** The caller a request's `authorization` header names (`Bearer <token>`; none: anonymous). */
+export function callerFromAuthorization(header: string | null | undefined): Caller {
+  const value = header ?? '';
   const match = /^Bearer +([\x21-\x7e]+)$/i.exec(value);
   if (value !== '' && match === null) throw new ConnectError('authorization must be "Bearer <token>"', Code.Unauthenticated);
   return { token: match?.[1] ?? '' };
@@ -101,10 +120,51 @@ function callerOf(context: HandlerContext): Caller {
 
 async function writeFile(deps: DataPlaneDeps, caller: Caller, requests: AsyncIterable<WriteFileRequest>, signal: AbortSignal): Promise<WriteFileResponse> {
   const iterator = requests[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  if (first.done === true || first.value.kind.case !== 'header') throw new DataPlaneError('bad-request', 'the first WriteFile message must carry the header');
-  const header = first.value.kind.value;
-  const data = dataMessages(iterator);
+  const first = await nextRequest(iterator);
+  return writeFileAfterHeader(deps, caller, headerOf(first.done === true ? undefined : first.value), dataMessages(iterator), signal);
+}
+
+async function nextRequest(iterator: AsyncIterator<WriteFileRequest>): Promise<IteratorResult<WriteFileRequest>> {
+  try {
+    return await iterator.next();
+  } catch (error) {
+    throw requestStreamError(error);
+  }
+}
+
+/**
+ * An error of the request stream itself: connect-node's framing and decoding (the fast path raises the
+ * same ones), or the stream failing. The client's, never the control plane's: left as a ConnectError,
+ * `toConnectError` would take it for a failure to reach the control plane ("retry later").
+ */
+export function requestStreamError(error: unknown): unknown {
+  if (error instanceof DataPlaneError) return error;
+  if (error instanceof ConnectError) {
+    // A message over the limit; then a stream that ends inside a message, a malformed message or
+    // grpc-timeout, or a compressed message on a call without compression.
+    if (error.code === Code.ResourceExhausted) return new DataPlaneError('payload-too-large', error.rawMessage, { cause: error });
+    if (error.code === Code.InvalidArgument || error.code === Code.Internal) return new DataPlaneError('bad-request', error.rawMessage, { cause: error });
+    return error; // an unknown compression (UNIMPLEMENTED), a cancelled stream (CANCELED): as they are
+  }
+  return new DataPlaneError('incomplete-body', 'the WriteFile stream ended early (the client cancelled it or closed the connection)', { cause: error });
+}
+
+/** The header the first WriteFile message must carry (`bad-request` when it does not, or there is none). */
+export function headerOf(first: WriteFileRequest | undefined): WriteFileHeader {
+  if (first?.kind.case !== 'header') throw new DataPlaneError('bad-request', 'the first WriteFile message must carry the header');
+  return first.kind.value;
+}
+
+/** The error for a header after the first message. */
+export function laterHeaderError(): DataPlaneError {
+  return new DataPlaneError('bad-request', 'only the first WriteFile message may carry a header');
+}
+
+/**
+ * WriteFile once its header is read; `data` is the bytes of the messages after it. Shared by the
+ * connect-node handler and the gRPC fast path (`write-file-fast-path.ts`).
+ */
+export async function writeFileAfterHeader(deps: DataPlaneDeps, caller: Caller, header: WriteFileHeader, data: ChunkSource | AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<WriteFileResponse> {
   if (header.uploadId === '' && !header.resumable) {
     const write = await authorizeWrite(deps, caller, fileWriteOf(header), signal);
     const file = await writeAuthorizedFile(deps, write, data, signal);
@@ -124,11 +184,11 @@ async function writeFile(deps: DataPlaneDeps, caller: Caller, requests: AsyncIte
 
 async function* dataMessages(iterator: AsyncIterator<WriteFileRequest>): AsyncGenerator<Uint8Array> {
   for (;;) {
-    const step = await iterator.next();
+    const step = await nextRequest(iterator);
     if (step.done === true) return;
     const { kind } = step.value;
     if (kind.case === 'data') yield kind.value;
-    else if (kind.case === 'header') throw new DataPlaneError('bad-request', 'only the first WriteFile message may carry a header');
+    else if (kind.case === 'header') throw laterHeaderError();
   }
 }
 

@@ -33,7 +33,8 @@ export interface ChunkSource {
   pipe(sink: (chunk: Uint8Array) => Promise<void> | undefined): Promise<void>;
 }
 
-function isChunkSource(source: unknown): source is ChunkSource {
+/** True for a {@link ChunkSource} (not an async iterable). */
+export function isChunkSource(source: unknown): source is ChunkSource {
   return typeof (source as Partial<ChunkSource>).pipe === 'function' && !(Symbol.asyncIterator in (source as object));
 }
 

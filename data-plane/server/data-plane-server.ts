@@ -6,6 +6,7 @@
  * sessions periodically (`files/upload-sweep.ts`). Holds no state of its own: everything durable is in
  * the control plane or on the storage backend.
  */
+import type { Http2ServerResponse } from 'node:http2';
 import { createDataPlaneMetrics, type DataPlaneMetrics } from '../http/metrics.ts';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { createClient, type ConnectRouter } from '@connectrpc/connect';
@@ -21,6 +22,7 @@ import { startRegistration, type Registration } from '../control/registration.ts
 import type { DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { startUploadSweeper, type UploadSweeper } from '../files/upload-sweep.ts';
 import { createDataPlaneService } from '../grpc/data-plane-service.ts';
+import { serveWriteFile, takesFastPath } from '../grpc/write-file-fast-path.ts';
 import { createByteRouter } from '../http/byte-router.ts';
 import type { HttpResponse } from '../http/http-io.ts';
 import { isBytePath } from '../http/route-match.ts';
@@ -110,7 +112,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
     readMaxBytes: READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
   });
-  const handler = rpc as DualProtocolHandler;
+  // gRPC WriteFile calls with the binary codec and no compression take the fast path (ADR 0019); every
+  // other request goes to connect-node.
+  const fastPath = { readMaxBytes: READ_MAX_BYTES, shutdownSignal: shutdown.signal };
+  const handler: DualProtocolHandler = (req, res) => {
+    if (takesFastPath(req)) serveWriteFile(deps, req, res as Http2ServerResponse, fastPath);
+    else (rpc as DualProtocolHandler)(req, res);
+  };
   const checkContinue: DualProtocolHandler = (req, res) => {
     // Byte routes authorize first and send 100 Continue themselves; RPCs get it at once.
     if (!isBytePath(req.url ?? '')) res.writeContinue();
