@@ -25,7 +25,7 @@ import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { DataPlaneDeps } from '../files/data-plane-deps.ts';
 import type { ChunkSource } from '../ingest/ingest-object.ts';
 import { callerFromAuthorization, headerOf, laterHeaderError, requestStreamError, serviceError, writeFileAfterHeader } from './data-plane-service.ts';
-import { WriteFileFrameParser, type WriteFilePiece } from './write-file-frames.ts';
+import { FrameError, WriteFileFrameParser, type WriteFilePiece } from './write-file-frames.ts';
 
 /** The method's path. */
 export const WRITE_FILE_PATH = `/${DataPlaneService.typeName}/${DataPlaneService.method.writeFile.name}`;
@@ -67,10 +67,12 @@ export function serveWriteFile(deps: DataPlaneDeps, req: Http2ServerRequest, res
   const call = createLinkedAbortController(deadline.signal, gone.signal, options.shutdownSignal);
   const frames = new RequestFrames(req, new WriteFileFrameParser(options.readMaxBytes));
   const run = async (): Promise<Uint8Array> => {
+    // In connect-node's order: the authorization header's form, the timeout, then the messages.
+    const caller = callerFromAuthorization(req.headers.authorization);
     if (timeout.error !== undefined) throw requestStreamError(timeout.error);
     const first = await frames.first();
     const header = headerOf(first instanceof Uint8Array ? undefined : first);
-    const response = await writeFileAfterHeader(deps, callerFromAuthorization(req.headers.authorization), header, frames.rest(), call.signal);
+    const response = await writeFileAfterHeader(deps, caller, header, frames.rest(), call.signal);
     return encodeEnvelope(0, toBinary(WriteFileResponseSchema, response));
   };
   run().then(
@@ -108,45 +110,51 @@ class RequestFrames {
   readonly #req: Http2ServerRequest;
   readonly #parser: WriteFileFrameParser;
   /** Parsed and not yet delivered, in order. */
-  #queue: WriteFilePiece[] = [];
+  readonly #queue: WriteFilePiece[] = [];
   #ended = false;
+  /**
+   * Set when the stream closed before its end (the client reset it). Node may still hand out what it
+   * had buffered, and then an 'end', when a paused request is resumed after the reset: not the end.
+   */
+  #cut = false;
 
   constructor(req: Http2ServerRequest, parser: WriteFileFrameParser) {
     this.#req = req;
     this.#parser = parser;
+    req.once('close', () => {
+      if (!req.readableEnded) this.#cut = true;
+    });
   }
 
-  /** The first message (a data message's payload counts as one that is not a header); undefined when the stream had none. */
+  /**
+   * The first message (a data message's payload counts as one that is not a header); undefined when
+   * the stream had none. Rejects with the stream's error when it fails or makes no sense first.
+   */
   first(): Promise<WriteFileRequest | Uint8Array | undefined> {
     return new Promise((resolve, reject) => {
-      const req = this.#req;
       let detach: (() => void) | undefined;
-      const settle = (error: unknown, piece?: WriteFilePiece): void => {
+      const settle = (error: unknown, piece?: WriteFileRequest | Uint8Array): void => {
         detach?.();
         detach = undefined;
-        req.pause();
+        this.#req.pause();
         if (error === undefined) resolve(piece);
         else reject(error instanceof Error ? error : new Error('the WriteFile stream failed', { cause: error }));
       };
-      detach = listen(req, {
+      const take = (): void => {
+        const piece = this.#queue.shift();
+        if (piece === undefined) settle(undefined, undefined);
+        else if (piece instanceof FrameError) settle(requestStreamError(piece.error));
+        else settle(undefined, piece);
+      };
+      detach = this.#listen({
         data: (chunk) => {
-          try {
-            this.#parser.push(chunk, this.#queue);
-          } catch (error) {
-            settle(requestStreamError(error));
-            return;
-          }
-          if (this.#queue.length > 0) settle(undefined, this.#queue.shift());
+          this.#parser.push(chunk, this.#queue);
+          if (this.#queue.length > 0) take();
         },
         end: () => {
           this.#ended = true;
-          try {
-            this.#parser.end();
-          } catch (error) {
-            settle(requestStreamError(error));
-            return;
-          }
-          settle(undefined, undefined);
+          this.#parser.end(this.#queue);
+          take();
         },
         failed: (error) => settle(error),
       });
@@ -161,7 +169,6 @@ class RequestFrames {
   /** Reads and drops the rest of the request (after an answer was sent). */
   discard(): void {
     const req = this.#req;
-    req.on('error', ignore);
     if (req.readableEnded || req.destroyed) return;
     req.removeAllListeners('data');
     req.on('data', ignore);
@@ -193,10 +200,12 @@ class RequestFrames {
         while (queue.length > 0) {
           const piece = queue.shift() as WriteFilePiece;
           let bytes: Uint8Array;
+          if (piece instanceof FrameError) return finish(requestStreamError(piece.error));
           if (piece instanceof Uint8Array) bytes = piece;
           else if (piece.kind.case === 'data') bytes = piece.kind.value;
           else if (piece.kind.case === 'header') return finish(laterHeaderError());
           else continue;
+          if (bytes.byteLength === 0) continue;
           let wait: Promise<void> | undefined;
           try {
             wait = sink(bytes);
@@ -221,30 +230,19 @@ class RequestFrames {
           }
         }
         if (failure !== undefined) return finish(failure);
-        if (this.#ended) {
-          try {
-            this.#parser.end();
-          } catch (error) {
-            return finish(requestStreamError(error));
-          }
-          return finish();
-        }
+        if (this.#ended) return finish();
         req.resume();
       };
       if (!this.#ended) {
-        detach = listen(req, {
+        detach = this.#listen({
           data: (chunk) => {
             if (settled) return;
-            try {
-              this.#parser.push(chunk, queue);
-            } catch (error) {
-              finish(requestStreamError(error));
-              return;
-            }
+            this.#parser.push(chunk, queue);
             if (!waiting) drain();
           },
           end: () => {
             this.#ended = true;
+            this.#parser.end(queue);
             if (!waiting) drain();
           },
           failed: (error) => {
@@ -257,33 +255,38 @@ class RequestFrames {
       drain();
     });
   }
-}
 
-/**
- * Listens to the request's `data` and `end`, and to its failure (`error`, or `close` before the end),
- * which `failed` gets as `incomplete-body`; a request destroyed already fails at once. Returns the
- * function that stops listening.
- */
-function listen(req: Http2ServerRequest, on: { readonly data: (chunk: Buffer) => void; readonly end: () => void; readonly failed: (error: DataPlaneError) => void }): () => void {
-  const onError = (error: unknown): void => on.failed(incomplete(error));
-  const onClose = (): void => {
-    if (!req.readableEnded) onError(new Error('stream closed'));
-  };
-  const detach = (): void => {
-    req.off('data', on.data);
-    req.off('end', on.end);
-    req.off('error', onError);
-    req.off('close', onClose);
-  };
-  if (req.destroyed && !req.readableEnded) {
-    on.failed(incomplete(new Error('the request was destroyed before it was read')));
+  /**
+   * Listens to the request's `data` and `end`, and to its failure (`error`, `close` before the end, or
+   * an 'end' after such a close), which `failed` gets as `incomplete-body`; a request cut or destroyed
+   * already fails at once. Returns the function that stops listening.
+   */
+  #listen(on: { readonly data: (chunk: Buffer) => void; readonly end: () => void; readonly failed: (error: DataPlaneError) => void }): () => void {
+    const req = this.#req;
+    const onError = (error: unknown): void => on.failed(incomplete(error));
+    const onClose = (): void => {
+      if (!req.readableEnded) onError(new Error('stream closed'));
+    };
+    const onEnd = (): void => {
+      if (this.#cut) onError(new Error('stream reset'));
+      else on.end();
+    };
+    const detach = (): void => {
+      req.off('data', on.data);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    if (this.#cut || (req.destroyed && !req.readableEnded)) {
+      onError(new Error('the stream was reset or destroyed before it was read'));
+      return detach;
+    }
+    req.on('error', onError);
+    req.on('close', onClose);
+    req.on('end', onEnd);
+    req.on('data', on.data);
     return detach;
   }
-  req.on('error', onError);
-  req.on('close', onClose);
-  req.on('end', on.end);
-  req.on('data', on.data);
-  return detach;
 }
 
 function incomplete(cause: unknown): DataPlaneError {

@@ -10,14 +10,26 @@
  * or unknown fields) is gathered whole and decoded by protobuf-es, with its usual semantics (the last
  * field of a oneof wins). The limits and errors are connect-node's for the same stream: a message over
  * `readMaxBytes` is RESOURCE_EXHAUSTED, a compressed message (no compression is negotiated on this
- * path) is INTERNAL, a stream that ends inside a message is INVALID_ARGUMENT.
+ * path) is INTERNAL, a stream that ends inside a message is INVALID_ARGUMENT. Like connect-node, which
+ * decodes a message only when the handler asks for it, an error takes its place in the stream
+ * ({@link FrameError}) rather than cancelling the messages before it in the same chunk: a header
+ * followed by a malformed message is answered for the header (an unknown package, say) first.
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { WriteFileRequestSchema, type WriteFileRequest } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
 
-/** What a chunk yields: payload bytes of a data message, or a message decoded whole. */
-export type WriteFilePiece = Uint8Array | WriteFileRequest;
+/** Where the stream stopped making sense: the error (a ConnectError), in stream order. */
+export class FrameError {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * What a chunk yields: payload bytes of a data message (every data message yields at least one piece,
+ * an empty one for an empty payload, as it begins), a message decoded whole, or the error after which
+ * nothing more comes.
+ */
+export type WriteFilePiece = Uint8Array | WriteFileRequest | FrameError;
 
 /** The gRPC message prefix: 1 flag byte, 4 length bytes. */
 const PREFIX_BYTES = 5;
@@ -41,6 +53,8 @@ export class WriteFileFrameParser {
   #remaining = 0;
   /** The current message's first bytes (`lead`), or the whole message (`gather`). */
   #buffer = new Uint8Array(0);
+  /** Set once an error was queued: nothing is parsed after it. */
+  #failed = false;
 
   constructor(readMaxBytes: number) {
     this.#readMaxBytes = readMaxBytes;
@@ -48,10 +62,29 @@ export class WriteFileFrameParser {
 
   /**
    * Parses `chunk`, appending what it completes to `out` in stream order: data payloads as views of
-   * `chunk` (or of a small buffer of the parser's own), other messages decoded. Throws a ConnectError on
-   * a framing or decoding error; the parser is then unusable.
+   * `chunk` (or of a small buffer of the parser's own), other messages decoded, and a framing or decoding
+   * error as a {@link FrameError}, after which the parser takes nothing more.
    */
   push(chunk: Uint8Array, out: WriteFilePiece[]): void {
+    if (this.#failed) return;
+    try {
+      this.#parse(chunk, out);
+    } catch (error) {
+      this.#failed = true;
+      out.push(new FrameError(error));
+    }
+  }
+
+  /** Appends a {@link FrameError} to `out` unless the stream ended between messages (or failed already). */
+  end(out: WriteFilePiece[]): void {
+    if (this.#failed) return;
+    if (this.#state !== 'prefix' || this.#filled !== 0) {
+      this.#failed = true;
+      out.push(new FrameError(new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument)));
+    }
+  }
+
+  #parse(chunk: Uint8Array, out: WriteFilePiece[]): void {
     let at = 0;
     while (at < chunk.byteLength) {
       switch (this.#state) {
@@ -87,11 +120,6 @@ export class WriteFileFrameParser {
     }
   }
 
-  /** Throws unless the stream ended between messages. */
-  end(): void {
-    if (this.#state !== 'prefix' || this.#filled !== 0) throw new ConnectError('protocol error: incomplete envelope', Code.InvalidArgument);
-  }
-
   #startMessage(out: WriteFilePiece[]): void {
     const view = new DataView(this.#prefix.buffer);
     const flags = view.getUint8(0);
@@ -114,8 +142,8 @@ export class WriteFileFrameParser {
     const length = lead.byteLength + this.#remaining;
     const payload = lead[0] === DATA_TAG ? readVarint(lead, 1) : undefined;
     if (payload !== undefined && 1 + payload.bytes + payload.value === length) {
-      const start = 1 + payload.bytes;
-      if (start < lead.byteLength) out.push(lead.subarray(start));
+      // Pushed even when empty: the message is there (a data message where the header belongs, say).
+      out.push(lead.subarray(1 + payload.bytes));
       this.#filled = 0;
       this.#state = this.#remaining > 0 ? 'stream' : 'prefix';
       return;

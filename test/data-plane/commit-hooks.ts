@@ -4,31 +4,21 @@
  * second completion run after the first has hashed the parts but before it stores the object.
  */
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
+import { wrapWriters } from './wrap-writers.ts';
 
 /** Hooks by key prefix; each is removed when it runs. */
 export type CommitHooks = Map<string, () => Promise<void>>;
 
 /** Wraps `inner` so that its writers' commits run the matching hook of `hooks` first. */
 export function withCommitHooks(inner: StorageBackend, hooks: CommitHooks): StorageBackend {
-  return {
-    ...inner,
-    async createWriter(options) {
-      const writer = await inner.createWriter(options);
-      return {
-        get size() {
-          return writer.size;
-        },
-        write: (chunk) => writer.write(chunk),
-        cancel: () => writer.cancel(),
-        async commit(key, commitOptions) {
-          for (const [prefix, hook] of hooks) {
-            if (!key.startsWith(prefix)) continue;
-            hooks.delete(prefix);
-            await hook();
-          }
-          return writer.commit(key, commitOptions);
-        },
-      };
+  return wrapWriters(inner, (writer) => ({
+    async commit(key, commitOptions) {
+      for (const [prefix, hook] of hooks) {
+        if (!key.startsWith(prefix)) continue;
+        hooks.delete(prefix);
+        await hook();
+      }
+      return writer.commit(key, commitOptions);
     },
-  };
+  }));
 }

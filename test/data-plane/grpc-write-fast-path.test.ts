@@ -10,6 +10,7 @@ import { WRITE_FILE_PATH } from '../../data-plane/grpc/write-file-fast-path.ts';
 import { WriteFileRequestSchema, WriteFileResponseSchema, type WriteFileHeader } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
 import { grpcEnvelope, rawGrpcCall, type RawGrpcAnswer } from '../support/grpc-raw-call.ts';
 import { bytesOf, startCluster, TOKEN_A, TOKEN_B, type Cluster } from './cluster.ts';
+import { wrapWriters } from './wrap-writers.ts';
 
 const sha256 = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const b3 = (b: Uint8Array): string => `blake3:${Buffer.from(blake3(b)).toString('hex')}`;
@@ -69,6 +70,11 @@ describe('gRPC WriteFile fast path', () => {
     const again = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { ...AUTH, ...VIA_CONNECT }, [Buffer.concat([headerMessage({ packageId: pkg, relativePath: 'framed-again.bin' }), wire.subarray(headerMessage({ packageId: pkg, relativePath: 'framed.bin', expectedSha256: sha256(meaning) }).byteLength)])]);
     expect(storedFile(again)).toEqual(storedFile(answer));
     expect(parse).not.toHaveBeenCalled();
+    // A deadline longer than a timer can wait (a month) is a long deadline on both paths, not one passed at once.
+    for (const extra of [{}, VIA_CONNECT]) {
+      const month = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { ...AUTH, ...extra, 'grpc-timeout': '720H' }, [headerMessage({ packageId: pkg, relativePath: `month-${Object.keys(extra).length}.bin` }), dataMessage(part2)]);
+      expect(storedFile(month).sha256).toBe(sha256(part2));
+    }
   });
 
   it('answers every refusal exactly as connect-node does for the same bytes, and stores nothing', async () => {
@@ -80,6 +86,9 @@ describe('gRPC WriteFile fast path', () => {
     const cases: { name: string; headers?: Record<string, string>; pieces: (path: string) => Uint8Array[]; endAfterMs?: number; status: string; reason: string }[] = [
       { name: 'no message', pieces: () => [], status: '3', reason: 'bad-request' },
       { name: 'data first', pieces: () => [dataMessage(data)], status: '3', reason: 'bad-request' },
+      { name: 'an empty data message first', pieces: (p) => [dataMessage(new Uint8Array(0)), header(p), dataMessage(data)], status: '3', reason: 'bad-request' },
+      { name: 'malformed authorization, client idle', headers: { authorization: 'Basic YTpi' }, pieces: (p) => [header(p)], endAfterMs: 2000, status: '16', reason: 'unauthenticated' },
+      { name: 'header and a malformed message in one write, foreign token', headers: { authorization: `Bearer ${TOKEN_B}` }, pieces: (p) => [Buffer.concat([header(p), grpcEnvelope(Uint8Array.from([0x12, 0x09, 1]))])], status: '5', reason: 'not-found' },
       { name: 'a second header', pieces: (p) => [header(p), dataMessage(data), header(p)], status: '3', reason: 'bad-request' },
       { name: 'digest mismatch', pieces: (p) => [header(p, { expectedBlake3: b3(bytesOf(10, 1)) }), dataMessage(data)], status: '3', reason: 'digest-mismatch' },
       { name: 'size mismatch', pieces: (p) => [header(p, { expectedSize: 5n }), dataMessage(data)], status: '3', reason: 'size-mismatch' },
@@ -101,6 +110,8 @@ describe('gRPC WriteFile fast path', () => {
       const connect = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { ...headers, ...VIA_CONNECT }, c.pieces(`connect-${i}.bin`), options);
       expect({ name: c.name, status: fast.status, reason: fast.reason, message: fast.message?.replace('fast-', '') }).toEqual({ name: c.name, status: connect.status, reason: connect.reason, message: connect.message?.replace('connect-', '') });
       expect({ name: c.name, status: fast.status, reason: fast.reason }).toEqual({ name: c.name, status: c.status, reason: c.reason });
+      // Answered as soon as the answer is known, not when the client ends the stream.
+      if (c.endAfterMs !== undefined && c.reason !== 'deadline-exceeded') expect({ name: c.name, fast: (fast.answeredMs ?? Infinity) < c.endAfterMs / 2, connect: (connect.answeredMs ?? Infinity) < c.endAfterMs / 2 }).toEqual({ name: c.name, fast: true, connect: true });
     }
     expect((await cluster.registry.listFiles({ packageId: pkg })).files).toEqual([]);
     expect(await cluster.storedFiles()).toEqual(before);
@@ -117,10 +128,14 @@ describe('gRPC WriteFile fast path', () => {
     const before = await cluster.storedFiles();
     const chunk = dataMessage(bytesOf(1024 * 1024, 8));
     const many = Array.from({ length: 64 }, () => chunk);
-    // Refused at the header (foreign package): the status comes before the 64 MiB are sent.
+    // Refused at the header (foreign package): the status comes before the 64 MiB are sent...
     const refused = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { authorization: `Bearer ${TOKEN_B}` }, [headerMessage({ packageId: pkg, relativePath: 'r.bin' }), ...many], { stopOnAnswer: true });
     expect([refused.status, refused.reason]).toEqual(['5', 'not-found']);
     expect(refused.written).toBeLessThan(many.length);
+    // ...and a client that sends everything all the same is not left hanging on flow control: the rest
+    // is read and dropped.
+    const stubborn = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { authorization: `Bearer ${TOKEN_B}` }, [headerMessage({ packageId: pkg, relativePath: 'r.bin' }), ...many]);
+    expect([stubborn.status, stubborn.reason, stubborn.written]).toEqual(['5', 'not-found', many.length + 1]);
     // Cancelled by the client after 8 MiB: nothing recorded, nothing left in storage.
     const cancelled = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, AUTH, [headerMessage({ packageId: pkg, relativePath: 'x.bin' }), ...many], { cancelAfter: 9 });
     expect(cancelled.status).toBeUndefined();
@@ -130,5 +145,52 @@ describe('gRPC WriteFile fast path', () => {
     const data = bytesOf(5000, 9);
     const ok = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, AUTH, [headerMessage({ packageId: pkg, relativePath: 'after.bin' }), dataMessage(data)]);
     expect(storedFile(ok).sha256).toBe(sha256(data));
+  });
+
+  it('stops reading the stream while the storage does not keep up, and goes on when it does', async () => {
+    // A backend whose writes wait at a gate: the ingest's promise stays pending, so the request must be
+    // paused and HTTP/2 flow control must stop the client, instead of the data plane reading (and
+    // queueing) everything the client sends.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let writes = 0;
+    const gated = await startCluster({
+      wrapBackend: (inner) =>
+        wrapWriters(inner, (writer) => ({
+          async write(chunk) {
+            writes += 1;
+            await gate;
+            return writer.write(chunk);
+          },
+        })),
+    });
+    try {
+      const pkg = await gated.createPackage();
+      const payload = bytesOf(1024 * 1024, 10);
+      const messages = 256;
+      const progress = { written: 0 };
+      const whole = createHash('sha256');
+      for (let i = 0; i < messages; i++) whole.update(payload);
+      const call = rawGrpcCall(gated.dataPlane.url, WRITE_FILE_PATH, AUTH, [headerMessage({ packageId: pkg, relativePath: 'held.bin' }), ...Array.from({ length: messages }, () => dataMessage(payload))], { progress });
+      await vi.waitFor(() => expect(writes).toBeGreaterThan(0), { timeout: 10_000 });
+      // The client stalls: the stream's window (16 MiB) and what the feed holds (24 MiB) bound it.
+      let last = -1;
+      await vi.waitFor(
+        () => {
+          const now = progress.written;
+          const still = now === last;
+          last = now;
+          expect(still).toBe(true);
+        },
+        { timeout: 20_000, interval: 500 },
+      );
+      expect(progress.written).toBeLessThan(100);
+      open();
+      const answer = await call;
+      expect(storedFile(answer)).toEqual({ size: BigInt(messages * payload.byteLength), sha256: `sha256:${whole.digest('hex')}`, blake3: storedFile(answer).blake3 });
+    } finally {
+      open();
+      await gated.close();
+    }
   });
 });

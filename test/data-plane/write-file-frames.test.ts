@@ -5,7 +5,7 @@ import { Code, ConnectError } from '@connectrpc/connect';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WriteFileRequestSchema, type WriteFileRequest } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
-import { readVarint, WriteFileFrameParser, type WriteFilePiece } from '../../data-plane/grpc/write-file-frames.ts';
+import { FrameError, readVarint, WriteFileFrameParser, type WriteFilePiece } from '../../data-plane/grpc/write-file-frames.ts';
 
 const MAX = 16 * 1024 * 1024;
 
@@ -36,21 +36,28 @@ const twoFields = (a: Uint8Array, b: Uint8Array): Uint8Array => Uint8Array.from(
 /** A data message followed by an unknown field (number 9, varint). */
 const withUnknown = (payload: Uint8Array): Uint8Array => Uint8Array.from([...data(payload), 0x48, 0x01]);
 
-/** What the stream means: each message decoded whole (protobuf-es), data payloads concatenated in order. */
-interface Meaning {
-  readonly messages: string[];
-  readonly bytes: Uint8Array;
-}
+/**
+ * What the stream means, in order: each header or empty message, and the data between them (the
+ * payloads of consecutive data messages concatenated: one entry, even for empty payloads). A data
+ * message yields a piece as it begins, so one where the header belongs is seen there.
+ */
+type Meaning = (string | { readonly data: string })[];
 
 function meaningOf(pieces: readonly WriteFilePiece[]): Meaning {
-  const messages: string[] = [];
-  const bytes: Uint8Array[] = [];
+  const meaning: Meaning = [];
+  const addData = (bytes: Uint8Array): void => {
+    const last = meaning.at(-1);
+    const hex = Buffer.from(bytes).toString('hex');
+    if (typeof last === 'object') meaning[meaning.length - 1] = { data: last.data + hex };
+    else meaning.push({ data: hex });
+  };
   for (const piece of pieces) {
-    if (piece instanceof Uint8Array) bytes.push(piece);
-    else if (piece.kind.case === 'data') bytes.push(piece.kind.value);
-    else messages.push(describe1(piece));
+    if (piece instanceof FrameError) throw piece.error;
+    if (piece instanceof Uint8Array) addData(piece);
+    else if (piece.kind.case === 'data') addData(piece.kind.value);
+    else meaning.push(describe1(piece));
   }
-  return { messages, bytes: Buffer.concat(bytes) };
+  return meaning;
 }
 
 function describe1(message: WriteFileRequest): string {
@@ -70,29 +77,27 @@ function parse(stream: Uint8Array, cuts: readonly number[], readMaxBytes = MAX):
     from = cut;
   }
   parser.push(stream.subarray(from), out);
-  parser.end();
+  parser.end(out);
   return out;
 }
 
-function connectErrorOf(action: () => unknown): ConnectError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof ConnectError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConnectError');
+/** The error a stream ends with: the last piece, a FrameError holding a ConnectError. */
+function connectErrorOf(pieces: readonly WriteFilePiece[]): ConnectError {
+  const last = pieces.at(-1);
+  if (last instanceof FrameError && last.error instanceof ConnectError) return last.error;
+  throw new Error(`expected a FrameError last, got ${last instanceof Uint8Array ? 'bytes' : last === undefined ? 'nothing' : 'a message'}`);
 }
 
 const bytes = (n: number, seed: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
 describe('WriteFileFrameParser', () => {
-  const messages = [header('a/b.bin'), data(bytes(300, 1)), new Uint8Array(0), data(bytes(1, 2)), paddedData(bytes(130, 3), 4), twoFields(bytes(5, 4), bytes(7, 5)), withUnknown(bytes(9, 6)), data(new Uint8Array(0)), data(bytes(200, 7))];
+  const messages = [data(new Uint8Array(0)), header('a/b.bin'), data(bytes(300, 1)), new Uint8Array(0), data(bytes(1, 2)), paddedData(bytes(130, 3), 4), twoFields(bytes(5, 4), bytes(7, 5)), withUnknown(bytes(9, 6)), data(new Uint8Array(0)), header('again'), data(bytes(200, 7))];
   const stream = Buffer.concat(messages.map((m) => envelope(m)));
 
   it('means what protobuf-es decodes, whatever the chunks: split at every single point and at every pair of points', () => {
     const expected = expectedMeaning(messages);
-    expect(expected.messages).toEqual(['header:a/b.bin', 'empty']);
+    expect(expected.filter((m) => typeof m === 'string')).toEqual(['header:a/b.bin', 'empty', 'header:again']);
+    expect(expected[0]).toEqual({ data: '' }); // the empty data message before the header is there
     expect(meaningOf(parse(stream, []))).toEqual(expected);
     for (let cut = 0; cut <= stream.byteLength; cut++) expect(meaningOf(parse(stream, [cut]))).toEqual(expected);
     for (let a = 0; a <= 24; a++) for (let b = a; b <= stream.byteLength; b += 17) expect(meaningOf(parse(stream, [a, b]))).toEqual(expected);
@@ -129,23 +134,27 @@ describe('WriteFileFrameParser', () => {
     expect(Buffer.compare(Buffer.concat(out as Uint8Array[]), payload.subarray(0, 50_000 - 5 - 1 - varint(100_000).length))).toBe(0);
   });
 
-  it('refuses what connect-node refuses, with its codes', () => {
-    const tooLarge = connectErrorOf(() => parse(envelope(data(bytes(100, 1))), [], 99));
+  it('refuses what connect-node refuses, with its codes, in the place of the message at fault', () => {
+    const tooLarge = connectErrorOf(parse(envelope(data(bytes(100, 1))), [], 99));
     expect([tooLarge.code, tooLarge.rawMessage]).toEqual([Code.ResourceExhausted, 'message size 102 is larger than configured readMaxBytes 99']);
-    const compressed = connectErrorOf(() => parse(envelope(data(bytes(10, 1)), 1), []));
+    const compressed = connectErrorOf(parse(envelope(data(bytes(10, 1)), 1), []));
     expect(compressed.code).toBe(Code.Internal);
     for (const cut of [1, 4, 5, 6, 9]) {
       const wire = envelope(data(bytes(10, 1)));
-      const truncated = connectErrorOf(() => parse(wire.subarray(0, cut), []));
+      const truncated = connectErrorOf(parse(wire.subarray(0, cut), []));
       expect([truncated.code, truncated.rawMessage]).toEqual([Code.InvalidArgument, 'protocol error: incomplete envelope']);
     }
     // Field 2 as a varint (wire type 0) is not the bytes field: gathered, and protobuf-es refuses it.
-    const garbage = connectErrorOf(() => parse(envelope(Uint8Array.from([0x10, 0x05, 0x07])), []));
+    const garbage = connectErrorOf(parse(envelope(Uint8Array.from([0x10, 0x05, 0x07])), []));
     expect(garbage.code).toBe(Code.Internal);
     expect(garbage.rawMessage).toMatch(/^parse binary: /);
     // A data length running past the message is not streamed: gathered, and refused.
-    const overlong = connectErrorOf(() => parse(envelope(Uint8Array.from([0x12, 0x09, 1, 2, 3])), []));
+    const overlong = connectErrorOf(parse(envelope(Uint8Array.from([0x12, 0x09, 1, 2, 3])), []));
     expect(overlong.code).toBe(Code.Internal);
+    // In one chunk, the header comes out before the error of the malformed message after it, and
+    // nothing is parsed after the error.
+    const pieces = parse(Buffer.concat([envelope(header('h')), envelope(Uint8Array.from([0x12, 0x09, 1])), envelope(data(bytes(5, 1)))]), []);
+    expect(pieces.map((p) => (p instanceof FrameError ? 'error' : p instanceof Uint8Array ? 'bytes' : describe1(p)))).toEqual(['header:h', 'error']);
   });
 
   it('reads varints up to 2^53 - 1 and no further', () => {

@@ -19,6 +19,8 @@ export interface RawGrpcAnswer {
   readonly rstCode: number;
   /** How many of the pieces were written. */
   readonly written: number;
+  /** Milliseconds from the call's start to its status (undefined without one). */
+  readonly answeredMs: number | undefined;
 }
 
 /** Options of {@link rawGrpcCall}. */
@@ -29,6 +31,8 @@ export interface RawCallOptions {
   readonly cancelAfter?: number;
   /** Wait this long after the last piece before ending the stream. */
   readonly endAfterMs?: number;
+  /** Kept up to date with the number of pieces written so far, while the call runs. */
+  readonly progress?: { written: number };
 }
 
 /** Calls `path` on `baseUrl` with `pieces` written one `write` each; resolves when the stream closes. */
@@ -37,12 +41,14 @@ export function rawGrpcCall(baseUrl: string, path: string, headers: Record<strin
     const session = connect(baseUrl);
     session.on('error', reject);
     const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    const answer: { status?: string | undefined; message?: string | undefined; reason?: string | undefined } = {};
+    const started = performance.now();
+    const answer: { status?: string | undefined; message?: string | undefined; reason?: string | undefined; answeredMs?: number } = {};
     const read = (h: IncomingHttpHeaders): void => {
       const one = (name: string): string | undefined => {
         const value = h[name];
         return typeof value === 'string' ? value : undefined;
       };
+      if (answer.status === undefined && one('grpc-status') !== undefined) answer.answeredMs = performance.now() - started;
       answer.status ??= one('grpc-status');
       const message = one('grpc-message');
       answer.message ??= message === undefined ? undefined : decodeURIComponent(message);
@@ -56,7 +62,7 @@ export function rawGrpcCall(baseUrl: string, path: string, headers: Record<strin
     stream.on('error', () => undefined); // a cancelled or reset stream: its close says how
     stream.on('close', () => {
       session.close();
-      resolve({ status: answer.status, message: answer.message, reason: answer.reason, body: Buffer.concat(body), rstCode: stream.rstCode ?? 0, written });
+      resolve({ status: answer.status, message: answer.message, reason: answer.reason, body: Buffer.concat(body), rstCode: stream.rstCode ?? 0, written, answeredMs: answer.answeredMs });
     });
     void (async () => {
       for (const piece of pieces) {
@@ -73,6 +79,7 @@ export function rawGrpcCall(baseUrl: string, path: string, headers: Record<strin
           });
         }
         written += 1;
+        if (options.progress !== undefined) options.progress.written = written;
       }
       if (options.endAfterMs !== undefined) await new Promise((r) => setTimeout(r, options.endAfterMs));
       if (options.cancelAfter !== undefined) stream.close(constants.NGHTTP2_CANCEL);
