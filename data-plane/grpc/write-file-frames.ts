@@ -10,10 +10,13 @@
  * or unknown fields) is gathered whole and decoded by protobuf-es, with its usual semantics (the last
  * field of a oneof wins). The limits and errors are connect-node's for the same stream: a message over
  * `readMaxBytes` is RESOURCE_EXHAUSTED, a compressed message (no compression is negotiated on this
- * path) is INTERNAL, a stream that ends inside a message is INVALID_ARGUMENT. Like connect-node, which
- * decodes a message only when the handler asks for it, an error takes its place in the stream
- * ({@link FrameError}) rather than cancelling the messages before it in the same chunk: a header
+ * path) is INTERNAL, a stream that ends inside a message is INVALID_ARGUMENT. An error takes its place
+ * in the stream ({@link FrameError}) rather than cancelling the messages before it in the same chunk:
+ * like connect-node, which decodes a message only when the handler asks for the next one, a header
  * followed by a malformed message is answered for the header (an unknown package, say) first.
+ * connect-node checks a message's size earlier, as it splits each chunk it reads into messages, so an
+ * oversized message in the chunk that carries the header is answered for its size there; whether it
+ * is depends on how the bytes were buffered, and here it is always answered in its place.
  */
 import { fromBinary } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';

@@ -22,7 +22,7 @@ import { startRegistration, type Registration } from '../control/registration.ts
 import type { DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { startUploadSweeper, type UploadSweeper } from '../files/upload-sweep.ts';
 import { createDataPlaneService } from '../grpc/data-plane-service.ts';
-import { capGrpcTimeout } from '../grpc/grpc-timeout.ts';
+import { capCallTimeouts } from '../grpc/call-timeouts.ts';
 import { serveWriteFile, takesFastPath } from '../grpc/write-file-fast-path.ts';
 import { createByteRouter } from '../http/byte-router.ts';
 import type { HttpResponse } from '../http/http-io.ts';
@@ -117,7 +117,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<Running
   // other request goes to connect-node.
   const fastPath = { readMaxBytes: READ_MAX_BYTES, shutdownSignal: shutdown.signal };
   const handler: DualProtocolHandler = (req, res) => {
-    capGrpcTimeout(req.headers);
+    capCallTimeouts(req.headers);
     if (takesFastPath(req)) serveWriteFile(deps, req, res as Http2ServerResponse, fastPath);
     else (rpc as DualProtocolHandler)(req, res);
   };

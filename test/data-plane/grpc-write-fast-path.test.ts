@@ -70,11 +70,22 @@ describe('gRPC WriteFile fast path', () => {
     const again = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { ...AUTH, ...VIA_CONNECT }, [Buffer.concat([headerMessage({ packageId: pkg, relativePath: 'framed-again.bin' }), wire.subarray(headerMessage({ packageId: pkg, relativePath: 'framed.bin', expectedSha256: sha256(meaning) }).byteLength)])]);
     expect(storedFile(again)).toEqual(storedFile(answer));
     expect(parse).not.toHaveBeenCalled();
-    // A deadline longer than a timer can wait (a month) is a long deadline on both paths, not one passed at once.
+  });
+
+  it('reads a timeout longer than a timer can wait (a month) as a long one, not as one passed at once', async () => {
+    const pkg = await cluster.createPackage();
+    const data = bytesOf(70_000, 4);
     for (const extra of [{}, VIA_CONNECT]) {
-      const month = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { ...AUTH, ...extra, 'grpc-timeout': '720H' }, [headerMessage({ packageId: pkg, relativePath: `month-${Object.keys(extra).length}.bin` }), dataMessage(part2)]);
-      expect(storedFile(month).sha256).toBe(sha256(part2));
+      const month = await rawGrpcCall(cluster.dataPlane.url, WRITE_FILE_PATH, { ...AUTH, ...extra, 'grpc-timeout': '720H' }, [headerMessage({ packageId: pkg, relativePath: `month-${Object.keys(extra).length}.bin` }), dataMessage(data)]);
+      expect(storedFile(month).sha256).toBe(sha256(data));
     }
+    // Connect's own header, on another method: answered (an unknown session), not DEADLINE_EXCEEDED.
+    const res = await fetch(`${cluster.dataPlane.url}/artifactstore.v1.DataPlaneService/QueryWriteStatus`, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json', 'connect-timeout-ms': '2592000000' },
+      body: JSON.stringify({ uploadId: 'upl_01JZZZZZZZZZZZZZZZZZZZZZZZ' }),
+    });
+    expect([res.status, ((await res.json()) as { code?: string }).code]).toEqual([404, 'not_found']);
   });
 
   it('answers every refusal exactly as connect-node does for the same bytes, and stores nothing', async () => {
@@ -87,7 +98,7 @@ describe('gRPC WriteFile fast path', () => {
       { name: 'no message', pieces: () => [], status: '3', reason: 'bad-request' },
       { name: 'data first', pieces: () => [dataMessage(data)], status: '3', reason: 'bad-request' },
       { name: 'an empty data message first', pieces: (p) => [dataMessage(new Uint8Array(0)), header(p), dataMessage(data)], status: '3', reason: 'bad-request' },
-      { name: 'malformed authorization, client idle', headers: { authorization: 'Basic YTpi' }, pieces: (p) => [header(p)], endAfterMs: 2000, status: '16', reason: 'unauthenticated' },
+      { name: 'malformed authorization, client idle', headers: { authorization: 'Basic YTpi' }, pieces: () => [], endAfterMs: 2000, status: '16', reason: 'unauthenticated' },
       { name: 'header and a malformed message in one write, foreign token', headers: { authorization: `Bearer ${TOKEN_B}` }, pieces: (p) => [Buffer.concat([header(p), grpcEnvelope(Uint8Array.from([0x12, 0x09, 1]))])], status: '5', reason: 'not-found' },
       { name: 'a second header', pieces: (p) => [header(p), dataMessage(data), header(p)], status: '3', reason: 'bad-request' },
       { name: 'digest mismatch', pieces: (p) => [header(p, { expectedBlake3: b3(bytesOf(10, 1)) }), dataMessage(data)], status: '3', reason: 'digest-mismatch' },
