@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import type { ConnectRouter } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { listenHttp1AndH2c } from '../../core/net/h2c-listener.ts';
+import { listenHttp1AndH2c, type DualProtocolHandler } from '../../core/net/h2c-listener.ts';
+import { capCallTimeouts } from '../../core/rpc/call-timeouts.ts';
 import { HealthService } from '../../core/rpc/grpc-descriptors.ts';
 import { registerHealthService } from '../../core/rpc/health-service.ts';
 import { registerReflectionService } from '../../core/rpc/reflection-service.ts';
@@ -154,13 +155,18 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       registerHealthService(router, { services: [RegistryService.typeName, RetentionService.typeName, ControlService.typeName], isHealthy: databaseOk, shutdown: shutdown.signal });
       registerReflectionService(router, [RegistryService, RetentionService, ControlService, HealthService]);
     };
-    const handler = connectNodeAdapter({
+    const rpc = connectNodeAdapter({
       routes,
       interceptors: [createErrorInterceptor(log), createAuthInterceptor(auth), createNulGuardInterceptor()],
       fallback: createHttpRoutes({ registry, auth, dataPlanes, databaseOk, log, failedLocations: () => storageLocations.failed(), metrics: () => metrics.render() }),
       readMaxBytes: 16 * 1024 * 1024,
       shutdownSignal: shutdown.signal,
     });
+    // A call timeout longer than a timer can wait would fire at once (core/rpc/call-timeouts.ts).
+    const handler: DualProtocolHandler = (req, res) => {
+      capCallTimeouts(req.headers);
+      (rpc as DualProtocolHandler)(req, res);
+    };
     const server = await listenHttp1AndH2c({
       host: options.host,
       port: options.port,

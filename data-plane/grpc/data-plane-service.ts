@@ -1,7 +1,9 @@
 /**
  * `artifactstore.v1.DataPlaneService` over Connect, gRPC and gRPC-Web. Handlers translate transport to
- * the file operations in `files/` and nothing more; every error leaves through `toConnectError` (the
- * one mapping, with the stable reason in the `artifactstore-error-code` header/trailer).
+ * the file operations in `files/` and nothing more; every error leaves through `serviceError` and
+ * `toConnectError` (the one mapping, with the stable reason in the `artifactstore-reason`
+ * header/trailer). gRPC WriteFile calls with the binary codec and no compression arrive through
+ * `write-file-fast-path.ts` instead (ADR 0019), which shares `writeFileAfterHeader` and `serviceError`.
  *
  * WriteFile (client streaming; header first, then data):
  * - no `upload_id`, `resumable` false: a single-shot write (authorize → ingest → record) → `file`.

@@ -11,8 +11,9 @@
  * Everything but the byte path is shared with the connect-node handler: the call itself
  * (`writeFileAfterHeader`), its errors (`serviceError`: the same codes, reasons and metadata), and
  * connect's own helpers for the deadline (`grpc-timeout`) and the trailers. Only requests this path
- * can serve exactly as connect-node would come here ({@link takesFastPath}); any other (gRPC-Web,
- * Connect, the JSON codec, a compressed stream, HTTP/1.1) goes to connect-node.
+ * can serve as connect-node would come here ({@link takesFastPath}; ADR 0019 names the one refusal it
+ * may order differently); any other (gRPC-Web, Connect, the JSON codec, a compressed stream, HTTP/1.1)
+ * goes to connect-node.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';

@@ -22,7 +22,7 @@ import { startRegistration, type Registration } from '../control/registration.ts
 import type { DataPlaneDeps } from '../files/data-plane-deps.ts';
 import { startUploadSweeper, type UploadSweeper } from '../files/upload-sweep.ts';
 import { createDataPlaneService } from '../grpc/data-plane-service.ts';
-import { capCallTimeouts } from '../grpc/call-timeouts.ts';
+import { capCallTimeouts } from '../../core/rpc/call-timeouts.ts';
 import { serveWriteFile, takesFastPath } from '../grpc/write-file-fast-path.ts';
 import { createByteRouter } from '../http/byte-router.ts';
 import type { HttpResponse } from '../http/http-io.ts';

@@ -281,5 +281,20 @@ for (const dialect of DIALECTS) {
       expect(get.status).toBe(401);
       expect(((await get.json()) as { code: string }).code).toBe('unauthenticated');
     });
+
+    it('reads a call timeout longer than a timer can wait (a month) as a long one, not as one passed at once', async () => {
+      // connect-node hands the timeout to setTimeout, which fires anything over 2^31 - 1 ms at once: a
+      // long poll would end at once with deadline_exceeded.
+      for (const timeout of ['2592000000', '9999999999']) {
+        const started = performance.now();
+        const res = await fetch(`${t.url}/artifactstore.v1.RegistryService/ListEvents`, {
+          method: 'POST',
+          headers: { authorization: t.authorization('ci')!, 'content-type': 'application/json', 'connect-timeout-ms': timeout },
+          body: JSON.stringify({ since: '1000000000', wait: '1s' }),
+        });
+        expect([timeout, res.status, ((await res.json()) as { events?: unknown[] }).events ?? []]).toEqual([timeout, 200, []]);
+        expect(performance.now() - started).toBeGreaterThan(900);
+      }
+    });
   });
 }

@@ -2,9 +2,9 @@
  * A call timeout longer than a timer can wait (2^31 - 1 ms, about 24.8 days) is read as that long.
  * connect-node hands the value to `setTimeout`, which fires a longer timer at once (with a
  * TimeoutOverflowWarning), so a client asking for a month had its call fail with DEADLINE_EXCEEDED
- * before it began. The data plane caps both protocols' headers before any handler (connect-node's or
- * the WriteFile fast path's) reads them: gRPC's and gRPC-Web's `grpc-timeout` (up to 8 digits and a
- * unit, e.g. `720H`) and Connect's `connect-timeout-ms` (up to 10 digits of milliseconds).
+ * before it began. Both servers cap both protocols' headers before any handler (connect-node's, or the
+ * data plane's WriteFile fast path) reads them: gRPC's and gRPC-Web's `grpc-timeout` (up to 8 digits
+ * and a unit, e.g. `720H`) and Connect's `connect-timeout-ms` (up to 10 digits of milliseconds).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseTimeout } from '@connectrpc/connect/protocol-grpc';
