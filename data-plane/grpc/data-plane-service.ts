@@ -148,7 +148,12 @@ export function requestStreamError(error: unknown): unknown {
     if (error.code === Code.InvalidArgument || error.code === Code.Internal) return new DataPlaneError('bad-request', error.rawMessage, { cause: error });
     return error; // an unknown compression (UNIMPLEMENTED), a cancelled stream (CANCELED): as they are
   }
-  return new DataPlaneError('incomplete-body', 'the WriteFile stream ended early (the client cancelled it or closed the connection)', { cause: error });
+  return streamEndedEarly(error);
+}
+
+/** The WriteFile stream failed before its end: the client cancelled it or the connection closed. */
+export function streamEndedEarly(cause: unknown): DataPlaneError {
+  return new DataPlaneError('incomplete-body', 'the WriteFile stream ended early (the client cancelled it or closed the connection)', { cause });
 }
 
 /** The header the first WriteFile message must carry (`bad-request` when it does not, or there is none). */

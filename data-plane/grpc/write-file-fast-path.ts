@@ -25,7 +25,7 @@ import { DataPlaneService, WriteFileResponseSchema, type WriteFileRequest } from
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { DataPlaneDeps } from '../files/data-plane-deps.ts';
 import type { ChunkSource } from '../ingest/ingest-object.ts';
-import { callerFromAuthorization, headerOf, laterHeaderError, requestStreamError, serviceError, writeFileAfterHeader } from './data-plane-service.ts';
+import { callerFromAuthorization, headerOf, laterHeaderError, requestStreamError, serviceError, streamEndedEarly, writeFileAfterHeader } from './data-plane-service.ts';
 import { FrameError, WriteFileFrameParser, type WriteFilePiece } from './write-file-frames.ts';
 
 /** The method's path. */
@@ -264,7 +264,7 @@ class RequestFrames {
    */
   #listen(on: { readonly data: (chunk: Buffer) => void; readonly end: () => void; readonly failed: (error: DataPlaneError) => void }): () => void {
     const req = this.#req;
-    const onError = (error: unknown): void => on.failed(incomplete(error));
+    const onError = (error: unknown): void => on.failed(streamEndedEarly(error));
     const onClose = (): void => {
       if (!req.readableEnded) onError(new Error('stream closed'));
     };
@@ -288,8 +288,4 @@ class RequestFrames {
     req.on('data', on.data);
     return detach;
   }
-}
-
-function incomplete(cause: unknown): DataPlaneError {
-  return new DataPlaneError('incomplete-body', 'the WriteFile stream ended early (the client cancelled it or closed the connection)', { cause });
 }
