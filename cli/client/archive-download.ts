@@ -10,8 +10,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createHash as createBlake3 } from 'blake3';
 import tar from 'tar-stream';
+import { blake3Hex } from '../../core/identity/blake3-oneshot.ts';
 import { placeFile } from './place-file.ts';
 import { checkReceived, downloadFile, failure, send, TransferError, type FileJson } from './byte-transfer.ts';
 
@@ -85,7 +85,7 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
 /** Checks `bytes` against the registry's digests, then writes them to the target through a temporary file. */
 async function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<string>): Promise<void> {
   const { file, target } = expected;
-  checkReceived(file, { size: bytes.byteLength, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, blake3: `blake3:${createBlake3().update(bytes).digest().toString('hex')}` });
+  checkReceived(file, { size: bytes.byteLength, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, blake3: `blake3:${blake3Hex(bytes)}` });
   const directory = dirname(target);
   if (!directories.has(directory)) {
     await mkdir(directory, { recursive: true });

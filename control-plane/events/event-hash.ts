@@ -8,7 +8,7 @@
  * bytes). Changing this function changes the meaning of every stored hash: it is versioned by the
  * event type prefix (`v1.`) and may only ever gain a new version beside it (docs/adr/0005-event-log.md).
  */
-import { hash as blake3 } from 'blake3';
+import { blake3Hex } from '../../core/identity/blake3-oneshot.ts';
 import { encodeCanonical } from '../../core/cbor/canonical.ts';
 import { Digest } from '../../core/identity/digest.ts';
 
@@ -33,5 +33,5 @@ export function eventHashPreimage(input: EventHashInput): Uint8Array {
 
 /** Computes an event's hash as a `blake3:<hex>` content address. */
 export function computeEventHash(input: EventHashInput): string {
-  return `blake3:${blake3(eventHashPreimage(input)).toString('hex')}`;
+  return `blake3:${blake3Hex(eventHashPreimage(input))}`;
 }

@@ -7,7 +7,7 @@
  * replays produce identical rows.
  */
 import type { ExpressionBuilder, Transaction, UpdateObject } from 'kysely';
-import { hash as blake3 } from 'blake3';
+import { blake3Hex } from '../../core/identity/blake3-oneshot.ts';
 import { decodeCanonical, type CborValue } from '../../core/cbor/canonical.ts';
 import type { Schema } from '../db/schema.ts';
 import type { AppendedEvent, StoredEvent } from './event-log.ts';
@@ -137,7 +137,7 @@ const handlers: Record<EventType, Handler> = {
       .updateTable('packages')
       .set({
         status: 'finalized',
-        manifest_digest: `blake3:${blake3(event.payload).toString('hex')}`,
+        manifest_digest: `blake3:${blake3Hex(event.payload)}`,
         // The manifest's own finalized_at, so the view and the manifest can never disagree.
         finalized_at: text(pkg, 'finalized_at'),
         updated_at: event.occurredAt,

@@ -23,8 +23,8 @@
  */
 import { createHash as createSha256 } from 'node:crypto';
 import { Buffer } from 'node:buffer';
-import { hash as blake3 } from 'blake3';
 import { copyBytes } from '../bytes/copy-bytes.ts';
+import { blake3OneShot } from './blake3-oneshot.ts';
 import type { AlgorithmName } from './algorithms.ts';
 import { createDeferred, type Deferred } from './deferred.ts';
 import { Digest, type DualDigest } from './digest.ts';
@@ -71,7 +71,8 @@ const MiB = 1024 * 1024;
 // 0.79x (a larger working set falls out of cache).
 const DEFAULT_BATCH_BYTES = 4 * MiB;
 const DEFAULT_WINDOW_BYTES = 8 * MiB;
-const DEFAULT_INLINE_BYTES = 64 * 1024;
+/** Streams of at most this many bytes are hashed on the calling thread by default (`inlineBytes`). */
+export const DEFAULT_INLINE_BYTES = 64 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Creates a dual hasher whose sessions come from `pool` (opened on first need, i.e. not for inline streams). */
@@ -247,7 +248,7 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
     try {
       if (tail !== undefined) await tail;
       throwIfFailed();
-      if (sessions === undefined && inlineBytes > 0) return inlineDigest(staging?.subarray(0, filled) ?? new Uint8Array(0));
+      if (sessions === undefined && inlineBytes > 0) return digestInline(staging?.subarray(0, filled) ?? new Uint8Array(0));
       const active = sessions ?? startStreaming(); // inlining disabled: even an empty stream goes to the workers
       if (filled > 0) dispatch();
       const results = await Promise.all(active.map((session) => session.digest()));
@@ -320,10 +321,13 @@ export function createDualHasher(pool: HashSessionSource, options: DualHasherOpt
   };
 }
 
-/** Both digests computed on the calling thread, for streams too small to be worth a worker round trip. */
-function inlineDigest(bytes: Uint8Array): DualDigest {
+/**
+ * Both digests of `bytes`, computed on the calling thread: for streams too small to be worth a worker
+ * round trip (at most `DEFAULT_INLINE_BYTES` by default), and for small objects held whole in memory.
+ */
+export function digestInline(bytes: Uint8Array): DualDigest {
   return {
-    blake3: Digest.fromBytes('blake3', blake3(bytes)),
+    blake3: Digest.fromBytes('blake3', blake3OneShot(bytes)),
     sha256: Digest.fromBytes('sha256', createSha256('sha256').update(bytes).digest()),
     size: bytes.byteLength,
   };

@@ -4,7 +4,7 @@
  * Over the CBOR bytes rather than the JCS bytes because CBOR is the stored form: whoever holds the
  * stored manifest can check its identity without re-serializing anything.
  */
-import { hash } from 'blake3';
+import { blake3OneShot } from '../identity/blake3-oneshot.ts';
 import { Digest } from '../identity/digest.ts';
 import { decodeManifest, encodeManifest } from './codec.ts';
 import type { Manifest } from './manifest.ts';
@@ -23,5 +23,5 @@ export function manifestDigest(manifest: Manifest | Uint8Array): Digest {
   } else {
     bytes = encodeManifest(manifest);
   }
-  return Digest.fromBytes('blake3', hash(bytes));
+  return Digest.fromBytes('blake3', blake3OneShot(bytes));
 }

@@ -7,7 +7,7 @@
  * is a damaged copy, which the verified bytes replace (`repaired: true`).
  */
 import { Digest, type DualDigest } from '../../core/identity/digest.ts';
-import { createDualHasher, type HashSessionSource } from '../../core/identity/dual-hasher.ts';
+import { createDualHasher, DEFAULT_INLINE_BYTES, digestInline, type HashSessionSource } from '../../core/identity/dual-hasher.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { throwIfAborted } from '../storage/errors.ts';
 import { contentKey } from '../storage/keys.ts';
@@ -190,15 +190,9 @@ export async function ingestObjects(objects: readonly InMemoryObject[], deps: In
     const expected = parseExpected(object.expected);
     const size = object.bytes.byteLength;
     if (options.maxBytes !== undefined && size > options.maxBytes) throw new IngestError('too-large', `stream exceeds the limit of ${options.maxBytes} bytes`);
-    const hasher = createDualHasher(deps.hashPool);
-    try {
-      await hasher.update(object.bytes);
-      const digests = await hasher.digest();
-      checkAgainst(expected, digests);
-      verified.push({ digests, storageKey: contentKey(digests.blake3) });
-    } finally {
-      hasher.abort();
-    }
+    const digests = size <= DEFAULT_INLINE_BYTES ? digestInline(object.bytes) : await digestInWorkers(object.bytes, deps.hashPool);
+    checkAgainst(expected, digests);
+    verified.push({ digests, storageKey: contentKey(digests.blake3) });
   }
   throwIfAborted(signal);
   const stored = await deps.backend.putObjects(
@@ -206,4 +200,19 @@ export async function ingestObjects(objects: readonly InMemoryObject[], deps: In
     { replaceDamaged: true, ...(signal === undefined ? {} : { signal }) },
   );
   return verified.map(({ digests, storageKey }, index) => ({ digests, backendId: deps.backend.id, storageKey, created: stored[index]?.created ?? false, ...(stored[index]?.repaired === true ? reportRepair(deps, storageKey) : {}) }));
+}
+
+/**
+ * Both digests of an object held whole in memory, through the hash workers (objects over
+ * `DEFAULT_INLINE_BYTES`; smaller ones are hashed on the calling thread by `digestInline`, as a dual
+ * hasher would hash them at `digest`, without building one).
+ */
+async function digestInWorkers(bytes: Uint8Array, pool: HashSessionSource): Promise<DualDigest> {
+  const hasher = createDualHasher(pool);
+  try {
+    await hasher.update(bytes);
+    return await hasher.digest();
+  } finally {
+    hasher.abort();
+  }
 }

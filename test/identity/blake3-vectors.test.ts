@@ -10,6 +10,8 @@
 import { createHash as createSha256 } from 'node:crypto';
 import { hash as blake3, createHash as createBlake3 } from 'blake3';
 import { describe, expect, it } from 'vitest';
+import { blake3Hex, blake3OneShot, WASM_MAX_BYTES } from '../../core/identity/blake3-oneshot.ts';
+import { digestInline } from '../../core/identity/dual-hasher.ts';
 import { digestStream } from '../../core/identity/digest-stream.ts';
 import { referenceBlake3Hex } from './blake3-reference.ts';
 
@@ -73,6 +75,38 @@ describe('BLAKE3 vectors (official inputs)', () => {
       for (let offset = 0; offset < length; offset += step) hasher.update(input.subarray(offset, offset + step));
       expect(hasher.digest().toString('hex')).toBe(hex);
     }
+  });
+
+  it.each(VECTORS)('length %i: the one-shot helper (WebAssembly build up to WASM_MAX_BYTES, native above) and digestInline', (length, hex) => {
+    const input = vectorInput(length);
+    expect(blake3OneShot(input).toString('hex')).toBe(hex);
+    expect(blake3Hex(input)).toBe(hex);
+    expect(digestInline(input).blake3.hex).toBe(hex);
+    expect(digestInline(input).sha256.hex).toBe(createSha256('sha256').update(input).digest('hex'));
+  });
+
+  it('the vectors reach both builds of the one-shot helper, at and past its threshold', () => {
+    const lengths = VECTORS.map(([length]) => length);
+    expect(lengths.some((length) => length > 0 && length <= WASM_MAX_BYTES)).toBe(true);
+    expect(lengths.some((length) => length > WASM_MAX_BYTES)).toBe(true);
+    expect(lengths).toContain(WASM_MAX_BYTES);
+  });
+
+  it('the one-shot helper agrees with the native addon on every length around the threshold, and on shared memory', () => {
+    const input = Buffer.from(Uint8Array.from({ length: WASM_MAX_BYTES + 1025 }, (_, i) => (i * 7919) % 256));
+    for (let length = WASM_MAX_BYTES - 1025; length <= input.byteLength; length += 1) {
+      expect(blake3OneShot(input.subarray(0, length)).equals(blake3(input.subarray(0, length)))).toBe(true);
+    }
+    const shared = new Uint8Array(new SharedArrayBuffer(4096));
+    shared.set(input.subarray(0, 4096));
+    expect(blake3OneShot(shared).equals(blake3(input.subarray(0, 4096)))).toBe(true);
+  });
+
+  it('a digest is a Buffer of its own: a later call does not change it', () => {
+    const first = blake3OneShot(vectorInput(1024));
+    const copy = Buffer.from(first);
+    blake3OneShot(vectorInput(2048));
+    expect(first.equals(copy)).toBe(true);
   });
 
   it.each(VECTORS)('length %i: digestStream through the workers', async (length, hex) => {

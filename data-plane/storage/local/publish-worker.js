@@ -146,15 +146,17 @@ function createBelowDeepestExisting(where, parents) {
     const directory = join(where.root, ...parents.slice(0, level));
     let info;
     try {
-      info = lstatSync(directory);
-    } catch (error) {
-      if (hasErrno(error, 'ENOENT')) continue;
+      // Absent is the common case (a new leaf directory): no exception (an Error with its stack) for it.
+      info = lstatSync(directory, { throwIfNoEntry: false });
+    } catch {
       return false;
     }
+    if (info === undefined) continue;
     if (!info.isDirectory()) return false;
     let real;
     try {
-      real = realpathSync(directory);
+      // One realpath(3); the JavaScript realpathSync makes an lstat per component of the absolute path.
+      real = realpathSync.native(directory);
     } catch {
       return false;
     }
@@ -197,7 +199,7 @@ function carefulWalk(where, parents) {
 
 /** @param {PublishRoot} where @param {string} directory */
 function assertInsideRoot(where, directory) {
-  const real = realpathSync(directory);
+  const real = realpathSync.native(directory);
   const base = where.realRoot;
   if (real !== base && !real.startsWith(base.endsWith(sep) ? base : base + sep)) {
     throw new Refusal('integrity', 'local storage: path leaves the root through a symbolic link');
@@ -282,13 +284,9 @@ function replaceDamaged(staged, target) {
  */
 function existingObject(item) {
   const { target, size } = item;
-  let info;
-  try {
-    info = lstatSync(target);
-  } catch (error) {
-    if (hasErrno(error, 'ENOENT')) return 'absent';
-    throw error;
-  }
+  // Absent (ENOENT) is the common case, a new object: returned, not thrown. Other errors throw as before.
+  const info = lstatSync(target, { throwIfNoEntry: false });
+  if (info === undefined) return 'absent';
   if (info.isFile()) {
     if (info.size === size) return 'stored';
     if (item.replaceDamaged === true) return 'damaged';
