@@ -9,9 +9,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { failure, readBody, TransferError, type FileJson } from './byte-transfer.ts';
+import { coalesceChunks } from './coalesce-chunks.ts';
 
 /** One file of a batch. */
 export interface BatchFile {
@@ -25,7 +27,7 @@ export async function uploadBatch(dataPlaneUrl: string, packageId: string, files
   const url = new URL(`${dataPlaneUrl}/packages/${encodeURIComponent(packageId)}/files${options.replace === true ? '?replace=true' : ''}`);
   const pack = tar.pack();
   const sent: { sha256: string; size: number }[] = [];
-  const response = post(url, { ...options.headers, 'content-type': 'application/x-tar', 'transfer-encoding': 'chunked' }, pack);
+  const response = post(url, { ...options.headers, 'content-type': 'application/x-tar', 'transfer-encoding': 'chunked' }, pack, coalesceChunks());
   // Feed the archive; a failed request destroys the pack, which ends this loop with its error.
   const feeding = (async () => {
     for (const file of files) {
@@ -63,11 +65,12 @@ export async function uploadBatch(dataPlaneUrl: string, packageId: string, files
   return stored;
 }
 
-function post(url: URL, headers: Record<string, string>, body: NodeJS.ReadableStream): Promise<IncomingMessage> {
+/** Sends `body` through `gather` (few large writes, see `coalesce-chunks.ts`) as the request body. */
+function post(url: URL, headers: Record<string, string>, body: NodeJS.ReadableStream, gather: Transform): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', headers }, resolve);
     req.on('error', reject);
-    pipeline(body, req).catch(reject);
+    pipeline(body, gather, req).catch(reject);
   });
 }
