@@ -15,19 +15,20 @@ export const COALESCED_CHUNK_BYTES = 256 * 1024;
  */
 export function coalesceChunks(bytes: number = COALESCED_CHUNK_BYTES): Transform {
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw new RangeError(`coalesceChunks: bytes must be a positive integer, got ${bytes}`);
-  let gathered = Buffer.allocUnsafe(bytes);
+  let gathered = Buffer.alloc(0);
   let size = 0;
   const take = (): Buffer => {
     const out = gathered.subarray(0, size);
-    gathered = Buffer.allocUnsafe(bytes);
+    gathered = Buffer.alloc(0);
     size = 0;
     return out;
   };
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       if (size + chunk.byteLength > gathered.byteLength) {
-        // Only a chunk longer than what is left: grow to hold it (the result goes out right below).
-        const grown = Buffer.allocUnsafe(size + chunk.byteLength);
+        // A fresh buffer for the next chunk out, or a larger one for a chunk longer than what is left
+        // (the result then goes out right below).
+        const grown = Buffer.allocUnsafe(Math.max(bytes, size + chunk.byteLength));
         gathered.copy(grown, 0, 0, size);
         gathered = grown;
       }

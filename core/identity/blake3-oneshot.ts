@@ -19,8 +19,31 @@ import { hash as wasmHash, load as loadWasm } from 'blake3-wasm';
 /** Inputs up to this many bytes are hashed by the WebAssembly build; longer ones by the native addon. */
 export const WASM_MAX_BYTES = 16 * 1024;
 
-// The WebAssembly module is compiled once, when this module is first imported (a few milliseconds).
-await loadWasm();
+/** Where the process keeps its one load of the WebAssembly module (a test runner may evaluate this file again). */
+const LOADED = Symbol.for('artifact-store.blake3-wasm.loaded');
+
+/**
+ * Compiles the WebAssembly module. Its Emscripten glue adds a listener for `uncaughtException` and one
+ * for `unhandledRejection` that rethrow, which would change how every process of ours ends on an
+ * uncaught error (exit code 7 instead of 1, a rejection no longer wrapped in ERR_UNHANDLED_REJECTION):
+ * the listeners the load added are removed again.
+ */
+async function loadWasmOnce(): Promise<void> {
+  const uncaught = new Set(process.listeners('uncaughtException'));
+  const unhandled = new Set(process.listeners('unhandledRejection'));
+  try {
+    await loadWasm();
+  } finally {
+    for (const listener of process.listeners('uncaughtException')) if (!uncaught.has(listener)) process.off('uncaughtException', listener);
+    for (const listener of process.listeners('unhandledRejection')) if (!unhandled.has(listener)) process.off('unhandledRejection', listener);
+  }
+}
+
+// Once per process, when this module is first imported (a few milliseconds). Loading again would give
+// the package a second module instance while its scratch area still points into the first one's memory.
+const holder = globalThis as { [LOADED]?: Promise<void> };
+holder[LOADED] ??= loadWasmOnce();
+await holder[LOADED];
 
 /** The 32-byte BLAKE3 digest of `bytes`, in a Buffer of its own (never a view of WebAssembly memory). */
 export function blake3OneShot(bytes: Uint8Array): Buffer {

@@ -9,7 +9,7 @@
  */
 import { createHash as createSha256 } from 'node:crypto';
 import { hash as blake3, createHash as createBlake3 } from 'blake3';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { blake3Hex, blake3OneShot, WASM_MAX_BYTES } from '../../core/identity/blake3-oneshot.ts';
 import { digestInline } from '../../core/identity/dual-hasher.ts';
 import { digestStream } from '../../core/identity/digest-stream.ts';
@@ -102,11 +102,25 @@ describe('BLAKE3 vectors (official inputs)', () => {
     expect(blake3OneShot(shared).equals(blake3(input.subarray(0, 4096)))).toBe(true);
   });
 
-  it('a digest is a Buffer of its own: a later call does not change it', () => {
-    const first = blake3OneShot(vectorInput(1024));
-    const copy = Buffer.from(first);
-    blake3OneShot(vectorInput(2048));
-    expect(first.equals(copy)).toBe(true);
+  it('a digest is a Buffer of its own: a later call of the same length does not change it', () => {
+    for (const length of [64, 4096, WASM_MAX_BYTES]) {
+      const first = blake3OneShot(vectorInput(length));
+      const copy = Buffer.from(first);
+      blake3OneShot(new Uint8Array(length).fill(7));
+      expect(first.equals(copy)).toBe(true);
+    }
+  });
+
+  it('loading the WebAssembly build leaves no crash listener of its glue on the process, and happens once', async () => {
+    const fromGlue = (listener: (...args: never[]) => unknown): boolean => /ExitStatus|throw reason/.test(String(listener));
+    expect(process.listeners('uncaughtException').filter(fromGlue)).toEqual([]);
+    expect(process.listeners('unhandledRejection').filter(fromGlue)).toEqual([]);
+    const loaded = (globalThis as Record<symbol, unknown>)[Symbol.for('artifact-store.blake3-wasm.loaded')];
+    expect(loaded).toBeInstanceOf(Promise);
+    vi.resetModules();
+    const again = await import('../../core/identity/blake3-oneshot.ts');
+    expect((globalThis as Record<symbol, unknown>)[Symbol.for('artifact-store.blake3-wasm.loaded')]).toBe(loaded);
+    expect(again.blake3Hex(vectorInput(1024))).toBe(VECTORS.find(([length]) => length === 1024)?.[1]);
   });
 
   it.each(VECTORS)('length %i: digestStream through the workers', async (length, hex) => {
