@@ -5,40 +5,35 @@
  * chunks of at least `bytes` (the last one shorter), so a batch of 250 files costs a few writes.
  */
 import { Transform } from 'node:stream';
+import { GrowingBuffer } from '../../core/bytes/growing-buffer.ts';
 
 /** Default size of the chunks passed on. */
 export const COALESCED_CHUNK_BYTES = 256 * 1024;
 
 /**
  * A Transform that gathers its input into chunks of at least `bytes` bytes; the stream's end flushes the
- * rest. Each chunk is copied as it is accepted, so the source may reuse its buffer from then on.
+ * rest. Each chunk is copied as it is accepted (`GrowingBuffer`), so the source may reuse its buffer from
+ * then on.
  */
 export function coalesceChunks(bytes: number = COALESCED_CHUNK_BYTES): Transform {
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw new RangeError(`coalesceChunks: bytes must be a positive integer, got ${bytes}`);
-  let gathered = Buffer.alloc(0);
-  let size = 0;
+  // No limit of its own: the gathered bytes go out as soon as they reach `bytes`, so they never exceed it
+  // by more than one chunk.
+  const gathered = new GrowingBuffer(Number.MAX_SAFE_INTEGER);
   const take = (): Buffer => {
-    const out = gathered.subarray(0, size);
-    gathered = Buffer.alloc(0);
-    size = 0;
+    // The view keeps its memory after `clear`, which only lets the buffer go and starts a new one.
+    const out = gathered.view();
+    gathered.clear();
     return out;
   };
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      if (size + chunk.byteLength > gathered.byteLength) {
-        // A fresh buffer for the next chunk out, or a larger one for a chunk longer than what is left
-        // (the result then goes out right below).
-        const grown = Buffer.allocUnsafe(Math.max(bytes, size + chunk.byteLength));
-        gathered.copy(grown, 0, 0, size);
-        gathered = grown;
-      }
-      chunk.copy(gathered, size);
-      size += chunk.byteLength;
-      if (size >= bytes) done(null, take());
+      gathered.tryAppend(chunk);
+      if (gathered.length >= bytes) done(null, take());
       else done();
     },
     flush(done) {
-      if (size > 0) done(null, take());
+      if (gathered.length > 0) done(null, take());
       else done();
     },
   });
