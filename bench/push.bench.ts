@@ -24,7 +24,8 @@ import { startBenchService, type BenchService, type ServiceOptions } from './ser
 const BASELINE = 'push-sha256-inprocess';
 const FILE_BYTES = 4096;
 const FILES_PER_DIRECTORY = 100;
-const CLI = join(import.meta.dirname, '..', 'cli', 'main.ts');
+/** The `artifactstore` command (runs the compiled CLI, which bench/main.ts builds first: ADR 0021). */
+const COMMAND = join(import.meta.dirname, '..', 'bin', 'artifactstore.js');
 
 /** Runs `artifactstore push`; resolves with its stdout, rejects with its stderr on a non-zero exit. */
 function runPush(directory: string, subject: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -34,7 +35,7 @@ function runPush(directory: string, subject: string, env: NodeJS.ProcessEnv): Pr
 /** Runs the CLI as a child process; resolves with its stdout, rejects with its stderr on a non-zero exit. */
 function runCli(cliArgs: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const args = ['--import', 'tsx', CLI, ...cliArgs];
+    const args = [COMMAND, ...cliArgs];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

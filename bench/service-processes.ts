@@ -1,7 +1,8 @@
 /**
- * The real service for benchmarks: a control plane and a data plane as two `node --import tsx
- * cli/main.ts …` child processes (the two commands `artifactstore start` runs, spawned here directly so
- * the data plane's PID is known for RSS sampling), on free loopback ports, in a fresh temporary data
+ * The real service for benchmarks: a control plane and a data plane as two `artifactstore …` child
+ * processes (bin/artifactstore.js, which runs the compiled CLI when it is current: ADR 0021), the two
+ * commands `artifactstore start` runs, spawned here directly so the data plane's PID is known for RSS
+ * sampling; on free loopback ports, in a fresh temporary data
  * directory, on embedded PGlite or on a throwaway PostgreSQL database created for the run and dropped
  * after it. Every process is stopped by its PID; a Ctrl-C during a run stops them too.
  */
@@ -15,7 +16,8 @@ import pg from 'pg';
 import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const CLI = join(ROOT, 'cli', 'main.ts');
+/** The `artifactstore` command (runs the compiled CLI, which bench/main.ts builds first: ADR 0021). */
+const COMMAND = join(ROOT, 'bin', 'artifactstore.js');
 
 /**
  * PostgreSQL server the `postgres` cases create their throwaway database on (any database of it works
@@ -96,7 +98,7 @@ function installSignalHandlers(): void {
 function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv): Child {
   // A data plane runs with the environment `artifactstore start` gives it (its glibc malloc setting, ADR 0016).
   const childEnv = args[0] === 'data-plane' ? withDataPlaneProcessTuning(env) : env;
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: childEnv, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [COMMAND, ...args], { env: childEnv, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (text: string): void => {
     output = (output + text).slice(-64 * 1024);

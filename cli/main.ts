@@ -390,7 +390,7 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*[\\/]/, '/'));
-const viaBin = (globalThis as { __artifactstoreBin?: boolean }).__artifactstoreBin === true;
+const viaBin = typeof (globalThis as { __artifactstoreBin?: unknown }).__artifactstoreBin === 'string';
 if (isMain || viaBin) {
   const io = processIo();
   runCli(process.argv.slice(2), io).then(

@@ -25,8 +25,17 @@ const CLI = fileURLToPath(new URL('../main.ts', import.meta.url));
  */
 const TSX_LOADER = import.meta.resolve('tsx');
 
+/**
+ * How this CLI runs itself: through the `artifactstore` command when it was started that way (which
+ * picks the compiled CLI when current, ADR 0021), else the TypeScript entry point through tsx.
+ */
+function selfCommand(): string[] {
+  const bin = (globalThis as { __artifactstoreBin?: unknown }).__artifactstoreBin;
+  return typeof bin === 'string' ? [bin] : ['--import', TSX_LOADER, CLI];
+}
+
 function launch(args: readonly string[], env: NodeJS.ProcessEnv, label: string, io: CommandIo): ChildProcess {
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...selfCommand(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const relay = (stream: NodeJS.ReadableStream | null, write: (line: string) => void): void => {
     let pending = '';
     stream?.setEncoding('utf8');

@@ -59,7 +59,7 @@ describe('docs name only what exists', () => {
       }
     }
     expect(problems).toEqual([]);
-    expect(pkg.scripts['start']).toBe('node --import tsx cli/main.ts start');
+    expect(pkg.scripts['start']).toBe('node bin/artifactstore.js start');
     const readme = docs.find((d) => d.path === 'README.md')!.text;
     expect(readme.indexOf('npm ci && npm start')).toBeGreaterThan(-1);
     expect(readme.indexOf('npm ci && npm test')).toBeGreaterThan(-1);

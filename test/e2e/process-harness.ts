@@ -11,6 +11,16 @@ import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
+/**
+ * How a test runs the CLI: `source`, the TypeScript entry point through tsx; `command`, the
+ * `artifactstore` command (bin/artifactstore.js), which runs the compiled CLI when it is current.
+ */
+export type CliEntry = 'source' | 'command';
+
+function cliArgs(entry: CliEntry): string[] {
+  return entry === 'command' ? [join(ROOT, 'bin', 'artifactstore.js')] : ['--import', 'tsx', join(ROOT, 'cli', 'main.ts')];
+}
+
 /** A running service. */
 export interface ServiceUnderTest {
   readonly controlUrl: string;
@@ -47,10 +57,10 @@ export function freePort(): Promise<number> {
  * Runs the CLI as a child process; resolves with its exit code and output. A command still running
  * after `timeoutMs` is killed and rejected with what it printed, so a hang names its command.
  */
-export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000, entry: CliEntry = 'source'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cliArgs(entry), ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -73,14 +83,14 @@ export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, t
 }
 
 /** Starts the service and waits until it can take uploads. */
-export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { readonly processGroup?: boolean } = {}): Promise<ServiceUnderTest> {
+export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { readonly processGroup?: boolean; readonly entry?: CliEntry } = {}): Promise<ServiceUnderTest> {
   const dataDir = await mkdtemp(join(tmpdir(), 'as-e2e-'));
   const [cp, dp] = [await freePort(), await freePort()];
   const controlUrl = `http://127.0.0.1:${cp}`;
   const env: NodeJS.ProcessEnv = { ...process.env, ARTIFACTSTORE_DATA_DIR: dataDir, ARTIFACTSTORE_URL: controlUrl, ...extraEnv };
   delete env['ARTIFACTSTORE_DATABASE_URL'];
   delete env['ARTIFACTSTORE_TOKEN'];
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli', 'main.ts'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup === true });
+  const child: ChildProcess = spawn(process.execPath, [...cliArgs(options.entry ?? 'source'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup === true });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));

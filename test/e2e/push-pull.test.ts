@@ -1,7 +1,8 @@
 /**
  * The whole flow through the real processes: push a 50-file package with the CLI, download every
  * file over HTTP and over gRPC verifying both digests, pull it back with the CLI, and tail the
- * events from sequence 1.
+ * events from sequence 1. Everything runs as the `artifactstore` command, compiled first (ADR 0021), as
+ * `npm ci` leaves it: the service, its worker threads and the CLI are the compiled CLI's.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +14,8 @@ import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataPlaneService } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
+import { currentCompiledCli } from '../../bin/compiled-cli.js';
+import { compileCli, PROJECT_ROOT } from '../../cli/compile/compile-cli.ts';
 import { runCliProcess, startService, type ServiceUnderTest } from './process-harness.ts';
 
 let service: ServiceUnderTest;
@@ -20,7 +23,9 @@ let source: string;
 const files = new Map<string, Buffer>();
 
 beforeAll(async () => {
-  service = await startService();
+  await compileCli();
+  if (currentCompiledCli(PROJECT_ROOT) === undefined) throw new Error('the compiled CLI is not current right after compiling it');
+  service = await startService({}, { entry: 'command' });
   source = await mkdtemp(join(tmpdir(), 'as-e2e-src-'));
   for (let i = 0; i < 50; i++) {
     const rel = i % 5 === 0 ? `reports/run-${i}/result.xml` : i % 3 === 0 ? `logs/step-${i}.log` : `file-${String(i).padStart(2, '0')}.bin`;
@@ -41,7 +46,7 @@ function digests(bytes: Buffer): { blake3: string; sha256: string } {
 }
 
 it('pushes 50 files with the CLI, serves them byte-exact over HTTP and gRPC, pulls them back, and logs every event', async () => {
-  const push = await runCliProcess(['push', source, '--producer', 'ci', '--subject', 'build-42', '--retention-class', 'raw-evidence', '--metadata', 'branch=main', '--json'], service.env);
+  const push = await runCliProcess(['push', source, '--producer', 'ci', '--subject', 'build-42', '--retention-class', 'raw-evidence', '--metadata', 'branch=main', '--json'], service.env, 90_000, 'command');
   expect(push.code, push.stderr).toBe(0);
   const summary = JSON.parse(push.stdout.trim()) as { package_id: string; manifest_digest: string; file_count: number; total_bytes: number; status: string };
   expect(summary).toMatchObject({ file_count: 50, status: 'finalized' });
@@ -85,7 +90,7 @@ it('pushes 50 files with the CLI, serves them byte-exact over HTTP and gRPC, pul
   // The CLI pulls it back byte-exact.
   const target = await mkdtemp(join(tmpdir(), 'as-e2e-dst-'));
   try {
-    const pull = await runCliProcess(['pull', summary.package_id, target], service.env);
+    const pull = await runCliProcess(['pull', summary.package_id, target], service.env, 90_000, 'command');
     expect(pull.code, pull.stderr).toBe(0);
     for (const [rel, bytes] of files) expect((await readFile(join(target, rel))).equals(bytes), rel).toBe(true);
   } finally {
