@@ -184,7 +184,8 @@ export async function startBenchService(options: ServiceOptions): Promise<BenchS
   try {
     const dataDir = await mkdtemp(join(tmpdir(), `as-bench-${options.label}-`));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const env: NodeJS.ProcessEnv = { ...cleanEnv(), ...options.env, ARTIFACTSTORE_DATA_DIR: dataDir };
+    // The compiled CLI or a failure (bench/main.ts builds it first), never a silent fall back to tsx.
+    const env: NodeJS.ProcessEnv = { ...cleanEnv(), ARTIFACTSTORE_CLI: 'compiled', ...options.env, ARTIFACTSTORE_DATA_DIR: dataDir };
     if (options.database === 'postgres') {
       const database = await createThrowawayDatabase();
       cleanups.push(() => database.drop());

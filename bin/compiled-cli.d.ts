@@ -4,4 +4,4 @@ export declare const BUILD_RECORD: string;
 /** Version of the build record's format. */
 export declare const BUILD_RECORD_FORMAT: number;
 /** The URL of the compiled CLI's entry when its build matches the sources now on disk, else undefined. */
-export declare function currentCompiledCli(root: string, outDir?: string): URL | undefined;
+export declare function currentCompiledCli(root: string): URL | undefined;

@@ -1,12 +1,13 @@
 // @ts-check
 /**
- * Which CLI entry the `artifactstore` command runs (ADR 0021): the compiled one in `<root>/dist/` when
- * it was built from exactly the sources now on disk, else none (the caller then runs the TypeScript
- * sources through tsx). Plain JavaScript: it runs before any TypeScript loader exists.
+ * Which CLI entry the `artifactstore` command runs (ADR 0021): the compiled one under `<root>/dist/`
+ * when it was built from exactly the sources now on disk, else none (the caller then runs the
+ * TypeScript sources through tsx). Plain JavaScript: it runs before any TypeScript loader exists.
  *
- * `dist/build.json` (written last by `cli/compile/compile-cli.ts`) lists every source file the build
- * read, relative to the root, with its size and modification time then. One `stat` per source: a
- * source edited, replaced or removed since the build makes the compiled CLI stale, and it is not used.
+ * `dist/build.json` (replaced last by `cli/compile/compile-cli.ts`) names the current build's entry
+ * and lists every file the build depended on, relative to the root, with its size and modification
+ * time as read. One `stat` per file: a source edited, replaced or removed since the build makes the
+ * compiled CLI stale, and it is not used.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,16 +16,16 @@ import { pathToFileURL } from 'node:url';
 /** Name of the build record inside the output directory. */
 export const BUILD_RECORD = 'build.json';
 /** Version of the build record's format. */
-export const BUILD_RECORD_FORMAT = 1;
+export const BUILD_RECORD_FORMAT = 2;
 
 /**
- * The URL of `<root>/dist/main.js` when that build is current, else undefined (no build, an unreadable
- * or foreign record, or any source changed since).
+ * The URL of the compiled CLI's entry when its build is current, else undefined (no build, an
+ * unreadable or foreign record, an entry outside `dist/builds/`, or any source changed since).
  * @param {string} root the project root (the directory holding package.json, cli/ and dist/)
- * @param {string} [outDir] the build's directory, default `<root>/dist`
  * @returns {URL | undefined}
  */
-export function currentCompiledCli(root, outDir = join(root, 'dist')) {
+export function currentCompiledCli(root) {
+  const outDir = join(root, 'dist');
   /** @type {unknown} */
   let record;
   try {
@@ -32,15 +33,30 @@ export function currentCompiledCli(root, outDir = join(root, 'dist')) {
   } catch {
     return undefined;
   }
-  if (!isRecord(record) || record.format !== BUILD_RECORD_FORMAT || typeof record.entry !== 'string' || !isRecord(record.inputs)) return undefined;
+  if (!isRecord(record) || record.format !== BUILD_RECORD_FORMAT || !isRecord(record.inputs)) return undefined;
+  const entry = record.entry;
+  if (typeof entry !== 'string' || !/^builds\/[0-9a-f]{16}\/main\.js$/.test(entry)) return undefined;
   const inputs = Object.entries(record.inputs);
   if (inputs.length === 0) return undefined;
   for (const [path, seen] of inputs) {
     if (!Array.isArray(seen) || seen.length !== 2) return undefined;
-    const now = statSync(join(root, path), { throwIfNoEntry: false });
-    if (now === undefined || !now.isFile() || now.size !== seen[0] || now.mtimeMs !== seen[1]) return undefined;
+    if (!unchanged(join(root, path), seen[0], seen[1])) return undefined;
   }
-  return pathToFileURL(join(outDir, record.entry));
+  if (!unchanged(join(outDir, entry))) return undefined;
+  return pathToFileURL(join(outDir, entry));
+}
+
+/**
+ * True when `path` is a regular file with this size and modification time (any, when not given).
+ * @param {string} path @param {unknown} [size] @param {unknown} [mtimeMs]
+ */
+function unchanged(path, size, mtimeMs) {
+  try {
+    const now = statSync(path, { throwIfNoEntry: false });
+    return now !== undefined && now.isFile() && (size === undefined || (now.size === size && now.mtimeMs === mtimeMs));
+  } catch {
+    return false; // ENOTDIR, EACCES, ELOOP...: not a file the build read
+  }
 }
 
 /**

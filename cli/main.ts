@@ -2,6 +2,8 @@
  * The `artifactstore` command line. Subcommands are dispatched from one table; each has a --help.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning.ts';
@@ -117,9 +119,20 @@ Rules:
   audit: 'Usage: artifactstore audit verify [--json]\n\nRecomputes every event hash from sequence 1 and checks the links, the sequence and the log head.\nExit 0 when the chain is intact; exit 1 naming the first bad sequence and why.\n\n  --json    print the result as JSON.',
 };
 
+/**
+ * The version in the project's package.json: the nearest one named artifact-store above this module
+ * (`cli/main.ts` in the sources, `dist/builds/<id>/main.js` compiled).
+ */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'artifact-store' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // no package.json here: look further up
+    }
+    if (dirname(dir) === dir) throw new Error('cannot find the artifact-store package.json above the CLI');
+  }
 }
 
 function parseConcurrency(text: string): number {

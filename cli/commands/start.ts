@@ -27,11 +27,14 @@ const TSX_LOADER = import.meta.resolve('tsx');
 
 /**
  * How this CLI runs itself: through the `artifactstore` command when it was started that way (which
- * picks the compiled CLI when current, ADR 0021), else the TypeScript entry point through tsx.
+ * picks the compiled CLI when current, ADR 0021); as the same compiled entry when run directly; else
+ * the TypeScript entry point through tsx.
  */
 function selfCommand(): string[] {
   const bin = (globalThis as { __artifactstoreBin?: unknown }).__artifactstoreBin;
-  return typeof bin === 'string' ? [bin] : ['--import', TSX_LOADER, CLI];
+  if (typeof bin === 'string') return [bin];
+  if (!import.meta.url.endsWith('.ts') && process.argv[1] !== undefined) return [process.argv[1]];
+  return ['--import', TSX_LOADER, CLI];
 }
 
 function launch(args: readonly string[], env: NodeJS.ProcessEnv, label: string, io: CommandIo): ChildProcess {

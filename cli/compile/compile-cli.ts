@@ -2,52 +2,99 @@
  * Compiles the CLI ahead of time (ADR 0021), so the `artifactstore` command starts without tsx
  * transforming and resolving each module: esbuild bundles `cli/main.ts` with everything it imports
  * from this repository (npm packages stay imports), one file per lazily imported command (code
- * splitting), into `<root>/dist/`. `npm run build` runs this, and `npm ci` runs that (`prepare`).
+ * splitting), into `<root>/dist/builds/<id>/`. `npm run build` runs this, and `npm ci` runs that
+ * (`prepare`).
  *
  * - Worker threads are files started by URL (`new URL('./hash-worker.js', import.meta.url)`), which a
  *   bundle does not follow: each such file is copied next to the bundle, where the same URL then
- *   points. They are plain JavaScript importing only packages (checked here).
- * - `build.json`, written last, records every source read (size and modification time), so the
- *   command can tell a build that no longer matches the sources and run the sources instead
- *   (`bin/compiled-cli.js`).
- * - The new build is written beside `dist/` and swapped in by renames: a command starting meanwhile
- *   finds the old build, the new one, or none (and then runs the sources), never half of one.
+ *   points (checked in the output). They are plain JavaScript importing only packages (checked too).
+ * - Every source is read through one descriptor that is stat'ed first, and `dist/build.json` records
+ *   those sizes and modification times (and tsconfig.json's and package.json's, stat'ed before the
+ *   build): a source saved after it was read no longer matches, so the command runs the sources
+ *   instead (`bin/compiled-cli.js`) until the next build.
+ * - A build's directory is named by a hash of its output and never changed once in place; the record,
+ *   naming it, is replaced by a rename. A process already running keeps finding the chunks and worker
+ *   files of the build it started from, and building unchanged sources again changes nothing. The
+ *   three newest builds are kept; older ones are removed.
  */
-import { copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { BUILD_RECORD, BUILD_RECORD_FORMAT } from '../../bin/compiled-cli.js';
 
 /** The project root (holds package.json, cli/ and dist/). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** Builds kept under `dist/builds/` (the current one among them). */
+export const KEPT_BUILDS = 3;
+
 /** What a build produced. */
 export interface CompileResult {
-  readonly outDir: string;
-  /** Source files read, relative to the root (the bundle's inputs and the worker files). */
+  /** The build's directory (`<root>/dist/builds/<id>`). */
+  readonly buildDir: string;
+  /** Files the build depends on, relative to the root (sources, worker files, configuration). */
   readonly sources: number;
-  /** Worker files copied beside the bundle. */
+  /** Worker files copied beside the bundle, relative to the root. */
   readonly workers: readonly string[];
+  /** False when an identical build was already in place. */
+  readonly created: boolean;
   readonly milliseconds: number;
 }
 
+/** Files besides the sources whose change changes the output: compiler settings, module type. */
+const CONFIGURATION = ['tsconfig.json', 'package.json'];
 /** A worker started by URL relative to its module: `new URL('./name.js', import.meta.url)`. */
-const WORKER_URL = /new URL\('\.\/([\w.-]+\.js)', import\.meta\.url\)/g;
-/** A relative import in a worker file, which a copy beside the bundle could not resolve. */
-const RELATIVE_IMPORT = /^\s*import\s[^'"]*['"]\.\.?\//m;
+const WORKER_URL = /new URL\(\s*(['"`])\.\/([\w.-]+\.js)\1\s*,\s*import\.meta\.url\s*\)/g;
 
-/**
- * Compiles the CLI of the project at `root` into `<root>/dist/` (replacing what is there).
- * The output must sit directly below the root: the CLI reads `../package.json` for its version.
- */
+/** A file read once, with what `fstat` said of it just before. */
+interface ReadSource {
+  readonly text: string;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+function readSource(path: string): ReadSource {
+  const fd = openSync(path, 'r');
+  try {
+    const info = fstatSync(fd);
+    return { text: readFileSync(fd, 'utf8'), size: info.size, mtimeMs: info.mtimeMs };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Serves esbuild every `.ts` and `.js` file through `readSource`, remembering what was read. */
+function recordingLoader(read: Map<string, ReadSource>): Plugin {
+  return {
+    name: 'artifactstore-recording-loader',
+    setup(plugin) {
+      plugin.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
+        const source = readSource(args.path);
+        read.set(args.path, source);
+        return { contents: source.text, loader: args.path.endsWith('ts') ? 'ts' : 'js' };
+      });
+    },
+  };
+}
+
+/** Compiles the CLI of the project at `root` into `<root>/dist/builds/<id>/` and makes it current. */
 export async function compileCli(root: string = PROJECT_ROOT): Promise<CompileResult> {
   const started = performance.now();
-  const outDir = join(root, 'dist');
-  const staging = join(root, `dist.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const distDir = join(root, 'dist');
+  const buildsDir = join(distDir, 'builds');
+  await mkdir(buildsDir, { recursive: true });
+  const staging = join(buildsDir, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    const result = await build({
+    const recorded = new Map<string, [number, number]>();
+    for (const name of CONFIGURATION) {
+      const info = await stat(join(root, name));
+      recorded.set(name, [info.size, info.mtimeMs]);
+    }
+    const read = new Map<string, ReadSource>();
+    await build({
       absWorkingDir: root,
       entryPoints: ['cli/main.ts'],
       outdir: staging,
@@ -60,84 +107,126 @@ export async function compileCli(root: string = PROJECT_ROOT): Promise<CompileRe
       // Class and function names as in the sources (error names, stack traces).
       keepNames: true,
       sourcemap: 'linked',
-      metafile: true,
       logLevel: 'silent',
+      plugins: [recordingLoader(read)],
     });
-    const inputs = Object.keys(result.metafile.inputs);
-    const workers = await copyWorkers(root, inputs, staging);
-    const sources = [...inputs, ...workers.map((w) => w.source)];
-    const record: Record<string, [number, number]> = {};
-    for (const source of sources) {
-      const info = await stat(join(root, source));
-      record[source.split(sep).join('/')] = [info.size, info.mtimeMs];
-    }
-    await writeFile(join(staging, BUILD_RECORD), `${JSON.stringify({ format: BUILD_RECORD_FORMAT, entry: 'main.js', inputs: record }, null, 1)}\n`);
-    await swapIn(staging, outDir);
-    return { outDir, sources: sources.length, workers: workers.map((w) => w.source), milliseconds: performance.now() - started };
+    for (const [path, source] of read) recorded.set(rootRelative(root, path), [source.size, source.mtimeMs]);
+    const workers = await copyWorkers(root, read, staging);
+    for (const worker of workers) recorded.set(worker.source, [worker.read.size, worker.read.mtimeMs]);
+    await checkWorkerUrls(staging);
+
+    const id = await outputId(staging);
+    const buildDir = join(buildsDir, id);
+    const created = await rename(staging, buildDir).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        // The same output is already in place (an earlier or concurrent build of the same sources).
+        if (error.code === 'ENOTEMPTY' || error.code === 'EEXIST') return false;
+        throw error;
+      },
+    );
+    const inputs = Object.fromEntries([...recorded].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const recordTemp = join(distDir, `.${BUILD_RECORD}.${process.pid}-${randomBytes(4).toString('hex')}`);
+    await writeFile(recordTemp, `${JSON.stringify({ format: BUILD_RECORD_FORMAT, entry: `builds/${id}/main.js`, inputs }, null, 1)}\n`);
+    await rename(recordTemp, join(distDir, BUILD_RECORD));
+    await pruneBuilds(buildsDir, id);
+    return { buildDir, sources: recorded.size, workers: workers.map((w) => w.source), created, milliseconds: performance.now() - started };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
 }
 
-/** Copies every worker file the bundled sources start by URL into `outDir`; returns them. */
-async function copyWorkers(root: string, inputs: readonly string[], outDir: string): Promise<{ source: string; name: string }[]> {
+function rootRelative(root: string, path: string): string {
+  return relative(root, path).split(sep).join('/');
+}
+
+/** Copies every worker file the bundled sources start by URL into `outDir`; returns them as read. */
+async function copyWorkers(root: string, read: ReadonlyMap<string, ReadSource>, outDir: string): Promise<{ source: string; read: ReadSource }[]> {
   const workers = new Map<string, string>();
-  for (const input of inputs) {
-    const text = await readFile(join(root, input), 'utf8');
-    for (const match of text.matchAll(WORKER_URL)) {
-      const name = match[1] as string;
-      const source = relative(root, join(root, dirname(input), name));
+  for (const [path, source] of read) {
+    for (const match of source.text.matchAll(WORKER_URL)) {
+      const name = match[2] as string;
+      const worker = join(dirname(path), name);
       const other = workers.get(name);
-      if (other !== undefined && other !== source) throw new Error(`two worker files named ${name} (${other}, ${source}): the compiled CLI keeps them side by side, so names must differ`);
-      workers.set(name, source);
+      if (other !== undefined && other !== worker) throw new Error(`two worker files named ${name} (${rootRelative(root, other)}, ${rootRelative(root, worker)}): the compiled CLI keeps them side by side, so names must differ`);
+      workers.set(name, worker);
     }
   }
-  for (const [name, source] of workers) {
-    const text = await readFile(join(root, source), 'utf8');
-    if (RELATIVE_IMPORT.test(text)) throw new Error(`worker ${source} imports a relative path, which its copy in the compiled CLI could not resolve: import packages and node: modules only`);
-    await copyFile(join(root, source), join(outDir, basename(name)));
+  const copied: { source: string; read: ReadSource }[] = [];
+  for (const [name, path] of workers) {
+    const source = rootRelative(root, path);
+    const worker = readSource(path);
+    const local = await localImports(root, path);
+    if (local.length > 0) throw new Error(`worker ${source} imports ${local.join(', ')}, which its copy in the compiled CLI could not resolve: import packages and node: modules only`);
+    await writeFile(join(outDir, basename(name)), worker.text);
+    copied.push({ source, read: worker });
   }
-  return [...workers].map(([name, source]) => ({ source, name }));
+  return copied;
 }
 
 /**
- * Replaces `outDir` with `staging` by renames (the old build is removed after). When another build
- * swaps its output in between the two renames, the target is no longer free: moved away again, a few
- * times, before giving up.
+ * The files of this repository the worker at `path` imports (statically, dynamically or by re-export),
+ * as esbuild's parser finds them: comments and JSDoc types do not count. Packages are left out.
  */
-async function swapIn(staging: string, outDir: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const old = `${staging}.old-${attempt}`;
-    const moved = await rename(outDir, old).then(
-      () => true,
-      (error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return false;
-        throw error;
-      },
-    );
-    try {
-      await rename(staging, outDir);
-      return;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (attempt >= 5 || (code !== 'ENOTEMPTY' && code !== 'EEXIST')) throw error;
-    } finally {
-      if (moved) await rm(old, { recursive: true, force: true });
+async function localImports(root: string, path: string): Promise<string[]> {
+  const self = rootRelative(root, path);
+  const result = await build({ absWorkingDir: root, entryPoints: [self], bundle: true, write: false, format: 'esm', platform: 'node', packages: 'external', metafile: true, logLevel: 'silent' });
+  return Object.keys(result.metafile.inputs).filter((input) => input !== self);
+}
+
+/** Throws unless every worker URL in the output names a file of the output. */
+async function checkWorkerUrls(outDir: string): Promise<void> {
+  const present = new Set(await readdir(outDir));
+  for (const name of present) {
+    if (!name.endsWith('.js')) continue;
+    for (const match of (await readFile(join(outDir, name), 'utf8')).matchAll(WORKER_URL)) {
+      if (!present.has(match[2] as string)) throw new Error(`the compiled ${name} starts a worker ./${match[2]} that the build did not copy (write its URL as new URL('./${match[2]}', import.meta.url))`);
     }
   }
+}
+
+/** A name for the output: the first 16 hex digits of a SHA-256 over its file names and contents. */
+async function outputId(outDir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const name of (await readdir(outDir)).sort()) {
+    const bytes = await readFile(join(outDir, name));
+    hash.update(`${name}\0${bytes.byteLength}\0`).update(bytes);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Removes builds beyond the newest `KEPT_BUILDS` (by modification time), never `current`. */
+async function pruneBuilds(buildsDir: string, current: string): Promise<void> {
+  const builds: { name: string; mtimeMs: number }[] = [];
+  for (const name of await readdir(buildsDir)) {
+    if (!/^[0-9a-f]{16}$/.test(name)) continue;
+    const info = await stat(join(buildsDir, name)).catch(() => undefined);
+    if (info !== undefined) builds.push({ name, mtimeMs: name === current ? Number.POSITIVE_INFINITY : info.mtimeMs });
+  }
+  builds.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const old of builds.slice(KEPT_BUILDS)) await rm(join(buildsDir, old.name), { recursive: true, force: true });
 }
 
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
 if (isMain) {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write('Usage: npm run build\n\nCompiles the artifactstore CLI into dist/ (ADR 0021). The command runs it while it matches the\nsources, and the TypeScript sources through tsx otherwise; `npm ci` builds it.\n');
+    process.stdout.write(
+      'Usage: npm run build\n\nCompiles the artifactstore CLI into dist/ (ADR 0021). The command runs it while it matches the\nsources, and the TypeScript sources through tsx otherwise; `npm ci` builds it.\n',
+    );
   } else {
-    compileCli().then(
-      (r) => process.stdout.write(`compiled the CLI into ${relative(process.cwd(), r.outDir) || '.'}/ from ${r.sources} sources (workers: ${r.workers.join(', ')}) in ${Math.round(r.milliseconds)} ms\n`),
-      (error: unknown) => {
-        process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exitCode = 1;
-      },
+    const entry = join(PROJECT_ROOT, 'cli', 'main.ts');
+    stat(entry).then(
+      () =>
+        compileCli().then(
+          (r) => process.stdout.write(`compiled the CLI into ${rootRelative(PROJECT_ROOT, r.buildDir)}/ from ${r.sources} files (workers: ${r.workers.join(', ')})${r.created ? '' : ', the same output as before,'} in ${Math.round(r.milliseconds)} ms\n`),
+          (error: unknown) => {
+            process.stderr.write(`build failed: ${error instanceof Error ? error.message : String(error)}\n`);
+            process.exitCode = 1;
+          },
+        ),
+      // An install before the sources are there (a container image copying package*.json first):
+      // nothing to compile yet, and the command runs the sources anyway.
+      () => process.stdout.write(`no ${rootRelative(PROJECT_ROOT, entry)}: nothing to compile\n`),
     );
   }
 }

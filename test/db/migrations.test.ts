@@ -49,7 +49,7 @@ describeEachDialect('migration 0006 (completing upload sessions)', (get) => {
     expect(fileId).toMatch(/^file_/);
     // Back to 0005's shape (no file_id), then forward again.
     await m0006.down(db);
-    expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'upload_sessions' AND column_name = 'file_id'`.execute(db).then((r) => r.rows)).toEqual([]);
+    expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'upload_sessions' AND column_name = 'file_id'`.execute(db).then((r) => r.rows)).toEqual([]);
     await m0006.up(db);
     expect(await registry.getUploadSession('ci', session.uploadId)).toMatchObject({ status: 'completed', fileId });
   });
@@ -70,7 +70,7 @@ describeEachDialect('migration 0007 (the backend of each file)', (get) => {
     const before = await db.selectFrom('files').select(['relative_path', 'backend_id']).orderBy('relative_path').execute();
     expect(before.map((f) => f.backend_id)).toEqual(inputs.map((i) => i.backendId));
     await m0007.down(db);
-    expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_name = 'files' AND column_name = 'backend_id'`.execute(db).then((r) => r.rows)).toEqual([]);
+    expect(await sql`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'files' AND column_name = 'backend_id'`.execute(db).then((r) => r.rows)).toEqual([]);
     await m0007.up(db);
     expect(await db.selectFrom('files').select(['relative_path', 'backend_id']).orderBy('relative_path').execute()).toEqual(before);
   });

@@ -21,6 +21,11 @@ function cliArgs(entry: CliEntry): string[] {
   return entry === 'command' ? [join(ROOT, 'bin', 'artifactstore.js')] : ['--import', 'tsx', join(ROOT, 'cli', 'main.ts')];
 }
 
+/** The environment of a `command` run: the compiled CLI or a failure, never the tsx fallback. */
+function cliEnv(entry: CliEntry, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return entry === 'command' ? { ...env, ARTIFACTSTORE_CLI: 'compiled' } : env;
+}
+
 /** A running service. */
 export interface ServiceUnderTest {
   readonly controlUrl: string;
@@ -60,7 +65,7 @@ export function freePort(): Promise<number> {
 export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000, entry: CliEntry = 'source'): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [...cliArgs(entry), ...args], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cliArgs(entry), ...args], { env: cliEnv(entry, env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -90,7 +95,7 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
   const env: NodeJS.ProcessEnv = { ...process.env, ARTIFACTSTORE_DATA_DIR: dataDir, ARTIFACTSTORE_URL: controlUrl, ...extraEnv };
   delete env['ARTIFACTSTORE_DATABASE_URL'];
   delete env['ARTIFACTSTORE_TOKEN'];
-  const child: ChildProcess = spawn(process.execPath, [...cliArgs(options.entry ?? 'source'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup === true });
+  const child: ChildProcess = spawn(process.execPath, [...cliArgs(options.entry ?? 'source'), 'start', '--control-plane-listen', `127.0.0.1:${cp}`, '--data-plane-listen', `127.0.0.1:${dp}`], { env: cliEnv(options.entry ?? 'source', env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: options.processGroup === true });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
