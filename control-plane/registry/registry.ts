@@ -299,16 +299,23 @@ export function createRegistry(options: RegistryOptions): Registry {
           throw new RegistryError('failed-precondition', `package ${input.packageId} has ${uploading.length} upload session(s) in progress (${ids}${uploading.length > 5 ? ', …' : ''}): complete or abort them (DELETE /uploads/{id}) before finalizing`);
         }
         const pkg = await loadPackage(trx, input.tenant, input.packageId);
-        const files = await loadFiles(trx, input.packageId);
-        // Receipts from the package's own files: the backend each file's event stored it on, and when this
-        // package recorded it. Not from storage_locations, which every tenant holding the same content
-        // shares: its first row would tell this tenant when (and where) another had stored these bytes.
-        const locations = await trx
+        // One read of the package's files serves both parts of the manifest: its entries, in UTF-16 code
+        // unit order, and its storage receipts. Receipts come from the package's own files (the backend
+        // each file's event stored it on, and when this package first recorded that content there), not
+        // from storage_locations, which every tenant holding the same content shares: its first row would
+        // tell this tenant when (and where) another had stored these bytes.
+        const files = await trx
           .selectFrom('files')
-          .select((eb) => ['content_address', 'backend_id', eb.fn.min('created_at').as('stored_at')])
+          .select(['relative_path', 'size', 'media_type', 'digest_primary', 'digest_sha256', 'content_address', 'backend_id', 'created_at'])
           .where('package_id', '=', input.packageId)
-          .groupBy(['content_address', 'backend_id'])
           .execute();
+        files.sort((a, b) => compareCodeUnits(a.relative_path, b.relative_path));
+        const locations = new Map<string, { content_address: string; backend_id: string; stored_at: Date }>();
+        for (const f of files) {
+          const key = `${f.content_address}\0${f.backend_id}`;
+          const earlier = locations.get(key);
+          if (earlier === undefined || f.created_at.getTime() < earlier.stored_at.getTime()) locations.set(key, { content_address: f.content_address, backend_id: f.backend_id, stored_at: f.created_at });
+        }
         const retention = await trx.selectFrom('retention_state').selectAll().where('package_id', '=', input.packageId).executeTakeFirstOrThrow();
         // Never before the latest event (so never before the package's creation or its files), even when
         // the wall clock stepped back: the log's own rule for its timestamps (ADR 0005).
@@ -327,12 +334,12 @@ export function createRegistry(options: RegistryOptions): Registry {
             metadata: pkg.metadata,
           },
           files: files.map((f) => ({
-            relative_path: f.relativePath,
+            relative_path: f.relative_path,
             size: f.size,
-            media_type: f.mediaType,
-            digests: { blake3: f.blake3 as `blake3:${string}`, sha256: f.sha256 as `sha256:${string}` },
+            media_type: f.media_type,
+            digests: { blake3: f.digest_primary as `blake3:${string}`, sha256: f.digest_sha256 as `sha256:${string}` },
           })),
-          storage_receipts: locations
+          storage_receipts: [...locations.values()]
             .map((l) => ({ content_address: l.content_address as `blake3:${string}`, backend_id: l.backend_id, stored_at: formatTimestamp(l.stored_at) }))
             .sort((a, b) => (a.content_address < b.content_address ? -1 : a.content_address > b.content_address ? 1 : a.backend_id < b.backend_id ? -1 : a.backend_id > b.backend_id ? 1 : 0)),
           retention_summary: {
