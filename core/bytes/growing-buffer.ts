@@ -21,12 +21,18 @@ export interface GrowingBufferOptions {
    * block (the dual hasher would otherwise copy them into a 4 MiB slab of its own). Default false.
    */
   readonly shared?: boolean;
+  /**
+   * Capacity of the first allocation (default 16 KiB, at most `limit`): a user that knows how much it will
+   * gather saves the doublings and their copies.
+   */
+  readonly initialCapacity?: number;
 }
 
 /** A byte buffer that grows (doubling) up to `limit` bytes; see the file comment. */
 export class GrowingBuffer {
   readonly limit: number;
   readonly #shared: boolean;
+  readonly #initialCapacity: number;
   #bytes: Buffer | undefined;
   #length = 0;
 
@@ -34,6 +40,9 @@ export class GrowingBuffer {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`GrowingBuffer: limit must be a non-negative integer, got ${String(limit)}`);
     this.limit = limit;
     this.#shared = options.shared === true;
+    const initial = options.initialCapacity ?? MIN_CAPACITY;
+    if (!Number.isSafeInteger(initial) || initial < 1) throw new RangeError(`GrowingBuffer: initialCapacity must be a positive integer, got ${String(initial)}`);
+    this.#initialCapacity = initial;
   }
 
   /** Bytes gathered. */
@@ -51,7 +60,7 @@ export class GrowingBuffer {
     if (chunk.byteLength === 0) return true;
     const capacity = this.#bytes?.byteLength ?? 0;
     if (needed > capacity) {
-      const size = Math.min(this.limit, Math.max(needed, capacity * 2, MIN_CAPACITY));
+      const size = Math.min(this.limit, Math.max(needed, capacity * 2, this.#initialCapacity));
       const grown = this.#shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
       if (this.#bytes !== undefined && this.#length > 0) copyBytes(grown, this.#bytes.subarray(0, this.#length));
       this.#bytes = grown;

@@ -56,6 +56,21 @@ describe('GrowingBuffer', () => {
     }
   });
 
+  it('allocates the initial capacity asked for at once, grows beyond it, and refuses a bad one', () => {
+    const head = new GrowingBuffer(1_000_000, { initialCapacity: 300_000 });
+    const data = randomBytes(500_000);
+    expect(head.tryAppend(data.subarray(0, 10))).toBe(true);
+    const first = head.view().buffer;
+    expect(first.byteLength).toBe(300_000);
+    expect(head.tryAppend(data.subarray(10, 299_000))).toBe(true);
+    expect(head.view().buffer).toBe(first); // no growth within the initial capacity
+    expect(head.tryAppend(data.subarray(299_000))).toBe(true);
+    expect(head.view().buffer).not.toBe(first);
+    expect(head.view().equals(data)).toBe(true);
+    expect(new GrowingBuffer(100, { initialCapacity: 1000 }).tryAppend(new Uint8Array(1))).toBe(true);
+    for (const bad of [0, -1, 1.5]) expect(() => new GrowingBuffer(100, { initialCapacity: bad })).toThrow(RangeError);
+  });
+
   it('is empty at first, and takes an empty chunk even at the limit', () => {
     const head = new GrowingBuffer(0);
     expect(head.length).toBe(0);
