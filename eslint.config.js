@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['gen/**', 'node_modules/**', 'var/**', 'coverage/**', 'dist/**', 'dist.tmp-*/**'] },
+  { ignores: ['gen/**', 'node_modules/**', 'var/**', 'coverage/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
