@@ -17,8 +17,7 @@ import { s3Suite } from './s3.bench.ts';
 import { transferSuite } from './transfer.bench.ts';
 import { watchSuite } from './watch.bench.ts';
 import { formatTable, type TableColumn } from './table.ts';
-import { currentCompiledCli } from '../bin/compiled-cli.js';
-import { compileCli, PROJECT_ROOT } from '../cli/compile/compile-cli.ts';
+import { compileCurrentCli } from '../cli/compile/compile-cli.ts';
 
 const SUITES: readonly BenchSuite[] = [hashSuite, hashTuningSuite, transferSuite, pushSuite, watchSuite, s3Suite];
 
@@ -233,8 +232,7 @@ async function main(argv: readonly string[]): Promise<number> {
   process.stdout.write(`node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(2) ?? '?'} at start\n`);
   // The services and the CLI run as the `artifactstore` command, compiled from these sources as
   // `npm ci` leaves it (ADR 0021); compiled here so no run measures a stale build or the tsx fallback.
-  const compiled = await compileCli();
-  if (currentCompiledCli(PROJECT_ROOT) === undefined) throw new Error('the compiled CLI is not current right after compiling it');
+  const compiled = await compileCurrentCli();
   process.stdout.write(`compiled the CLI from ${compiled.sources} sources in ${Math.round(compiled.milliseconds)} ms\n\n`);
   const judged: TargetResult[] = [];
   for (const { suite, cases } of suites) {

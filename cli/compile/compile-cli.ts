@@ -14,16 +14,16 @@
  *   instead (`bin/compiled-cli.js`) until the next build.
  * - A build's directory is named by a hash of its output and never changed once in place; the record,
  *   naming it, is replaced by a rename. A process already running keeps finding the chunks and worker
- *   files of the build it started from, and building unchanged sources again changes nothing. The
- *   three newest builds are kept; older ones are removed.
+ *   files of the build it started from while that build is among the three newest (made, or made
+ *   current again), which are kept; building unchanged sources again changes nothing.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { BUILD_RECORD, BUILD_RECORD_FORMAT } from '../../bin/compiled-cli.js';
+import { BUILD_RECORD, BUILD_RECORD_FORMAT, currentCompiledCli } from '../../bin/compiled-cli.js';
 
 /** The project root (holds package.json, cli/ and dist/). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -125,6 +125,11 @@ export async function compileCli(root: string = PROJECT_ROOT): Promise<CompileRe
         throw error;
       },
     );
+    // A build reused (the sources went back to an earlier state) is current again: newest for pruning.
+    if (!created) {
+      const now = new Date();
+      await utimes(buildDir, now, now);
+    }
     const inputs = Object.fromEntries([...recorded].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     const recordTemp = join(distDir, `.${BUILD_RECORD}.${process.pid}-${randomBytes(4).toString('hex')}`);
     await writeFile(recordTemp, `${JSON.stringify({ format: BUILD_RECORD_FORMAT, entry: `builds/${id}/main.js`, inputs }, null, 1)}\n`);
@@ -195,16 +200,37 @@ async function outputId(outDir: string): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Removes builds beyond the newest `KEPT_BUILDS` (by modification time), never `current`. */
+/** Leftovers of a build that was killed (staging directories, record drafts) older than this are removed. */
+const LEFTOVER_MS = 60 * 60 * 1000;
+
+/**
+ * Removes builds beyond the newest `KEPT_BUILDS` (by modification time: made or made current again),
+ * never `current`, and what killed builds left behind.
+ */
 async function pruneBuilds(buildsDir: string, current: string): Promise<void> {
+  const now = new Date().getTime();
   const builds: { name: string; mtimeMs: number }[] = [];
   for (const name of await readdir(buildsDir)) {
-    if (!/^[0-9a-f]{16}$/.test(name)) continue;
     const info = await stat(join(buildsDir, name)).catch(() => undefined);
-    if (info !== undefined) builds.push({ name, mtimeMs: name === current ? Number.POSITIVE_INFINITY : info.mtimeMs });
+    if (info === undefined) continue;
+    if (/^[0-9a-f]{16}$/.test(name)) builds.push({ name, mtimeMs: name === current ? Number.POSITIVE_INFINITY : info.mtimeMs });
+    else if (name.startsWith('.tmp-') && now - info.mtimeMs > LEFTOVER_MS) await rm(join(buildsDir, name), { recursive: true, force: true });
   }
   builds.sort((a, b) => b.mtimeMs - a.mtimeMs);
   for (const old of builds.slice(KEPT_BUILDS)) await rm(join(buildsDir, old.name), { recursive: true, force: true });
+  const distDir = dirname(buildsDir);
+  for (const name of await readdir(distDir)) {
+    if (!name.startsWith(`.${BUILD_RECORD}.`)) continue;
+    const info = await stat(join(distDir, name)).catch(() => undefined);
+    if (info !== undefined && now - info.mtimeMs > LEFTOVER_MS) await rm(join(distDir, name), { force: true });
+  }
+}
+
+/** Compiles, then throws unless the command would run the build just made (for the bench and the tests). */
+export async function compileCurrentCli(root: string = PROJECT_ROOT): Promise<CompileResult> {
+  const result = await compileCli(root);
+  if (currentCompiledCli(root) === undefined) throw new Error('the compiled CLI is not current right after compiling it (were sources edited meanwhile?)');
+  return result;
 }
 
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];

@@ -31,9 +31,10 @@ export const MAX_SEGMENT_LENGTH = 255;
 
 // Lower-case ASCII only: keys must mean the same on case-insensitive filesystems and object stores, and
 // a leading character other than '.' rules out '.', '..', hidden files and the staging directory at once.
-const SEGMENT = /^[a-z0-9][a-z0-9._-]*$/;
+const SEGMENT_PATTERN = '[a-z0-9][a-z0-9._-]*';
+const SEGMENT = new RegExp(`^${SEGMENT_PATTERN}$`);
 /** A whole key: segments as above, joined by '/' (one test instead of a split and a test per segment). */
-const KEY = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)*$/;
+const KEY = new RegExp(`^${SEGMENT_PATTERN}(?:/${SEGMENT_PATTERN})*$`);
 
 /** True when `segment` is acceptable as one segment of a key. */
 export function isValidKeySegment(segment: string): boolean {

@@ -67,7 +67,9 @@ describe('GrowingBuffer', () => {
     expect(head.tryAppend(data.subarray(299_000))).toBe(true);
     expect(head.view().buffer).not.toBe(first);
     expect(head.view().equals(data)).toBe(true);
-    expect(new GrowingBuffer(100, { initialCapacity: 1000 }).tryAppend(new Uint8Array(1))).toBe(true);
+    const capped = new GrowingBuffer(100, { initialCapacity: 1000 });
+    expect(capped.tryAppend(new Uint8Array(1))).toBe(true);
+    expect(capped.view().buffer.byteLength).toBe(100); // never more than the limit
     for (const bad of [0, -1, 1.5]) expect(() => new GrowingBuffer(100, { initialCapacity: bad })).toThrow(RangeError);
   });
 

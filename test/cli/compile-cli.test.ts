@@ -5,9 +5,9 @@
  * directory (the real CLI's build is exercised by the push-pull end-to-end test).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BUILD_RECORD, currentCompiledCli } from '../../bin/compiled-cli.js';
@@ -79,6 +79,20 @@ describe('compileCli', () => {
     // A process started from the first build still finds its files.
     expect(execFileSync(process.execPath, [join(first.buildDir, 'main.js')], { encoding: 'utf8' })).toContain(' command');
     expect((await layout()).builds).toBe(2);
+  });
+
+  it('counts a build made current again as new: pruning keeps it', async () => {
+    const first = await compileCli(root);
+    await utimes(first.buildDir, new Date(1_000_000), new Date(1_000_000));
+    for (let i = 0; i < 2; i++) {
+      await put('cli/command.ts', `export const name: string = 'v${i}';\n`);
+      await compileCli(root);
+    }
+    await put('cli/command.ts', "export const name: string = 'command';\n");
+    expect(await compileCli(root)).toMatchObject({ buildDir: first.buildDir, created: false });
+    await put('cli/command.ts', "export const name: string = 'after';\n");
+    await compileCli(root);
+    expect((await readdir(join(root, 'dist', 'builds'))).includes(basename(first.buildDir))).toBe(true);
   });
 
   it('keeps the three newest builds', async () => {
@@ -177,8 +191,12 @@ describe('currentCompiledCli', () => {
     await compileCli(root);
     const path = join(root, 'dist', BUILD_RECORD);
     const record = JSON.parse(await readFile(path, 'utf8')) as { inputs: Record<string, unknown> };
-    await writeFile(path, JSON.stringify({ ...record, inputs: { ...record.inputs, 'package.json/below-a-file': [1, 1] } }));
-    expect(currentCompiledCli(root)).toBeUndefined();
+    // A symbolic link to itself: stat fails with ELOOP, which throwIfNoEntry does not cover.
+    await symlink('loop', join(root, 'loop'));
+    for (const bad of ['package.json/below-a-file', 'loop/x']) {
+      await writeFile(path, JSON.stringify({ ...record, inputs: { ...record.inputs, [bad]: [1, 1] } }));
+      expect(currentCompiledCli(root), bad).toBeUndefined();
+    }
   });
 
   it('is undefined for a record it cannot trust', async () => {

@@ -14,8 +14,7 @@ import { createConnectTransport, createGrpcTransport } from '@connectrpc/connect
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DataPlaneService } from '../../gen/artifactstore/v1/data_plane_service_pb.ts';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
-import { currentCompiledCli } from '../../bin/compiled-cli.js';
-import { compileCli, PROJECT_ROOT } from '../../cli/compile/compile-cli.ts';
+import { compileCurrentCli } from '../../cli/compile/compile-cli.ts';
 import { runCliProcess, startService, type ServiceUnderTest } from './process-harness.ts';
 
 let service: ServiceUnderTest;
@@ -23,8 +22,7 @@ let source: string;
 const files = new Map<string, Buffer>();
 
 beforeAll(async () => {
-  await compileCli();
-  if (currentCompiledCli(PROJECT_ROOT) === undefined) throw new Error('the compiled CLI is not current right after compiling it');
+  await compileCurrentCli();
   service = await startService({}, { entry: 'command' });
   source = await mkdtemp(join(tmpdir(), 'as-e2e-src-'));
   for (let i = 0; i < 50; i++) {
