@@ -19,13 +19,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchCase, BenchSuite } from './bench-case.ts';
 import { randomChunk, scaled, sha256Baseline } from './byte-source.ts';
-import { startBenchService, type BenchService, type ServiceOptions } from './service-processes.ts';
+import { COMMAND, startBenchService, type BenchService, type ServiceOptions } from './service-processes.ts';
 
 const BASELINE = 'push-sha256-inprocess';
 const FILE_BYTES = 4096;
 const FILES_PER_DIRECTORY = 100;
-/** The `artifactstore` command (runs the compiled CLI, which bench/main.ts builds first: ADR 0021). */
-const COMMAND = join(import.meta.dirname, '..', 'bin', 'artifactstore.js');
 
 /** Runs `artifactstore push`; resolves with its stdout, rejects with its stderr on a non-zero exit. */
 function runPush(directory: string, subject: string, env: NodeJS.ProcessEnv): Promise<string> {

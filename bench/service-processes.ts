@@ -17,7 +17,7 @@ import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning
 
 const ROOT = join(import.meta.dirname, '..');
 /** The `artifactstore` command (runs the compiled CLI, which bench/main.ts builds first: ADR 0021). */
-const COMMAND = join(ROOT, 'bin', 'artifactstore.js');
+export const COMMAND = join(ROOT, 'bin', 'artifactstore.js');
 
 /**
  * PostgreSQL server the `postgres` cases create their throwaway database on (any database of it works

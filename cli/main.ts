@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JsonObject } from '@bufbuild/protobuf';
 import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning.ts';
+import { binPath } from './bin-path.ts';
 import { processIo, type CommandIo } from './command-io.ts';
 // Commands are imported when dispatched, not here: each process loads only what its command needs
 // (a data plane neither the database nor the S3 client, a push neither).
@@ -403,7 +404,7 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
 }
 
 const isMain = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/^.*[\\/]/, '/'));
-const viaBin = typeof (globalThis as { __artifactstoreBin?: unknown }).__artifactstoreBin === 'string';
+const viaBin = binPath() !== undefined;
 if (isMain || viaBin) {
   const io = processIo();
   runCli(process.argv.slice(2), io).then(

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { withDataPlaneProcessTuning } from '../../data-plane/process/process-tuning.ts';
+import { binPath } from '../bin-path.ts';
 import type { CommandIo } from '../command-io.ts';
 
 /** Options of the launcher. */
@@ -31,8 +32,8 @@ const TSX_LOADER = import.meta.resolve('tsx');
  * the TypeScript entry point through tsx.
  */
 function selfCommand(): string[] {
-  const bin = (globalThis as { __artifactstoreBin?: unknown }).__artifactstoreBin;
-  if (typeof bin === 'string') return [bin];
+  const bin = binPath();
+  if (bin !== undefined) return [bin];
   if (!import.meta.url.endsWith('.ts') && process.argv[1] !== undefined) return [process.argv[1]];
   return ['--import', TSX_LOADER, CLI];
 }

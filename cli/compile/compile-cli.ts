@@ -113,9 +113,8 @@ export async function compileCli(root: string = PROJECT_ROOT): Promise<CompileRe
     for (const [path, source] of read) recorded.set(rootRelative(root, path), [source.size, source.mtimeMs]);
     const workers = await copyWorkers(root, read, staging);
     for (const worker of workers) recorded.set(worker.source, [worker.read.size, worker.read.mtimeMs]);
-    await checkWorkerUrls(staging);
 
-    const id = await outputId(staging);
+    const id = await checkedOutputId(staging);
     const buildDir = join(buildsDir, id);
     const created = await rename(staging, buildDir).then(
       () => true,
@@ -179,23 +178,21 @@ async function localImports(root: string, path: string): Promise<string[]> {
   return Object.keys(result.metafile.inputs).filter((input) => input !== self);
 }
 
-/** Throws unless every worker URL in the output names a file of the output. */
-async function checkWorkerUrls(outDir: string): Promise<void> {
-  const present = new Set(await readdir(outDir));
-  for (const name of present) {
-    if (!name.endsWith('.js')) continue;
-    for (const match of (await readFile(join(outDir, name), 'utf8')).matchAll(WORKER_URL)) {
-      if (!present.has(match[2] as string)) throw new Error(`the compiled ${name} starts a worker ./${match[2]} that the build did not copy (write its URL as new URL('./${match[2]}', import.meta.url))`);
-    }
-  }
-}
-
-/** A name for the output: the first 16 hex digits of a SHA-256 over its file names and contents. */
-async function outputId(outDir: string): Promise<string> {
+/**
+ * One read of the output: throws unless every worker URL in it names a file of the output, and returns
+ * a name for it, the first 16 hex digits of a SHA-256 over its file names and contents.
+ */
+async function checkedOutputId(outDir: string): Promise<string> {
+  const names = (await readdir(outDir)).sort();
+  const present = new Set(names);
   const hash = createHash('sha256');
-  for (const name of (await readdir(outDir)).sort()) {
+  for (const name of names) {
     const bytes = await readFile(join(outDir, name));
     hash.update(`${name}\0${bytes.byteLength}\0`).update(bytes);
+    if (!name.endsWith('.js')) continue;
+    for (const match of bytes.toString('utf8').matchAll(WORKER_URL)) {
+      if (!present.has(match[2] as string)) throw new Error(`the compiled ${name} starts a worker ./${match[2]} that the build did not copy (write its URL as new URL('./${match[2]}', import.meta.url))`);
+    }
   }
   return hash.digest('hex').slice(0, 16);
 }
