@@ -6,13 +6,13 @@
  * early (the server breaks it when it cannot finish) fails the batch.
  */
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { blake3Hex } from '../../core/identity/blake3-oneshot.ts';
-import { placeFile } from './place-file.ts';
+import { placeBytes } from './place-file.ts';
 import { checkReceived, downloadFile, failure, send, TransferError, type FileJson } from './byte-transfer.ts';
 
 /** One file of a batch and where it goes. */
@@ -71,7 +71,7 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
       }
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk);
-      await place(expected, Buffer.concat(chunks), directories);
+      place(expected, Buffer.concat(chunks), directories);
       options.onFile?.(expected.file);
       index += 1;
     }
@@ -82,14 +82,17 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
   if (index !== batch.length) throw new TransferError(0, 'archive-mismatch', `the archive ended after ${index} of ${batch.length} files`);
 }
 
-/** Checks `bytes` against the registry's digests, then writes them to the target through a temporary file. */
-async function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<string>): Promise<void> {
+/**
+ * Checks `bytes` against the registry's digests, then writes them to the target through a temporary
+ * file, synchronously (small files: see `placeBytes`).
+ */
+function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<string>): void {
   const { file, target } = expected;
   checkReceived(file, { size: bytes.byteLength, sha256: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, blake3: `blake3:${blake3Hex(bytes)}` });
   const directory = dirname(target);
   if (!directories.has(directory)) {
-    await mkdir(directory, { recursive: true });
+    mkdirSync(directory, { recursive: true });
     directories.add(directory);
   }
-  await placeFile(target, (handle) => handle.writeFile(bytes));
+  placeBytes(target, bytes);
 }

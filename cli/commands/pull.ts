@@ -6,7 +6,6 @@
  * `POST /packages/{id}/archive`), large ones one each, streamed.
  */
 import { progressBar } from '../client/progress-bar.ts';
-import { access } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import type { CommandIo } from '../command-io.ts';
 import { discoverDataPlane, downloadFile, type FileJson } from '../client/byte-transfer.ts';
@@ -15,6 +14,7 @@ import { runPool } from '../client/run-pool.ts';
 import { downloadBatch } from '../client/archive-download.ts';
 import { planTransfers } from '../client/batch-plan.ts';
 import { findPathCollisions, PathCollisionError } from '../client/case-collisions.ts';
+import { existingTargets } from '../client/existing-targets.ts';
 
 /** Options of pull. */
 export interface PullOptions {
@@ -56,9 +56,9 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
     );
   }
   if (!options.force) {
-    for (const target of targets) {
-      if (await access(target).then(() => true, () => false)) throw new Error(`${target} exists; pass --force to overwrite`);
-    }
+    const existing = existingTargets(targets);
+    const more = existing.length > 1 ? ` (and ${existing.length - 1} more of the package's files)` : '';
+    if (existing.length > 0) throw new Error(`${existing[0]} exists${more}; nothing was written; pass --force to overwrite`);
   }
   const headers = conn.authHeaders();
   const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers);

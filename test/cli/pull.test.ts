@@ -2,7 +2,7 @@
 // reads), large ones one each; every file lands byte-exact, and a file whose stored bytes are wrong or
 // gone fails the pull without leaving that file (or a `.partial`) behind.
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -129,6 +129,31 @@ describe('pull', () => {
     await expect(pull(pkg, target)).rejects.toThrow();
     await expect(access(join(target, 'b-gone.txt'))).rejects.toThrow();
     await expect(access(join(target, 'c.txt'))).rejects.toThrow();
+  });
+
+  it('refuses to overwrite files that exist (naming the first, counting the rest) and writes nothing; --force overwrites them', async () => {
+    const pkg = await cluster.createPackage();
+    const files = new Map<string, Uint8Array>([
+      ['a/one.txt', bytesOf(100, 7301)],
+      ['a/two.txt', bytesOf(200, 7302)],
+      ['b/three.txt', bytesOf(300, 7303)],
+      ['c/d/four.txt', bytesOf(400, 7304)],
+    ]);
+    for (const [path, bytes] of files) await put(pkg, path, bytes);
+    const target = join(scratch, 'existing');
+    // Two of the package's files exist; `c` is a file where the package needs a directory (nothing below it exists).
+    await mkdir(join(target, 'a'), { recursive: true });
+    await mkdir(join(target, 'b'), { recursive: true });
+    await writeFile(join(target, 'a', 'two.txt'), 'mine');
+    await writeFile(join(target, 'b', 'three.txt'), 'mine too');
+    await writeFile(join(target, 'c'), 'a file');
+    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'a', 'two.txt')} exists (and 1 more of the package's files); nothing was written; pass --force to overwrite`);
+    expect(await listTree(target)).toEqual(['a/two.txt', 'b/three.txt', 'c']);
+    expect(await readFile(join(target, 'a', 'two.txt'), 'utf8')).toBe('mine');
+    await rm(join(target, 'c'));
+    expect(await pullPackage(io(), { packageId: pkg, directory: target, force: true, concurrency: 4, url: cluster.controlPlane.url, token: TOKEN_A })).toBe(files.size);
+    expect(await listTree(target)).toEqual([...files.keys()].sort());
+    for (const [path, bytes] of files) expect((await readFile(join(target, path))).equals(Buffer.from(bytes)), path).toBe(true);
   });
 });
 
