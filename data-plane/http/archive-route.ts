@@ -13,7 +13,8 @@
  * the answer starts (a problem document). Once the 200 has started, a failure (a copy that cannot be
  * read, a copy of the wrong size) breaks the connection, after a block tar refuses when the failure
  * falls between two entries (`streamArchive`), so neither an HTTP client nor `tar` takes a cut archive
- * for a whole one. Reads stream one file at a time with backpressure; nothing is buffered whole.
+ * for a whole one. Small files are read whole, a group at a time (at most two groups of 4 MiB held,
+ * `archive-sources.ts`); larger ones stream one at a time with backpressure, never buffered whole.
  */
 import { once } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';
@@ -21,7 +22,8 @@ import { timestampDate } from '@bufbuild/protobuf/wkt';
 import tar from 'tar-stream';
 import { DataPlaneError } from '../errors/data-plane-error.ts';
 import type { Caller, DataPlaneDeps } from '../files/data-plane-deps.ts';
-import { openFileRange, type ResolvedFile } from '../files/read-file.ts';
+import { archiveSources, type ArchiveSource } from '../files/archive-sources.ts';
+import type { ResolvedFile } from '../files/read-file.ts';
 import { MAX_SELECTED_PATHS, resolvePackageFiles, type PackageSelection } from '../files/read-package.ts';
 import { acceptBody, endResponse, header, parseJsonObject, pump, readSmallBody, startResponse, type HttpRequest, type HttpResponse } from './http-io.ts';
 
@@ -31,11 +33,11 @@ const MAX_SELECTION_BYTES = 2 * 1024 * 1024;
 /** Handles `GET` and `POST /packages/{id}/archive`. */
 export async function getArchive(deps: DataPlaneDeps, caller: Caller, packageId: string, req: HttpRequest, res: HttpResponse, signal: AbortSignal): Promise<void> {
   const selection: PackageSelection = req.method === 'POST' ? await readSelection(req, res) : { all: true };
-  const files = await resolvePackageFiles(deps, caller, packageId, selection, signal);
+  const sources = archiveSources(deps, await resolvePackageFiles(deps, caller, packageId, selection, signal), signal);
   try {
-    // The first file is opened before the answer starts, so a missing copy is still a clean problem.
-    const first = await files.next();
-    const opened = first.done === true ? undefined : { resolved: first.value, bytes: await openWhole(deps, first.value, signal) };
+    // The first file (or group of small files) is read before the answer starts, so a missing copy is still a clean problem.
+    const first = await sources.next();
+    const opened = first.done === true ? undefined : first.value;
     const headers: OutgoingHttpHeaders = {
       'content-type': 'application/x-tar',
       'content-disposition': `attachment; filename="${packageId}.tar"`,
@@ -44,9 +46,9 @@ export async function getArchive(deps: DataPlaneDeps, caller: Caller, packageId:
       'x-content-type-options': 'nosniff',
     };
     startResponse(res, 200, headers);
-    await streamArchive(deps, opened, files, res, signal);
+    await streamArchive(opened, sources, res, signal);
   } finally {
-    await files.return(undefined);
+    await sources.return(undefined);
   }
 }
 
@@ -59,11 +61,6 @@ async function readSelection(req: HttpRequest, res: HttpResponse): Promise<Packa
   if (!Array.isArray(paths) || paths.length === 0 || !paths.every((p) => typeof p === 'string')) throw new DataPlaneError('bad-request', '"relative_paths" must be a non-empty array of strings');
   if (paths.length > MAX_SELECTED_PATHS) throw new DataPlaneError('bad-request', `at most ${MAX_SELECTED_PATHS} relative paths per request (got ${paths.length})`);
   return { relativePaths: paths };
-}
-
-function openWhole(deps: DataPlaneDeps, resolved: ResolvedFile, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-  // Not reusing buffers: the tar packer holds a chunk until the socket took it.
-  return openFileRange(deps, resolved, { offset: 0, length: resolved.size }, signal);
 }
 
 /**
@@ -84,20 +81,15 @@ class BetweenEntries extends Error {
 
 /**
  * Packs `first` and then every further file into the response. The packer and the socket run side by
- * side. When a file cannot be opened (or the next page not resolved), the bytes so far and then
+ * side. When a file cannot be opened or read (a small one is read with its group, ahead of its turn,
+ * and fails at its turn), or the next page not resolved, the bytes so far and then
  * {@link DAMAGED_BLOCK} still go out; when a file fails while it is being packed, or the socket fails,
  * the packer is destroyed (which stops the other side). Either way the failure is thrown, and the
  * caller's problem handler breaks the connection: the response never ends cleanly after a failure.
  * A copy opened but not read when the packer stops is released by the request's abort signal, which
  * fires when the broken response closes.
  */
-async function streamArchive(
-  deps: DataPlaneDeps,
-  first: { resolved: ResolvedFile; bytes: AsyncIterable<Uint8Array> } | undefined,
-  rest: AsyncIterator<ResolvedFile>,
-  res: HttpResponse,
-  signal: AbortSignal,
-): Promise<void> {
+async function streamArchive(first: ArchiveSource | undefined, rest: AsyncIterator<ArchiveSource>, res: HttpResponse, signal: AbortSignal): Promise<void> {
   const pack = tar.pack();
   const between = async <T>(step: () => Promise<T>): Promise<T> => {
     try {
@@ -110,8 +102,7 @@ async function streamArchive(
     if (first !== undefined) {
       await packEntry(pack, first.resolved, first.bytes);
       for (let next = await between(() => rest.next()); next.done !== true; next = await between(() => rest.next())) {
-        const resolved = next.value;
-        await packEntry(pack, resolved, await between(() => openWhole(deps, resolved, signal)));
+        await packEntry(pack, next.value.resolved, next.value.bytes);
       }
     }
     pack.finalize();
@@ -135,7 +126,7 @@ function stop(pack: tar.Pack, error: unknown): never {
 }
 
 /** Writes one file as an entry; resolves once the packer has taken all of it. */
-async function packEntry(pack: tar.Pack, resolved: ResolvedFile, bytes: AsyncIterable<Uint8Array>): Promise<void> {
+async function packEntry(pack: tar.Pack, resolved: ResolvedFile, bytes: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
   const { file } = resolved;
   let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
   const done = new Promise<void>((resolve, reject) => {

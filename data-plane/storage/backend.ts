@@ -69,6 +69,13 @@ export interface PutObjectInput {
   readonly bytes: Uint8Array;
 }
 
+/** One object of `StorageBackend.getObjects`. */
+export interface GetObjectInput {
+  readonly key: string;
+  /** The size recorded for the object: a stored object of another size is a damaged copy (`integrity`). */
+  readonly expectedSize: number;
+}
+
 /** Capacity of the medium behind a backend, when it can tell. */
 export interface StorageCapacity {
   /** Total size of the medium in bytes. */
@@ -202,6 +209,20 @@ export interface StorageBackend {
    * survives a concurrent `delete` of the same key is unspecified.
    */
   get(key: string, options?: GetOptions): Promise<AsyncIterable<Uint8Array>>;
+
+  /**
+   * Reads whole objects into memory, each exactly as `get(key, { expectedSize })` would yield it, and
+   * resolves with their bytes, in order, in buffers that belong to the caller. For many small objects at
+   * once (an archive read's small files), where a stream per object costs more than the bytes; the
+   * caller holds the sum of the expected sizes in memory at once.
+   *
+   * Every key and size is validated first: a malformed key rejects with `invalid-key`, a size that is
+   * not a non-negative integer with `invalid-range`, before anything is read. When any object fails
+   * (`not-found`, `integrity`, `unavailable`...), the call rejects with that object's error, the first in
+   * input order. A key may appear more than once. A signal that has already fired rejects with `aborted`
+   * before anything is read; one firing later may stop the reads not yet done.
+   */
+  getObjects(objects: readonly GetObjectInput[], options?: SignalOptions): Promise<Uint8Array[]>;
 
   /**
    * Describes the object under `key`, or resolves `undefined` when there is none (also when `key` is

@@ -5,6 +5,7 @@
 import type { CommitOptions, CommitResult, PutObjectInput, StorageBackend } from './backend.ts';
 import { throwIfAborted } from './errors.ts';
 import { validateKey } from './keys.ts';
+import { runInLanes } from './lanes.ts';
 
 /** Writers open at once. */
 const CONCURRENT_WRITERS = 8;
@@ -14,10 +15,8 @@ export async function putObjectsWithWriters(backend: Pick<StorageBackend, 'creat
   for (const object of objects) validateKey(object.key);
   throwIfAborted(options.signal);
   const results: (CommitResult | undefined)[] = objects.map(() => undefined);
-  const errors: { index: number; error: unknown }[] = [];
   // Same key twice: the later copy waits for the first one's commit (then finds the object stored).
   const byKey = new Map<string, Promise<unknown>>();
-  let next = 0;
   const store = async (index: number): Promise<void> => {
     const object = objects[index] as PutObjectInput;
     const earlier = byKey.get(object.key);
@@ -34,17 +33,6 @@ export async function putObjectsWithWriters(backend: Pick<StorageBackend, 'creat
     byKey.set(object.key, done);
     await done;
   };
-  const lane = async (): Promise<void> => {
-    while (next < objects.length && errors.length === 0) {
-      const index = next++;
-      try {
-        await store(index);
-      } catch (error) {
-        errors.push({ index, error });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENT_WRITERS, objects.length) }, lane));
-  if (errors.length > 0) throw errors.reduce((first, e) => (e.index < first.index ? e : first)).error;
+  await runInLanes(objects.length, CONCURRENT_WRITERS, store);
   return results.map((result) => result ?? { created: false });
 }

@@ -8,6 +8,7 @@ import tar from 'tar-stream';
 import { createClient } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createControlTransport } from '../../data-plane/control/control-client.ts';
+import { GROUP_FILES, GROUPED_FILE_BYTES } from '../../data-plane/files/archive-sources.ts';
 import { resolvePackageFiles } from '../../data-plane/files/read-package.ts';
 import { DAMAGED_BLOCK } from '../../data-plane/http/archive-route.ts';
 import type { StorageBackend } from '../../data-plane/storage/backend.ts';
@@ -191,9 +192,13 @@ function tarList(archive: Buffer): Promise<number> {
 }
 
 describe('a stored copy that cannot be read', () => {
-  it('is a clean 500 problem when it is the first file; after that, the entries so far, a damaged block tar refuses, and a broken connection', async () => {
+  /** Bytes of a tar entry of `size` bytes: its header and its data padded to 512. */
+  const entryBytes = (size: number): number => 512 + Math.ceil(size / 512) * 512;
+
+  it('is a clean 500 problem when it is read before the answer starts; after that, the entries so far, a damaged block tar refuses, and a broken connection', async () => {
     const pkg = await cluster.createPackage();
-    const first = bytesOf(2000, 91);
+    // The first file is streamed alone (over GROUPED_FILE_BYTES); the two after it are read as a group.
+    const first = bytesOf(GROUPED_FILE_BYTES + 1, 91);
     const second = bytesOf(3000, 92);
     await put(pkg, 'a-first.bin', first);
     await put(pkg, 'b-second.bin', second);
@@ -205,28 +210,51 @@ describe('a stored copy that cannot be read', () => {
     const broken = await receive(`/packages/${pkg}/archive`);
     expect(broken.status).toBe(200);
     expect(broken.complete).toBe(false);
-    // a-first.bin whole (header + 2000 bytes padded to 2048), then the damaged block where b-second.bin's header would be.
-    expect(broken.body.byteLength).toBe(512 + 2048 + 512);
-    expect(broken.body.subarray(0, 512 + 2048).equals(whole.body.subarray(0, 512 + 2048))).toBe(true);
-    expect(broken.body.subarray(512 + 2048).equals(DAMAGED_BLOCK)).toBe(true);
+    // a-first.bin whole, then the damaged block where b-second.bin's header would be.
+    const kept = entryBytes(first.byteLength);
+    expect(broken.body.byteLength).toBe(kept + 512);
+    expect(broken.body.subarray(0, kept).equals(whole.body.subarray(0, kept))).toBe(true);
+    expect(broken.body.subarray(kept).equals(DAMAGED_BLOCK)).toBe(true);
     expect(await tarList(broken.body)).not.toBe(0);
     await expect((await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() })).arrayBuffer()).rejects.toThrow();
-    const selected = await select(pkg, { relative_paths: ['b-second.bin', 'a-first.bin'] });
-    expect(await problemOf(selected)).toMatchObject({ status: 500, code: 'storage-not-found' });
-    // Still serving: the copy that is there is answered.
-    const ok = await select(pkg, { relative_paths: ['a-first.bin'] });
-    expect((await entriesOf(new Uint8Array(await ok.arrayBuffer())))[0]?.bytes.equals(Buffer.from(first))).toBe(true);
+    // b-second.bin in the first group: read before the answer starts.
+    expect(await problemOf(await select(pkg, { relative_paths: ['b-second.bin', 'a-first.bin'] }))).toMatchObject({ status: 500, code: 'storage-not-found' });
+    expect(await problemOf(await select(pkg, { relative_paths: ['c-third.bin', 'b-second.bin'] }))).toMatchObject({ status: 500, code: 'storage-not-found' });
+    // Still serving: the copies that are there are answered.
+    const ok = await select(pkg, { relative_paths: ['a-first.bin', 'c-third.bin'] });
+    expect((await entriesOf(new Uint8Array(await ok.arrayBuffer()))).map((e) => e.bytes.byteLength)).toEqual([first.byteLength, 4000]);
   });
 
-  it('breaks the transfer when a copy is shorter than its recorded size', async () => {
+  it('sends the groups read before a group that fails (read ahead, failing at its turn), then the damaged block', async () => {
+    const pkg = await cluster.createPackage();
+    const names = Array.from({ length: GROUP_FILES + 2 }, (_, i) => `f${String(i).padStart(3, '0')}.bin`);
+    const bodies = names.map((_, i) => bytesOf(100 + i, 1000 + i));
+    for (const [i, name] of names.entries()) await put(pkg, name, bodies[i] as Uint8Array);
+    await unlink(cluster.objectPath(bodies[GROUP_FILES + 1] as Uint8Array)); // in the second group
+    const broken = await receive(`/packages/${pkg}/archive`);
+    expect(broken.status).toBe(200);
+    expect(broken.complete).toBe(false);
+    // The whole first group, and nothing of the second (its other file waits for the group).
+    const kept = bodies.slice(0, GROUP_FILES).reduce((n, b) => n + entryBytes(b.byteLength), 0);
+    expect(broken.body.byteLength).toBe(kept + 512);
+    expect(broken.body.subarray(kept).equals(DAMAGED_BLOCK)).toBe(true);
+    expect(await tarList(broken.body)).not.toBe(0);
+  });
+
+  it('refuses a copy shorter than its recorded size: a clean problem in a group read first, a broken transfer once answering', async () => {
     const pkg = await cluster.createPackage();
     const short = bytesOf(5000, 94);
+    const large = bytesOf(GROUPED_FILE_BYTES + 10, 96);
     await put(pkg, 'a.bin', bytesOf(10, 95));
     await put(pkg, 'b-short.bin', short);
-    const path = cluster.objectPath(short);
-    await chmod(path, 0o644);
-    await truncate(path, 100);
-    const res = await fetch(`${url}/packages/${pkg}/archive`, { headers: auth() });
+    await put(pkg, 'c-large.bin', large);
+    for (const bytes of [short, large]) {
+      const path = cluster.objectPath(bytes);
+      await chmod(path, 0o644);
+      await truncate(path, 100);
+    }
+    expect(await problemOf(await select(pkg, { relative_paths: ['a.bin', 'b-short.bin'] }))).toMatchObject({ status: 500, code: 'storage-integrity' });
+    const res = await select(pkg, { relative_paths: ['a.bin', 'c-large.bin'] });
     expect(res.status).toBe(200);
     await expect(res.arrayBuffer()).rejects.toThrow();
   });
@@ -240,6 +268,12 @@ describe('a client that goes away mid-archive', () => {
       ...backend,
       async get(key, options) {
         const bytes = await backend.get(key, options);
+        onGet?.();
+        await new Promise((resolve) => setImmediate(resolve));
+        return bytes;
+      },
+      async getObjects(objects, options) {
+        const bytes = await backend.getObjects(objects, options);
         onGet?.();
         await new Promise((resolve) => setImmediate(resolve));
         return bytes;

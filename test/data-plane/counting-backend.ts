@@ -6,7 +6,7 @@ import type { StorageBackend, StorageWriter } from '../../data-plane/storage/bac
 export interface ByteCounters {
   /** Bytes accepted by `write` across all writers. */
   written: number;
-  /** Bytes yielded by `get` iterations. */
+  /** Bytes yielded by `get` iterations and returned by `getObjects`. */
   read: number;
   /** `get` iterations started and not yet finished or returned. */
   openReads: number;
@@ -50,6 +50,11 @@ export function countingBackend(inner: StorageBackend): { backend: StorageBacken
           counters.openReads--;
         }
       })();
+    },
+    async getObjects(objects, options) {
+      const results = await inner.getObjects(objects, options);
+      for (const bytes of results) counters.read += bytes.byteLength;
+      return results;
     },
     head: (key, options) => inner.head(key, options),
     delete: (key, options) => inner.delete(key, options),

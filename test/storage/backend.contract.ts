@@ -521,6 +521,48 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
       }
     });
 
+    describe('getObjects', () => {
+      it('reads whole objects in order, a key given twice and empty objects included, into buffers of the caller', async () => {
+        // More objects and bytes than one read-worker message holds (32 objects, 4 MiB): the slices come back in order.
+        const inputs = [...Array.from({ length: 40 }, (_, index) => pseudoRandomBytes(index * 131, 500 + index)), pseudoRandomBytes(3 * 1024 * 1024, 560), pseudoRandomBytes(2 * 1024 * 1024, 561)];
+        const objects = inputs.map((bytes) => ({ key: contentKeyOf(bytes), bytes }));
+        await backend.putObjects(objects);
+        const wanted = [...objects, objects[3]!, objects[40]!, objects[0]!].map(({ key, bytes }) => ({ key, expectedSize: bytes.byteLength }));
+        const read = await backend.getObjects(wanted);
+        expect(read.map((bytes) => sha256Hex(bytes))).toEqual([...objects, objects[3]!, objects[40]!, objects[0]!].map(({ bytes }) => sha256Hex(bytes)));
+        // The caller's to change: a second read is not affected.
+        read[5]!.fill(0);
+        expect(sha256Hex((await backend.getObjects([wanted[5]!]))[0]!)).toBe(sha256Hex(objects[5]!.bytes));
+        expect(await backend.getObjects([])).toEqual([]);
+      });
+
+      it('rejects with the first failure in input order: not-found for an absent object or a key prefix, integrity for another size', async () => {
+        const stored = pseudoRandomBytes(700, 570);
+        await put(backend, contentKeyOf(stored), stored);
+        await put(backend, 'getmany/a/b', pseudoRandomBytes(10, 571));
+        const good = { key: contentKeyOf(stored), expectedSize: 700 };
+        const absent = { key: contentKeyOf(pseudoRandomBytes(700, 572)), expectedSize: 700 };
+        const damaged = { key: contentKeyOf(stored), expectedSize: 701 };
+        await expectStorageError(backend.getObjects([good, absent, damaged]), 'not-found');
+        await expectStorageError(backend.getObjects([good, damaged, absent]), 'integrity');
+        await expectStorageError(backend.getObjects([good, { key: contentKeyOf(stored), expectedSize: 699 }]), 'integrity');
+        await expectStorageError(backend.getObjects([good, { key: 'getmany/a', expectedSize: 10 }]), 'not-found');
+        expect((await backend.getObjects([good]))[0]!.byteLength).toBe(700);
+      });
+
+      it('checks every key and size before reading anything, and a fired signal rejects with aborted', async () => {
+        const bytes = pseudoRandomBytes(100, 580);
+        await put(backend, contentKeyOf(bytes), bytes);
+        const good = { key: contentKeyOf(bytes), expectedSize: 100 };
+        await expectStorageError(backend.getObjects([good, { key: '../escape', expectedSize: 1 }]), 'invalid-key');
+        await expectStorageError(backend.getObjects([good, { key: contentKeyOf(bytes), expectedSize: -1 }]), 'invalid-range');
+        await expectStorageError(backend.getObjects([good, { key: contentKeyOf(bytes), expectedSize: 1.5 }]), 'invalid-range');
+        const controller = new AbortController();
+        controller.abort(new Error('stop'));
+        await expectStorageError(backend.getObjects([good], { signal: controller.signal }), 'aborted');
+      });
+    });
+
     describe('cancellation', () => {
       it('removes staged bytes when the writer signal fires, and the error sticks', async () => {
         const controller = new AbortController();
@@ -687,6 +729,7 @@ function trackCommits(backend: StorageBackend, committed: Set<string>): StorageB
         for (const { key } of objects) if (isValidKeyForCleanup(key) && (await backend.head(key).catch(() => undefined)) !== undefined) committed.add(key);
       }
     },
+    getObjects: (objects, options) => backend.getObjects(objects, options),
     get: (key, options) => backend.get(key, options),
     head: (key, options) => backend.head(key, options),
     delete: (key, options) => backend.delete(key, options),

@@ -160,6 +160,7 @@ describe('local backend on the filesystem', () => {
     await symlink(secret, join(root, 'blake3', 'ab', 'cd', digest.hex));
 
     await expectStorageError(backend.get(key), 'integrity');
+    await expectStorageError(backend.getObjects([{ key, expectedSize: 6 }]), 'integrity');
     await expectStorageError(backend.head(key), 'integrity');
     await expectStorageError(put(backend, key, 'overwrite'), 'integrity');
     expect(await readFile(secret, 'utf8')).toBe('secret');
@@ -177,6 +178,7 @@ describe('local backend on the filesystem', () => {
     const otherKey = contentKey(Digest.fromHex('blake3', 'abce'.repeat(16)));
 
     await expectStorageError(backend.get(key), 'integrity');
+    await expectStorageError(backend.getObjects([{ key, expectedSize: 6 }]), 'integrity');
     await expectStorageError(backend.head(key), 'integrity');
     await expectStorageError(backend.delete(key), 'integrity');
     await expectStorageError(put(backend, otherKey, 'planted'), 'integrity');
@@ -195,6 +197,7 @@ describe('local backend on the filesystem', () => {
       return; // no mkfifo on this system: nothing to check
     }
     await expectStorageError(backend.get(key), 'integrity');
+    await expectStorageError(backend.getObjects([{ key, expectedSize: 0 }]), 'integrity');
     await expectStorageError(backend.head(key), 'integrity');
     expect(await collect(backend.list(''))).toEqual([]);
   });
@@ -214,6 +217,7 @@ describe('local backend on the filesystem', () => {
     const unmounted = createLocalBackend({ id: 'missing', root: missing });
     await expectStorageError(unmounted.createWriter(), 'unavailable');
     await expectStorageError(unmounted.get(key), 'unavailable');
+    await expectStorageError(unmounted.getObjects([{ key, expectedSize: 1 }]), 'unavailable');
     await expectStorageError(unmounted.head(key), 'unavailable');
     await expectStorageError(unmounted.delete(key), 'unavailable');
     await expectStorageError(collect(unmounted.list('')), 'unavailable');

@@ -7,7 +7,7 @@ import { constants, type Dirent, type Stats } from 'node:fs';
 import { access, lstat, open, readdir, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { CommitOptions, CommitResult, GetOptions, PutObjectInput, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
+import type { CommitOptions, CommitResult, GetObjectInput, GetOptions, PutObjectInput, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo } from '../backend.ts';
 import { StorageError, throwIfAborted } from '../errors.ts';
 import { isValidKeySegment, MAX_KEY_LENGTH } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
@@ -16,6 +16,9 @@ import { createLocalLayout, type LocalLayout } from './local-layout.ts';
 import { createBackgroundWork } from '../background-work.ts';
 import { createLocalWriter, type SyncBehindObserver } from './local-writer.ts';
 import { publishError, publishItems } from './publish-pool.ts';
+import { readItems } from './read-pool.ts';
+import type { ReadFailure } from './read-protocol.ts';
+import { validateGetObjects } from '../get-objects.ts';
 import { syncPath } from '../../../core/fs/create-durably.ts';
 
 /**
@@ -33,6 +36,13 @@ const REUSED_READ_BYTES = 1024 * 1024;
 
 /** Objects per publish-worker message in `putObjects`: a 250-object batch keeps four workers busy. */
 const PUBLISH_SLICE = 32;
+
+/**
+ * Objects per read-worker message in `getObjects`, and bytes: a larger call is split so both workers
+ * read at once and no reply holds more than a few MiB.
+ */
+const READ_SLICE = 32;
+const READ_SLICE_BYTES = 4 * 1024 * 1024;
 
 /** Configuration of a local filesystem backend. */
 export interface LocalBackendOptions {
@@ -61,6 +71,14 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
     return new StorageError('not-found', `no object stored under ${JSON.stringify(key)}`, { cause: error });
   };
 
+  /** The StorageError of an object a read worker could not read, as `get` would have refused it. */
+  const readError = async (failure: ReadFailure, key: string): Promise<StorageError> => {
+    if (failure.kind === 'absent') return absent(undefined, key);
+    if (failure.kind === 'integrity') return new StorageError('integrity', `${JSON.stringify(key)}: ${failure.message}`);
+    // Rebuild the shape translateFsError reads (errno name in `code`); the message never carries the path.
+    return translateFsError(Object.assign(new Error(failure.message), { code: failure.errno, syscall: failure.syscall }), `read ${JSON.stringify(key)}`);
+  };
+
   // Removals of duplicates' staged copies, which run after their commits answered.
   const background = createBackgroundWork();
 
@@ -87,6 +105,36 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
         const key = items[index]?.key ?? '';
         throw publishError(result.failure, key, `store ${JSON.stringify(key)}`);
       });
+    },
+
+    async getObjects(objects: readonly GetObjectInput[], getOptions: SignalOptions = {}): Promise<Uint8Array[]> {
+      validateGetObjects(objects, getOptions);
+      if (objects.length === 0) return [];
+      const { realRoot } = await layout.where();
+      const slices: GetObjectInput[][] = [];
+      let bytes = Number.POSITIVE_INFINITY;
+      for (const object of objects) {
+        const last = slices.at(-1);
+        if (last === undefined || last.length >= READ_SLICE || bytes + object.expectedSize > READ_SLICE_BYTES) {
+          slices.push([object]);
+          bytes = object.expectedSize;
+        } else {
+          last.push(object);
+          bytes += object.expectedSize;
+        }
+      }
+      throwIfAborted(getOptions.signal);
+      const replies = await Promise.all(slices.map((slice) => readItems(realRoot, slice.map((object) => ({ target: layout.objectPath(object.key), size: object.expectedSize })))));
+      const results: Uint8Array[] = [];
+      for (const [s, reply] of replies.entries()) {
+        const slice = slices[s] as GetObjectInput[];
+        for (const [i, result] of reply.results.entries()) {
+          const { key, expectedSize } = slice[i] as GetObjectInput;
+          if (!result.ok) throw await readError(result.failure, key);
+          results.push(new Uint8Array(reply.bytes, result.offset, expectedSize));
+        }
+      }
+      return results;
     },
 
     async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {

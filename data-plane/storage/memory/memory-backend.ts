@@ -4,6 +4,7 @@
  * so code tested against it behaves the same on disk.
  */
 import { putObjectsWithWriters } from '../put-objects.ts';
+import { getObjectsWithGet } from '../get-objects.ts';
 import type { CommitOptions, CommitResult, GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
 import { abortedError, StorageError, throwIfAborted } from '../errors.ts';
 import { validateKey } from '../keys.ts';
@@ -44,6 +45,7 @@ export function createMemoryBackend(options: MemoryBackendOptions): MemoryBacken
     },
 
     putObjects: (objects, putOptions) => putObjectsWithWriters(backend, objects, putOptions),
+    getObjects: (objects, getOptions) => getObjectsWithGet(backend, objects, getOptions),
 
     // eslint-disable-next-line @typescript-eslint/require-await -- async so every failure is a rejection.
     async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {

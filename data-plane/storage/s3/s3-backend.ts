@@ -6,6 +6,7 @@
  * Nothing S3-specific leaves this folder: every failure is a StorageError (see `s3-errors.ts`).
  */
 import { putObjectsWithWriters } from '../put-objects.ts';
+import { getObjectsWithGet } from '../get-objects.ts';
 import type { S3 } from '@aws-sdk/client-s3';
 import type { GetOptions, SignalOptions, StorageBackend, StorageHealth, StorageObjectInfo, StorageWriter } from '../backend.ts';
 import { StorageError, throwIfAborted } from '../errors.ts';
@@ -99,6 +100,7 @@ export function createS3Backend(options: S3BackendOptions): S3Backend {
     },
 
     putObjects: (objects, putOptions) => putObjectsWithWriters(backend, objects, putOptions),
+    getObjects: (objects, getOptions) => getObjectsWithGet(backend, objects, getOptions),
 
     async get(key: string, getOptions: GetOptions = {}): Promise<AsyncIterable<Uint8Array>> {
       const name = objectKey(key);
