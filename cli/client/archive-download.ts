@@ -58,6 +58,7 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
   });
   const directories = options.directories ?? new Set<string>();
   let index = 0;
+  let placing = false;
   try {
     for await (const entry of extract) {
       const expected = batch[index];
@@ -71,10 +72,17 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
       }
       const chunks: Buffer[] = [];
       for await (const chunk of entry) chunks.push(chunk);
+      placing = true;
       place(expected, Buffer.concat(chunks), directories);
+      placing = false;
       options.onFile?.(expected.file);
       index += 1;
     }
+  } catch (error) {
+    // A file that did not check out, or could not be placed (EACCES, ENOSPC...): reported as it is.
+    if (placing || error instanceof TransferError || !(error instanceof Error)) throw error;
+    // The data plane breaks an archive it cannot finish (a stored copy it cannot read) with a block tar refuses.
+    throw new TransferError(0, 'archive-broken', `the archive of ${batch.length} files broke off after ${index} of them (${error.message}): the data plane stops an archive when it cannot read a stored copy; see its log, or check the copies with artifactstore storage verify`);
   } finally {
     extract.destroy();
     await feeding;
@@ -96,3 +104,4 @@ function place(expected: ArchiveTarget, bytes: Buffer, directories: Set<string>)
   }
   placeBytes(target, bytes);
 }
+

@@ -47,17 +47,20 @@ export async function placeFile(target: string, write: (handle: FileHandle) => P
 export function placeBytes(target: string, bytes: Uint8Array): void {
   const temporary = temporaryName(target);
   const fd = openSync(temporary, 'wx');
+  let open = true;
   try {
     for (let at = 0; at < bytes.byteLength; ) at += writeSync(fd, bytes, at, bytes.byteLength - at);
-  } catch (error) {
-    closeSync(fd);
-    rmSync(temporary, { force: true });
-    throw error;
-  }
-  closeSync(fd);
-  try {
+    open = false;
+    closeSync(fd); // may fail too (EIO, EDQUOT on a network filesystem): the bytes are then not known to be written
     renameSync(temporary, target);
   } catch (error) {
+    if (open) {
+      try {
+        closeSync(fd);
+      } catch {
+        // the write's error is the one to report
+      }
+    }
     rmSync(temporary, { force: true });
     throw error;
   }

@@ -15,8 +15,8 @@ import { openFileRange, type ResolvedFile } from './read-file.ts';
 export const GROUPED_FILE_BYTES = 1024 * 1024;
 /** Most files in one group. */
 export const GROUP_FILES = 64;
-/** Most bytes in one group. */
-export const GROUP_BYTES = 4 * 1024 * 1024;
+/** Most bytes in one group (an archive holds two groups at most, however slowly its client reads). */
+export const GROUP_BYTES = 2 * 1024 * 1024;
 
 /** One file's bytes: whole (a grouped file) or a stream. */
 export interface ArchiveSource {
@@ -28,9 +28,11 @@ export interface ArchiveSource {
 type Step = { readonly kind: 'group'; readonly files: readonly ResolvedFile[]; readonly bytes: Promise<Uint8Array[]> } | { readonly kind: 'large'; readonly resolved: ResolvedFile };
 
 /**
- * Yields the bytes of each of `files` in order. A failure to resolve or read a file is thrown by the
- * `next()` that would have yielded it, so every source yielded before is whole. Returning early (the
- * client went away) returns `files` too; a group read ahead then settles unobserved.
+ * Yields the bytes of each of `files` in order. A failure to resolve or read a file is thrown by a
+ * `next()` before the file would have been yielded, so every source yielded before is whole. A group's
+ * files come all or none: a failure anywhere in a group (a missing copy, a page of files that could not
+ * be resolved while the group was gathered) is thrown where the group's first file would have come.
+ * Returning early (the client went away) returns `files` too; a group read ahead then settles unobserved.
  */
 export async function* archiveSources(deps: DataPlaneDeps, files: AsyncIterator<ResolvedFile>, signal: AbortSignal): AsyncGenerator<ArchiveSource> {
   let held: ResolvedFile | undefined; // taken from `files`, not part of the step that took it

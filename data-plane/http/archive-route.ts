@@ -13,7 +13,7 @@
  * the answer starts (a problem document). Once the 200 has started, a failure (a copy that cannot be
  * read, a copy of the wrong size) breaks the connection, after a block tar refuses when the failure
  * falls between two entries (`streamArchive`), so neither an HTTP client nor `tar` takes a cut archive
- * for a whole one. Small files are read whole, a group at a time (at most two groups of 4 MiB held,
+ * for a whole one. Small files are read whole, a group at a time (at most two groups of 2 MiB held,
  * `archive-sources.ts`); larger ones stream one at a time with backpressure, never buffered whole.
  */
 import { once } from 'node:events';
@@ -81,8 +81,9 @@ class BetweenEntries extends Error {
 
 /**
  * Packs `first` and then every further file into the response. The packer and the socket run side by
- * side. When a file cannot be opened or read (a small one is read with its group, ahead of its turn,
- * and fails at its turn), or the next page not resolved, the bytes so far and then
+ * side. When a file cannot be opened or read (small files are read in groups, ahead of their turn; a
+ * group that fails fails where its first file would have come), or the next page not resolved, the
+ * bytes so far and then
  * {@link DAMAGED_BLOCK} still go out; when a file fails while it is being packed, or the socket fails,
  * the packer is destroyed (which stops the other side). Either way the failure is thrown, and the
  * caller's problem handler breaks the connection: the response never ends cleanly after a failure.

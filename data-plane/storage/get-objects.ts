@@ -4,7 +4,7 @@
  * worker instead).
  */
 import type { GetObjectInput, SignalOptions, StorageBackend } from './backend.ts';
-import { throwIfAborted } from './errors.ts';
+import { StorageError, throwIfAborted } from './errors.ts';
 import { validateKey } from './keys.ts';
 import { runInLanes } from './lanes.ts';
 import { validateRangeOptions } from './range.ts';
@@ -16,6 +16,8 @@ const CONCURRENT_READS = 8;
 export function validateGetObjects(objects: readonly GetObjectInput[], options: SignalOptions): void {
   for (const object of objects) {
     validateKey(object.key);
+    // Required here (a range's expectedSize may be absent).
+    if (typeof object.expectedSize !== 'number') throw new StorageError('invalid-range', `expected size must be a non-negative integer, got ${String(object.expectedSize)}`);
     validateRangeOptions({ expectedSize: object.expectedSize });
   }
   throwIfAborted(options.signal);

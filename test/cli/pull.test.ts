@@ -15,6 +15,7 @@ import type { FileJson } from '../../cli/client/byte-transfer.ts';
 import type { CommandIo } from '../../cli/command-io.ts';
 import { BATCH_FILE_BYTES, BATCH_MAX_BYTES, BATCH_MAX_FILES, planTransfers } from '../../cli/client/batch-plan.ts';
 import { pullPackage } from '../../cli/commands/pull.ts';
+import { GROUP_FILES } from '../../data-plane/files/archive-sources.ts';
 import { bytesOf, startCluster, TOKEN_A, type Cluster } from '../data-plane/cluster.ts';
 
 let cluster: Cluster;
@@ -118,7 +119,7 @@ describe('pull', () => {
     expect((await listTree(target)).filter((p) => p.endsWith('.partial'))).toEqual([]);
   });
 
-  it('fails when a stored copy is gone (the archive is broken off), leaving no such file', async () => {
+  it('fails when a stored copy is gone (refused before the archive starts), leaving no such file', async () => {
     const pkg = await cluster.createPackage();
     const gone = bytesOf(700, 7102);
     await put(pkg, 'a.txt', bytesOf(700, 7101));
@@ -126,9 +127,24 @@ describe('pull', () => {
     await put(pkg, 'c.txt', bytesOf(700, 7103));
     await unlink(cluster.objectPath(gone));
     const target = join(scratch, 'gone');
-    await expect(pull(pkg, target)).rejects.toThrow();
+    await expect(pull(pkg, target)).rejects.toMatchObject({ code: 'storage-not-found' });
     await expect(access(join(target, 'b-gone.txt'))).rejects.toThrow();
     await expect(access(join(target, 'c.txt'))).rejects.toThrow();
+  });
+
+  it('fails when a stored copy is gone mid-archive (the archive is broken off), leaving no such file and no .partial', async () => {
+    // The data plane reads an archive's small files in groups: the gone copy opens the second group, so
+    // the first group's files are sent (and placed) and then the archive breaks.
+    const pkg = await cluster.createPackage();
+    const names = Array.from({ length: GROUP_FILES + 2 }, (_, i) => `f${String(i).padStart(3, '0')}.txt`);
+    const bodies = names.map((_, i) => bytesOf(300, 7400 + i));
+    for (const [i, name] of names.entries()) await put(pkg, name, bodies[i] as Uint8Array);
+    await unlink(cluster.objectPath(bodies[GROUP_FILES] as Uint8Array));
+    const target = join(scratch, 'gone-mid-archive');
+    await expect(pull(pkg, target)).rejects.toMatchObject({ code: 'archive-broken', message: expect.stringContaining(`broke off after ${GROUP_FILES} of them`) as unknown });
+    const left = await listTree(target);
+    expect(left).toEqual(names.slice(0, GROUP_FILES));
+    for (const name of left) expect((await readFile(join(target, name))).equals(Buffer.from(bodies[names.indexOf(name)] as Uint8Array))).toBe(true);
   });
 
   it('refuses to overwrite files that exist (naming the first, counting the rest) and writes nothing; --force overwrites them', async () => {

@@ -261,47 +261,66 @@ describe('a stored copy that cannot be read', () => {
 });
 
 describe('a client that goes away mid-archive', () => {
-  it('stops the archive without an unhandled failure, and the data plane goes on serving', async () => {
-    let onGet: (() => void) | undefined;
-    // A storage open that takes a moment (a busy disk): the client hangs up meanwhile.
-    const slowOpen = (backend: StorageBackend): StorageBackend => ({
+  it('stops the archive without an unhandled failure, also with a group read ahead, and the data plane goes on serving', async () => {
+    let reads = 0;
+    let hangUpAt = 0;
+    let onRead: (() => void) | undefined;
+    // A storage read that takes a moment (a busy disk): the client hangs up meanwhile. Reads after the
+    // client left are refused (the request's signal), as a read ahead then is.
+    const slowRead = (backend: StorageBackend): StorageBackend => ({
       ...backend,
       async get(key, options) {
         const bytes = await backend.get(key, options);
-        onGet?.();
+        if (++reads === hangUpAt) onRead?.();
         await new Promise((resolve) => setImmediate(resolve));
         return bytes;
       },
       async getObjects(objects, options) {
         const bytes = await backend.getObjects(objects, options);
-        onGet?.();
-        await new Promise((resolve) => setImmediate(resolve));
+        if (++reads === hangUpAt) onRead?.();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        options?.signal?.throwIfAborted();
         return bytes;
       },
     });
-    const own = await startCluster({ wrapBackend: slowOpen });
+    const own = await startCluster({ wrapBackend: slowRead });
     try {
       const pkg = await own.createPackage();
-      for (let i = 0; i < 3; i++) {
-        const res = await fetch(`${own.dataPlane.url}/packages/${pkg}/files/f${i}.bin`, { method: 'PUT', body: bytesOf(4096, 300 + i), headers: auth() });
+      // Four groups of small files (30 KB each: ~1.9 MB a group, so a client that does not read stops the
+      // packer inside a group, with the next one read ahead), then a large one (streamed with get).
+      const names: string[] = [];
+      for (let i = 0; i < 3 * GROUP_FILES + 3; i++) {
+        const name = `f${String(i).padStart(3, '0')}.bin`;
+        const res = await fetch(`${own.dataPlane.url}/packages/${pkg}/files/${name}`, { method: 'PUT', body: bytesOf(30_000, 300 + i), headers: auth() });
         expect(res.status).toBe(201);
+        names.push(name);
       }
-      for (let round = 0; round < 5; round++) {
+      const res = await fetch(`${own.dataPlane.url}/packages/${pkg}/files/z-large.bin`, { method: 'PUT', body: bytesOf(GROUPED_FILE_BYTES + 1, 299), headers: auth() });
+      expect(res.status).toBe(201);
+      names.push('z-large.bin');
+      // Hang up at the first group's read (before the answer), at the third (mid-archive: the packer
+      // waits in the second group, the third read ahead is then refused) and at the fourth.
+      for (const at of [1, 3, 4]) {
+        reads = 0;
+        hangUpAt = at;
         const gone = new Promise<void>((resolve) => {
-          const req = httpRequest(`${own.dataPlane.url}/packages/${pkg}/archive`, { headers: auth(), agent: false }, (res) => res.resume());
+          // The answer is never read: the socket fills and the packer waits.
+          const req = httpRequest(`${own.dataPlane.url}/packages/${pkg}/archive`, { headers: auth(), agent: false });
           req.on('error', () => undefined);
           req.on('close', () => resolve());
-          onGet = () => {
-            onGet = undefined;
+          onRead = () => {
+            onRead = undefined;
             req.destroy();
           };
           req.end();
         });
         await gone;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(reads).toBeGreaterThanOrEqual(at);
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      const res = await fetch(`${own.dataPlane.url}/packages/${pkg}/archive`, { headers: auth() });
-      expect((await entriesOf(new Uint8Array(await res.arrayBuffer()))).map((e) => e.name)).toEqual(['f0.bin', 'f1.bin', 'f2.bin']);
+      hangUpAt = 0;
+      const whole = await fetch(`${own.dataPlane.url}/packages/${pkg}/archive`, { headers: auth() });
+      expect((await entriesOf(new Uint8Array(await whole.arrayBuffer()))).map((e) => e.name)).toEqual(names);
     } finally {
       await own.close();
     }

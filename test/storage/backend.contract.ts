@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
 import { Digest } from '../../core/identity/digest.ts';
-import type { CommitOptions, CommitResult, GetOptions, StorageBackend, StorageWriter } from '../../data-plane/storage/backend.ts';
+import type { CommitOptions, CommitResult, GetObjectInput, GetOptions, StorageBackend, StorageWriter } from '../../data-plane/storage/backend.ts';
 import { contentKey, validateKey } from '../../data-plane/storage/keys.ts';
 import { collect, drain, expectStorageError } from './helpers.ts';
 
@@ -554,9 +554,12 @@ export function describeStorageBackend(name: string, factory: StorageBackendFact
         const bytes = pseudoRandomBytes(100, 580);
         await put(backend, contentKeyOf(bytes), bytes);
         const good = { key: contentKeyOf(bytes), expectedSize: 100 };
-        await expectStorageError(backend.getObjects([good, { key: '../escape', expectedSize: 1 }]), 'invalid-key');
-        await expectStorageError(backend.getObjects([good, { key: contentKeyOf(bytes), expectedSize: -1 }]), 'invalid-range');
-        await expectStorageError(backend.getObjects([good, { key: contentKeyOf(bytes), expectedSize: 1.5 }]), 'invalid-range');
+        // An absent object first: a backend reading before it checked the rest would answer not-found.
+        const absent = { key: contentKeyOf(pseudoRandomBytes(100, 581)), expectedSize: 100 };
+        await expectStorageError(backend.getObjects([absent, { key: '../escape', expectedSize: 1 }]), 'invalid-key');
+        await expectStorageError(backend.getObjects([absent, { key: contentKeyOf(bytes), expectedSize: -1 }]), 'invalid-range');
+        await expectStorageError(backend.getObjects([absent, { key: contentKeyOf(bytes), expectedSize: 1.5 }]), 'invalid-range');
+        await expectStorageError(backend.getObjects([absent, { key: contentKeyOf(bytes) } as GetObjectInput]), 'invalid-range');
         const controller = new AbortController();
         controller.abort(new Error('stop'));
         await expectStorageError(backend.getObjects([good], { signal: controller.signal }), 'aborted');

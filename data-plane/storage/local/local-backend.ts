@@ -124,9 +124,12 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
         }
       }
       throwIfAborted(getOptions.signal);
-      const replies = await Promise.all(slices.map((slice) => readItems(realRoot, slice.map((object) => ({ target: layout.objectPath(object.key), size: object.expectedSize })))));
+      // Settled, then read in order: the first failure in input order wins, also over a later slice's worker failing sooner.
+      const replies = await Promise.allSettled(slices.map((slice) => readItems(realRoot, slice.map((object) => ({ target: layout.objectPath(object.key), size: object.expectedSize })))));
       const results: Uint8Array[] = [];
-      for (const [s, reply] of replies.entries()) {
+      for (const [s, settled] of replies.entries()) {
+        if (settled.status === 'rejected') throw settled.reason;
+        const reply = settled.value;
         const slice = slices[s] as GetObjectInput[];
         for (const [i, result] of reply.results.entries()) {
           const { key, expectedSize } = slice[i] as GetObjectInput;

@@ -80,7 +80,15 @@ function readItem(realRoot, item, into, at) {
 port.on('message', (/** @type {ReadRequest} */ request) => {
   let total = 0;
   for (const item of request.items) total += item.size;
-  const bytes = new Uint8Array(total);
+  let bytes;
+  try {
+    bytes = new Uint8Array(total);
+  } catch (error) {
+    // Out of memory for this request: its items fail, the worker (and other requests) go on.
+    const failure = failureOf(error);
+    port.postMessage({ id: request.id, bytes: new ArrayBuffer(0), results: request.items.map(() => ({ ok: false, failure })) });
+    return;
+  }
   /** @type {ReadResult[]} */
   const results = [];
   let at = 0;
