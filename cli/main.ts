@@ -60,6 +60,8 @@ Environment:
   ARTIFACTSTORE_URL            Control-plane URL for client commands (default http://127.0.0.1:8000).
   ARTIFACTSTORE_TOKEN          Bearer token for client commands (local default: <data dir>/dev-token).
   ARTIFACTSTORE_CONFIG         Operator TOML: retention class durations, sweep interval (control plane).
+  ARTIFACTSTORE_CLI            auto (default): the compiled CLI while it matches the sources (npm run
+                               build), else the sources through tsx; compiled or source to insist.
   See docs/OPERATOR.md for every variable.
 
 Embedded PGlite admits one process at a time: run migrate, replay and audit while the service is stopped.
