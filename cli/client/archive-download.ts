@@ -81,8 +81,13 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
   } catch (error) {
     // A file that did not check out, or could not be placed (EACCES, ENOSPC...): reported as it is.
     if (placing || error instanceof TransferError || !(error instanceof Error)) throw error;
-    // The data plane breaks an archive it cannot finish (a stored copy it cannot read) with a block tar refuses.
-    throw new TransferError(0, 'archive-broken', `the archive of ${batch.length} files broke off after ${index} of them (${error.message}): the data plane stops an archive when it cannot read a stored copy; see its log, or check the copies with artifactstore storage verify`);
+    // The connection broke, or the data plane broke off an archive it could not finish (a stored copy it
+    // cannot read) with a block tar refuses: either way the archive is not whole.
+    throw new TransferError(
+      0,
+      'archive-broken',
+      `the archive of ${batch.length} files broke off after ${index} of them (${error.message}): the connection failed, or the data plane could not read a stored copy (its log says which; artifactstore storage verify checks every copy). The ${index} files checked and placed stay; pull again with --force`,
+    );
   } finally {
     extract.destroy();
     await feeding;

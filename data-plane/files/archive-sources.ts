@@ -2,7 +2,8 @@
  * The bytes of an archive read's files, in order: small files read many at a time with one
  * `StorageBackend.getObjects` call per group (the local backend reads a group in a worker thread), the
  * next group read while the current one is packed; larger files streamed one at a time, as a single
- * download is. Memory stays at two groups (`GROUP_BYTES` each) plus a stream's buffers.
+ * download is. Memory stays at about three groups (`GROUP_BYTES` each: the one read ahead, the one being
+ * packed, and the previous one's last chunks still queued for the socket) plus a stream's buffers.
  *
  * Reading a pull's 10,000 4 KiB files one stream each cost five thread-pool round trips per file, and a
  * quarter of the data plane's CPU samples were thread switches.
@@ -15,7 +16,7 @@ import { openFileRange, type ResolvedFile } from './read-file.ts';
 export const GROUPED_FILE_BYTES = 1024 * 1024;
 /** Most files in one group. */
 export const GROUP_FILES = 64;
-/** Most bytes in one group (an archive holds two groups at most, however slowly its client reads). */
+/** Most bytes in one group (an archive holds about three at most, however slowly its client reads). */
 export const GROUP_BYTES = 2 * 1024 * 1024;
 
 /** One file's bytes: whole (a grouped file) or a stream. */

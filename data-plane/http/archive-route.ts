@@ -13,8 +13,8 @@
  * the answer starts (a problem document). Once the 200 has started, a failure (a copy that cannot be
  * read, a copy of the wrong size) breaks the connection, after a block tar refuses when the failure
  * falls between two entries (`streamArchive`), so neither an HTTP client nor `tar` takes a cut archive
- * for a whole one. Small files are read whole, a group at a time (at most two groups of 2 MiB held,
- * `archive-sources.ts`); larger ones stream one at a time with backpressure, never buffered whole.
+ * for a whole one. Small files are read whole, a group at a time (about three groups of 2 MiB held at
+ * most, `archive-sources.ts`); larger ones stream one at a time with backpressure, never buffered whole.
  */
 import { once } from 'node:events';
 import type { OutgoingHttpHeaders } from 'node:http';

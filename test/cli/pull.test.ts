@@ -147,6 +147,17 @@ describe('pull', () => {
     for (const name of left) expect((await readFile(join(target, name))).equals(Buffer.from(bodies[names.indexOf(name)] as Uint8Array))).toBe(true);
   });
 
+  it('reports a file it cannot put in place as it is (here a directory in the way, with --force), leaving no .partial', async () => {
+    const pkg = await cluster.createPackage();
+    await put(pkg, 'a.txt', bytesOf(100, 7501));
+    await put(pkg, 'b.txt', bytesOf(100, 7502));
+    const target = join(scratch, 'directory-in-the-way');
+    await mkdir(join(target, 'b.txt', 'inside'), { recursive: true });
+    await expect(pullPackage(io(), { packageId: pkg, directory: target, force: true, concurrency: 4, url: cluster.controlPlane.url, token: TOKEN_A })).rejects.toMatchObject({ code: 'EISDIR' });
+    expect(await listTree(target)).toEqual(['a.txt']);
+    expect((await readdir(join(target, 'b.txt'))).sort()).toEqual(['inside']);
+  });
+
   it('refuses to overwrite files that exist (naming the first, counting the rest) and writes nothing; --force overwrites them', async () => {
     const pkg = await cluster.createPackage();
     const files = new Map<string, Uint8Array>([

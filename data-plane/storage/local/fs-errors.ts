@@ -55,3 +55,12 @@ export function translateFsError(error: unknown, action: string): StorageError {
   const code = mapped ?? (StorageError.from(error).code === 'aborted' ? 'aborted' : 'internal');
   return new StorageError(code, `local storage: ${action}: ${REASONS[code]}`, { cause: error });
 }
+
+/**
+ * The StorageError for a system error a worker thread reported by its errno name and syscall (a worker
+ * sends plain data, not the error): the same translation as for the error itself.
+ */
+export function translateReportedFsError(reported: { readonly errno?: string | undefined; readonly syscall?: string | undefined; readonly message: string }, action: string): StorageError {
+  // Rebuild the shape translateFsError reads (errno name in `code`); the message never carries the path.
+  return translateFsError(Object.assign(new Error(reported.message), { code: reported.errno, syscall: reported.syscall }), action);
+}

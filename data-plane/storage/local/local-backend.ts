@@ -11,7 +11,7 @@ import type { CommitOptions, CommitResult, GetObjectInput, GetOptions, PutObject
 import { StorageError, throwIfAborted } from '../errors.ts';
 import { isValidKeySegment, MAX_KEY_LENGTH } from '../keys.ts';
 import { resolveRange, validateRangeOptions } from '../range.ts';
-import { hasErrno, translateFsError } from './fs-errors.ts';
+import { hasErrno, translateFsError, translateReportedFsError } from './fs-errors.ts';
 import { createLocalLayout, type LocalLayout } from './local-layout.ts';
 import { createBackgroundWork } from '../background-work.ts';
 import { createLocalWriter, type SyncBehindObserver } from './local-writer.ts';
@@ -75,8 +75,7 @@ export function createLocalBackend(options: LocalBackendOptions): StorageBackend
   const readError = async (failure: ReadFailure, key: string): Promise<StorageError> => {
     if (failure.kind === 'absent') return absent(undefined, key);
     if (failure.kind === 'integrity') return new StorageError('integrity', `${JSON.stringify(key)}: ${failure.message}`);
-    // Rebuild the shape translateFsError reads (errno name in `code`); the message never carries the path.
-    return translateFsError(Object.assign(new Error(failure.message), { code: failure.errno, syscall: failure.syscall }), `read ${JSON.stringify(key)}`);
+    return translateReportedFsError(failure, `read ${JSON.stringify(key)}`);
   };
 
   // Removals of duplicates' staged copies, which run after their commits answered.

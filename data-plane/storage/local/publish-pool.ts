@@ -3,7 +3,7 @@
  * make staged objects durable and visible with blocking file-system calls (see the worker's comment).
  */
 import { StorageError } from '../errors.ts';
-import { translateFsError } from './fs-errors.ts';
+import { translateReportedFsError } from './fs-errors.ts';
 import type { PublishFailure, PublishItem, PublishReply, PublishRequest, PublishResult, PublishRoot } from './publish-protocol.ts';
 import { createWorkerPool } from './worker-pool.ts';
 
@@ -28,7 +28,5 @@ export async function publishItems(where: PublishRoot, items: readonly PublishIt
 export function publishError(failure: PublishFailure, key: string, action: string): StorageError {
   if (failure.storageCode === 'invalid-key') return new StorageError('invalid-key', `storage key ${JSON.stringify(key)} ${failure.message}`);
   if (failure.storageCode !== undefined) return new StorageError(failure.storageCode, failure.message);
-  // Rebuild the shape translateFsError reads (errno name in `code`); the message never carries the path.
-  const cause = Object.assign(new Error(failure.message), { code: failure.errno, syscall: failure.syscall });
-  return translateFsError(cause, action);
+  return translateReportedFsError(failure, action);
 }
