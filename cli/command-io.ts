@@ -30,6 +30,20 @@ export function processIo(): CommandIo {
 }
 
 let quiet = false;
+let exitOnClosedPipe = true;
+let stderrWatched = false;
+
+/** Output errors a server outlives: its reader gone (EPIPE), its terminal hung up (EIO). */
+const LOST_OUTPUT = new Set(['EPIPE', 'EIO', 'ERR_STREAM_DESTROYED']);
+
+function onOutputError(error: NodeJS.ErrnoException): void {
+  if (exitOnClosedPipe) {
+    if (error.code === 'EPIPE') process.exit(0);
+  } else if (error.code !== undefined && LOST_OUTPUT.has(error.code)) {
+    return;
+  }
+  throw error;
+}
 
 /**
  * `artifactstore ls | head -3`: once the reader has gone, the next write fails with EPIPE, which Node
@@ -38,8 +52,18 @@ let quiet = false;
 function quietOnClosedPipe(): void {
   if (quiet) return;
   quiet = true;
-  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(0);
-    throw error;
-  });
+  process.stdout.on('error', onOutputError);
+}
+
+/**
+ * For the servers and their launcher: once the reader of their output has gone, further lines are
+ * dropped instead of ending the process (`quietOnClosedPipe`) or crashing it (an unhandled 'error'
+ * event), so a server whose launcher was killed still finishes closing its database.
+ */
+export function keepRunningOnClosedPipe(): void {
+  exitOnClosedPipe = false;
+  quietOnClosedPipe();
+  if (stderrWatched) return;
+  stderrWatched = true;
+  process.stderr.on('error', onOutputError);
 }

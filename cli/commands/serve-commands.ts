@@ -1,8 +1,10 @@
 /**
- * `artifactstore control-plane` and `artifactstore data-plane`: run one process until SIGINT/SIGTERM,
- * then close it gracefully (stop accepting, finish in-flight requests, close the database).
+ * `artifactstore control-plane` and `artifactstore data-plane`: run one process until SIGINT/SIGTERM
+ * (or, when `artifactstore start` launched it, until the launcher is gone: `launcher-watch.ts`), then
+ * close it gracefully (stop accepting, finish in-flight requests, close the database).
  */
-import type { CommandIo } from '../command-io.ts';
+import { keepRunningOnClosedPipe, type CommandIo } from '../command-io.ts';
+import { watchLauncher } from './launcher-watch.ts';
 
 /** A started server that can be closed. */
 interface Closable {
@@ -10,14 +12,16 @@ interface Closable {
 }
 
 async function serveUntilSignal(io: CommandIo, name: string, start: () => Promise<Closable>): Promise<number> {
+  // A server whose log reader has gone (its launcher killed) still closes its database cleanly.
+  keepRunningOnClosedPipe();
   // The server logs its own address once listening.
   const server = await start();
   let stopping = false;
   let stopped: () => void = () => undefined;
   const requested = new Promise<void>((resolve) => (stopped = resolve));
-  // Installed until the close has finished: a second signal (Ctrl-C reaches the whole process group,
-  // and `artifactstore start` then sends SIGTERM too) must not kill the process halfway through closing
-  // its database, which would leave the embedded database's lock behind.
+  // Installed until the close has finished: a second signal (a second Ctrl-C in a terminal, a supervisor
+  // repeating its SIGTERM) must not kill the process halfway through closing its database, which would
+  // leave the embedded database's lock behind.
   const onSignal = (signal: NodeJS.Signals): void => {
     io.err(stopping ? `${name}: received ${signal}, still shutting down` : `${name}: received ${signal}, shutting down`);
     stopping = true;
@@ -25,10 +29,18 @@ async function serveUntilSignal(io: CommandIo, name: string, start: () => Promis
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const stopWatching = watchLauncher(io.env, (launcherPid) => {
+    if (stopping) return;
+    io.err(`${name}: its launcher (artifactstore start, pid ${launcherPid}) has exited, shutting down`);
+    stopping = true;
+    stopped();
+  });
   try {
     await requested;
+    stopWatching();
     await server.close();
   } finally {
+    stopWatching();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

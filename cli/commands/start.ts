@@ -2,14 +2,20 @@
  * `artifactstore start` (what `npm start` runs): one control plane and one data plane as two child
  * processes on the embedded default (PGlite + a local directory under ARTIFACTSTORE_DATA_DIR).
  * The control plane starts first; the data plane starts once the control plane answers its health
- * route. Ctrl-C (SIGINT/SIGTERM) stops both; if either exits, the other is stopped too. The data plane
- * gets its glibc malloc setting in its environment (`GLIBC_TUNABLES`, ADR 0016).
+ * route. The data plane gets its glibc malloc setting in its environment (`GLIBC_TUNABLES`, ADR 0016).
+ *
+ * Stopping: Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the data plane first and the control plane once the
+ * data plane has exited, so the data plane deregisters while the control plane still answers; a second
+ * signal stops the control plane at once. If either process exits by itself, the other is stopped too.
+ * The children run in process groups of their own (a terminal's Ctrl-C reaches only this launcher) and
+ * close by themselves once this launcher is gone, even if it was killed (`launcher-watch.ts`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { withDataPlaneProcessTuning } from '../../data-plane/process/process-tuning.ts';
 import { binPath } from '../bin-path.ts';
-import type { CommandIo } from '../command-io.ts';
+import { keepRunningOnClosedPipe, type CommandIo } from '../command-io.ts';
+import { LAUNCHER_PID_ENV } from './launcher-watch.ts';
 
 /** Options of the launcher. */
 export interface StartOptions {
@@ -39,7 +45,7 @@ function selfCommand(): string[] {
 }
 
 function launch(args: readonly string[], env: NodeJS.ProcessEnv, label: string, io: CommandIo): ChildProcess {
-  const child = spawn(process.execPath, [...selfCommand(), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...selfCommand(), ...args], { env: { ...env, [LAUNCHER_PID_ENV]: String(process.pid) }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const relay = (stream: NodeJS.ReadableStream | null, write: (line: string) => void): void => {
     let pending = '';
     stream?.setEncoding('utf8');
@@ -71,48 +77,75 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
   throw new Error(`${name} did not become healthy at ${url} within ${timeoutMs} ms`);
 }
 
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** A launched server and its exit code (1 when it died of a signal). */
+interface Launched {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly exit: Promise<number>;
+}
+
+function running(child: Launched): boolean {
+  return child.process.exitCode === null && child.process.signalCode === null;
+}
+
 /** Runs both processes until a signal or until one of them exits; returns the exit code. */
 export async function startCommand(io: CommandIo, options: StartOptions): Promise<number> {
+  // A closed terminal (SIGHUP) must not end the launcher halfway through stopping its servers.
+  keepRunningOnClosedPipe();
   const controlUrl = `http://${options.controlPlaneListen}`;
   const env = { ...io.env, ARTIFACTSTORE_LISTEN: options.controlPlaneListen };
-  const children: ChildProcess[] = [];
+  // In start order: the control plane, then the data plane. Stopped in the reverse order.
+  const children: Launched[] = [];
   let signalled = false;
-  const stopAll = (signal: NodeJS.Signals): void => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
-  };
+  let stopping: Promise<void> | undefined;
+  const stopInOrder = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const child of [...children].reverse()) {
+        if (running(child)) child.process.kill('SIGTERM');
+        await child.exit;
+      }
+    })());
   const onSignal = (signal: NodeJS.Signals): void => {
-    io.err(`received ${signal}, stopping`);
-    signalled = true;
-    stopAll('SIGTERM');
+    if (!signalled) {
+      signalled = true;
+      io.err(`received ${signal}, stopping the data plane, then the control plane`);
+      void stopInOrder();
+      return;
+    }
+    const left = children.filter(running);
+    if (left.length === 0) return;
+    io.err(`received ${signal} again, stopping ${left.map((child) => child.name).join(' and ')} at once`);
+    for (const child of left) child.process.kill('SIGTERM');
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  const track = (name: string, child: ChildProcess): Launched => {
+    const launched = { name, process: child, exit: new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1))) };
+    children.push(launched);
+    return launched;
+  };
   try {
-    const control = launch(['control-plane'], env, 'control-plane', io);
-    children.push(control);
-    const exits = [new Promise<number>((resolve) => control.once('exit', (code) => resolve(code ?? 1)))];
-    await waitForHealth(controlUrl, control, 120_000);
+    const control = track('the control plane', launch(['control-plane'], env, 'control-plane', io));
+    await waitForHealth(controlUrl, control.process, 120_000);
     if (!signalled) {
       // glibc reads its tunables only when a process starts: the data plane's setting goes in here (ADR 0016).
-      const data = launch(['data-plane', '--control-plane', controlUrl, '--listen', options.dataPlaneListen], withDataPlaneProcessTuning(env), 'data-plane', io);
-      children.push(data);
-      exits.push(new Promise<number>((resolve) => data.once('exit', (code) => resolve(code ?? 1))));
+      const data = track('the data plane', launch(['data-plane', '--control-plane', controlUrl, '--listen', options.dataPlaneListen], withDataPlaneProcessTuning(env), 'data-plane', io));
       // Said once it is true: a data plane that cannot listen exits instead.
-      await waitForHealth(`http://${options.dataPlaneListen}`, data, 120_000, 'data plane');
+      await waitForHealth(`http://${options.dataPlaneListen}`, data.process, 120_000, 'data plane');
       io.out(`artifact-store running: control plane ${controlUrl}, data plane http://${options.dataPlaneListen} (Ctrl-C stops both)`);
     }
-    const first = await Promise.race(exits);
+    const first = await Promise.race(children.map((child) => child.exit));
     if (!signalled) io.err(`a process exited with code ${first}; stopping the other`);
-    stopAll('SIGTERM');
-    await Promise.all(exits);
+    await stopInOrder();
     // Stopped on request: success. A process that died by itself: failure, even if it said 0.
     return signalled ? 0 : first === 0 ? 1 : first;
   } catch (err) {
-    stopAll('SIGTERM');
+    // Waited for: a child still writing to this launcher's pipes must not outlive their reader.
+    await stopInOrder();
     if (signalled) return 0; // stopped on request while starting
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }

@@ -40,10 +40,13 @@ export interface ServiceUnderTest {
   /** Stops both processes and removes the data directory, unless `keepDataDir` (then the caller removes it). */
   stop(options?: { keepDataDir?: boolean }): Promise<void>;
   /**
-   * Ctrl-C as a terminal sends it: SIGINT to the whole process group (`start` and both servers), then
-   * waits for `start` to exit; only with `startService(…, { processGroup: true })`.
+   * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group, then waits for `start`
+   * to exit; only with `startService(…, { processGroup: true })`. The group holds `start` alone: the
+   * servers it launches run in groups of their own.
    */
   interrupt(): Promise<void>;
+  /** SIGKILL to `start` alone (its servers are left to notice), then waits for it to exit. */
+  killLauncher(): Promise<void>;
 }
 
 /** A port that was free a moment ago. */
@@ -122,7 +125,11 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
       process.kill(-child.pid, 'SIGINT');
       await exited;
     };
-    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt };
+    const killLauncher = async (): Promise<void> => {
+      child.kill('SIGKILL');
+      await exited;
+    };
+    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt, killLauncher };
   } catch (err) {
     await stop();
     throw err;

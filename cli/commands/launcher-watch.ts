@@ -1,0 +1,36 @@
+/**
+ * The servers `artifactstore start` launches run in process groups of their own, so that Ctrl-C reaches
+ * only the launcher, which then stops the data plane before the control plane (the data plane
+ * deregisters while the control plane still answers). A process group of its own also means no
+ * SIGHUP and no Ctrl-C when the launcher is gone; so each server watches its parent instead, and closes
+ * (as on SIGTERM) once the launcher has exited and it was re-parented.
+ */
+
+/** Set by `artifactstore start` in its children's environment: the launcher's process id. */
+export const LAUNCHER_PID_ENV = 'ARTIFACTSTORE_LAUNCHER_PID';
+
+/** How often a launched server looks at its parent. */
+export const LAUNCHER_WATCH_INTERVAL_MS = 1000;
+
+/**
+ * Calls `onGone` once, when this process's parent is no longer the launcher named in `env` (it exited
+ * and this process was re-parented). Does nothing when `env` names no launcher (a server run by hand
+ * or by a supervisor stops on signals only). Returns a function that stops watching.
+ */
+export function watchLauncher(env: NodeJS.ProcessEnv, onGone: (launcherPid: number) => void, intervalMs = LAUNCHER_WATCH_INTERVAL_MS): () => void {
+  const text = env[LAUNCHER_PID_ENV];
+  const launcherPid = text === undefined ? NaN : Number(text);
+  if (!Number.isSafeInteger(launcherPid) || launcherPid <= 1) return () => undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const look = (): void => {
+    if (process.ppid === launcherPid) return;
+    clearInterval(timer);
+    timer = undefined;
+    onGone(launcherPid);
+  };
+  timer = setInterval(look, intervalMs);
+  // Never the reason the process stays alive: the server's listening socket is.
+  timer.unref();
+  look();
+  return () => clearInterval(timer);
+}
