@@ -33,13 +33,15 @@ let quiet = false;
 let exitOnClosedPipe = true;
 let stderrWatched = false;
 
-/** Output errors a server outlives: its reader gone (EPIPE), its terminal hung up (EIO). */
-const LOST_OUTPUT = new Set(['EPIPE', 'EIO', 'ERR_STREAM_DESTROYED']);
+/** True for an output error that only says the reader is gone: a closed pipe, or a terminal hung up. */
+function lostReader(error: NodeJS.ErrnoException, stream: NodeJS.WriteStream): boolean {
+  return error.code === 'EPIPE' || (error.code === 'EIO' && stream.isTTY);
+}
 
-function onOutputError(error: NodeJS.ErrnoException): void {
+function onOutputError(this: NodeJS.WriteStream, error: NodeJS.ErrnoException): void {
   if (exitOnClosedPipe) {
     if (error.code === 'EPIPE') process.exit(0);
-  } else if (error.code !== undefined && LOST_OUTPUT.has(error.code)) {
+  } else if (lostReader(error, this)) {
     return;
   }
   throw error;
@@ -56,9 +58,11 @@ function quietOnClosedPipe(): void {
 }
 
 /**
- * For the servers and their launcher: once the reader of their output has gone, further lines are
- * dropped instead of ending the process (`quietOnClosedPipe`) or crashing it (an unhandled 'error'
- * event), so a server whose launcher was killed still finishes closing its database.
+ * For `artifactstore start` and the servers it launched: once the reader of their output has gone (the
+ * launcher killed, its terminal closed), further lines are dropped instead of ending the process
+ * (`quietOnClosedPipe`) or crashing it (an unhandled 'error' event), so a server whose launcher was
+ * killed still finishes closing its database (it notices the launcher is gone: `launcher-watch.ts`).
+ * A server run on its own keeps the usual behaviour: its output is what its operator reads.
  */
 export function keepRunningOnClosedPipe(): void {
   exitOnClosedPipe = false;

@@ -4,7 +4,7 @@
  * close it gracefully (stop accepting, finish in-flight requests, close the database).
  */
 import { keepRunningOnClosedPipe, type CommandIo } from '../command-io.ts';
-import { watchLauncher } from './launcher-watch.ts';
+import { launcherOf, watchLauncher } from './launcher-watch.ts';
 
 /** A started server that can be closed. */
 interface Closable {
@@ -12,8 +12,9 @@ interface Closable {
 }
 
 async function serveUntilSignal(io: CommandIo, name: string, start: () => Promise<Closable>): Promise<number> {
-  // A server whose log reader has gone (its launcher killed) still closes its database cleanly.
-  keepRunningOnClosedPipe();
+  // Launched by `artifactstore start`: a server whose log reader has gone (its launcher killed) still
+  // closes its database cleanly.
+  if (launcherOf(io.env) !== undefined) keepRunningOnClosedPipe();
   // The server logs its own address once listening.
   const server = await start();
   let stopping = false;

@@ -4,6 +4,7 @@
  * and stops it by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -42,11 +43,16 @@ export interface ServiceUnderTest {
   /**
    * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group, then waits for `start`
    * to exit; only with `startService(…, { processGroup: true })`. The group holds `start` alone: the
-   * servers it launches run in groups of their own.
+   * servers it launches run in sessions of their own. `repeatAfterMs`: send it again that much later
+   * (what `npm start` does, passing the terminal's SIGINT on).
    */
-  interrupt(): Promise<void>;
+  interrupt(options?: { readonly repeatAfterMs?: number }): Promise<void>;
   /** SIGKILL to `start` alone (its servers are left to notice), then waits for it to exit. */
   killLauncher(): Promise<void>;
+  /** The process ids of the servers `start` launched (control plane, data plane). */
+  serverPids(): readonly number[];
+  /** Waits for `start` to exit; its exit code (null when a signal ended it). */
+  launcherExit(): Promise<number | null>;
 }
 
 /** A port that was free a moment ago. */
@@ -90,6 +96,42 @@ export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, t
   });
 }
 
+/** The process ids of `pid`'s children (Linux: `/proc/<pid>/task/<pid>/children`). */
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  return text.split(' ').filter((word) => word !== '').map(Number);
+}
+
+function kill(pid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True once none of `pids` is running any more (polled every 100 ms), false after `timeoutMs`. */
+export async function serversGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    // A zombie still answers signal 0: gone means no process, or one that has exited but not been reaped.
+    const left = pids.filter((pid) => kill(pid, 0) && !isZombie(pid));
+    if (left.length === 0) return true;
+    if (performance.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 /** Starts the service and waits until it can take uploads. */
 export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { readonly processGroup?: boolean; readonly entry?: CliEntry } = {}): Promise<ServiceUnderTest> {
   const dataDir = await mkdtemp(join(tmpdir(), 'as-e2e-'));
@@ -103,11 +145,15 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // The servers `start` launched (they run in sessions of their own): waited for, and killed if need be.
+  let servers: number[] = [];
   const stop = async (options: { keepDataDir?: boolean } = {}): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await exited;
     clearTimeout(timer);
+    if (!(await serversGone(servers, 30_000))) for (const pid of servers) kill(pid, 'SIGKILL');
+    await serversGone(servers, 5_000);
     if (options.keepDataDir !== true) await rm(dataDir, { recursive: true, force: true });
   };
   try {
@@ -120,16 +166,25 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
       await new Promise((r) => setTimeout(r, 250));
     }
     const token = (await readFile(join(dataDir, 'dev-token'), 'utf8')).trim();
-    const interrupt = async (): Promise<void> => {
+    servers = await childrenOf(child.pid as number);
+    const interrupt = async (interruptOptions: { readonly repeatAfterMs?: number } = {}): Promise<void> => {
       if (options.processGroup !== true || child.pid === undefined) throw new Error('interrupt needs startService(…, { processGroup: true })');
       process.kill(-child.pid, 'SIGINT');
+      if (interruptOptions.repeatAfterMs !== undefined) {
+        await new Promise((resolve) => setTimeout(resolve, interruptOptions.repeatAfterMs));
+        process.kill(-child.pid, 'SIGINT');
+      }
       await exited;
     };
     const killLauncher = async (): Promise<void> => {
       child.kill('SIGKILL');
       await exited;
     };
-    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt, killLauncher };
+    const launcherExit = async (): Promise<number | null> => {
+      await exited;
+      return child.exitCode;
+    };
+    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt, killLauncher, serverPids: () => servers, launcherExit };
   } catch (err) {
     await stop();
     throw err;
