@@ -189,6 +189,15 @@ describe('local backend on the filesystem', () => {
     expect(await readdir(join(root, '.staging'))).toEqual([]);
   });
 
+  it('fails a getObjects the read worker cannot hold in memory, and the worker reads on', async () => {
+    await put(backend, key, 'first');
+    // 1 TiB for one object: the worker's buffer cannot be allocated. The request fails (internal), it
+    // does not take the worker down with it, and nothing was read.
+    await expectStorageError(backend.getObjects([{ key, expectedSize: 2 ** 40 }]), 'internal');
+    const [bytes] = await backend.getObjects([{ key, expectedSize: 5 }]);
+    expect(Buffer.from(bytes as Uint8Array).toString()).toBe('first');
+  });
+
   it('reports a FIFO in place of an object as integrity instead of hanging', async () => {
     await mkdir(join(root, 'blake3', 'ab', 'cd'), { recursive: true });
     try {
