@@ -7,9 +7,9 @@
  * Stopping: Ctrl-C (SIGINT), SIGTERM or SIGHUP stops the data plane first and the control plane once the
  * data plane has exited (at most `DATA_PLANE_STOP_WAIT_MS` later), so the data plane deregisters while
  * the control plane still answers; a data plane that has still not exited once the control plane is down
- * is killed. A second signal (more than a second after the first: `npm start` passes the terminal's
- * SIGINT on) stops both at once, a third kills them. If either process exits by itself, the other is
- * stopped too. The children run in sessions of their own (a terminal's Ctrl-C reaches only this
+ * is killed. A second signal (more than a second after the first: `npm start` passes each of the
+ * terminal's SIGINTs on) stops both at once, a third kills them. If either process exits by itself, the
+ * other is stopped too. The children run in sessions of their own (a terminal's Ctrl-C reaches only this
  * launcher) and close by themselves once this launcher is gone, even if it was killed
  * (`launcher-watch.ts`).
  */
@@ -96,8 +96,8 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 export const DATA_PLANE_STOP_WAIT_MS = 10_000;
 
 /**
- * A repeated signal within this long of the first counts as the same request: `npm start` passes the
- * terminal's SIGINT on to a launcher that got it from the terminal as well.
+ * A repeated signal within this long of the last one counted is the same request: `npm start` passes
+ * each of the terminal's SIGINTs on to a launcher that got it from the terminal as well.
  */
 const SAME_REQUEST_MS = 1000;
 
@@ -128,8 +128,12 @@ export async function startCommand(io: CommandIo, options: StartOptions): Promis
   // In start order: the control plane, then the data plane. Stopped in the reverse order.
   const children: Launched[] = [];
   const stopRequested = new AbortController();
-  let firstSignalAt = 0;
+  let countedAt = 0;
   let requests = 0;
+  let repeatTold = false;
+  // The exit code of a process that exited before any stop was asked for: it died by itself, whatever
+  // signal comes after.
+  let diedFirst: number | undefined;
   let stopping: Promise<void> | undefined;
   const stopInOrder = (): Promise<void> =>
     (stopping ??= (async () => {
@@ -153,13 +157,19 @@ export async function startCommand(io: CommandIo, options: StartOptions): Promis
     const left = children.filter(running);
     if (requests === 0) {
       requests = 1;
-      firstSignalAt = performance.now();
+      countedAt = performance.now();
       io.err(`received ${signal}, stopping the data plane, then the control plane`);
       stopRequested.abort(new Error(`received ${signal}`));
       void stopInOrder();
       return;
     }
-    if (performance.now() - firstSignalAt < SAME_REQUEST_MS || left.length === 0) return;
+    if (left.length === 0) return;
+    if (performance.now() - countedAt < SAME_REQUEST_MS) {
+      if (!repeatTold && requests < 3) io.err(`received ${signal} again within a second: the same request (send it again later ${requests === 1 ? 'to stop both at once' : 'to kill both'})`);
+      repeatTold = true;
+      return;
+    }
+    countedAt = performance.now();
     requests += 1;
     if (requests === 2) {
       io.err(`received ${signal} again, stopping ${left.map((child) => child.name).join(' and ')} at once`);
@@ -171,30 +181,35 @@ export async function startCommand(io: CommandIo, options: StartOptions): Promis
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const track = (name: string, child: ChildProcess): Launched => {
-    const launched = { name, process: child, exit: new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1))) };
+    const exit = new Promise<number>((resolve) =>
+      child.once('exit', (code) => {
+        if (requests === 0) diedFirst ??= code ?? 1;
+        resolve(code ?? 1);
+      }),
+    );
+    const launched = { name, process: child, exit };
     children.push(launched);
     return launched;
   };
   try {
     const control = track('the control plane', launch(['control-plane'], env, 'control-plane', io));
     await waitForHealth(controlUrl, control.process, stopRequested.signal, 120_000);
+    // A stop asked for while the control plane answered its last poll: the data plane is not started.
+    stopRequested.signal.throwIfAborted();
     // glibc reads its tunables only when a process starts: the data plane's setting goes in here (ADR 0016).
     const data = track('the data plane', launch(['data-plane', '--control-plane', controlUrl, '--listen', options.dataPlaneListen], withDataPlaneProcessTuning(env), 'data-plane', io));
     // Said once it is true: a data plane that cannot listen exits instead.
     await waitForHealth(`http://${options.dataPlaneListen}`, data.process, stopRequested.signal, 120_000, 'data plane');
     io.out(`artifact-store running: control plane ${controlUrl}, data plane http://${options.dataPlaneListen} (Ctrl-C stops both)`);
     const first = await Promise.race(children.map((child) => child.exit));
-    // Asked for before a process exited: a stop on request. Else a process died by itself, whatever comes after.
-    const onRequest = requests > 0;
-    if (!onRequest) io.err(`a process exited with code ${first}; stopping the other`);
+    if (diedFirst !== undefined) io.err(`a process exited with code ${first}; stopping the other`);
     await stopInOrder();
     // Stopped on request: success. A process that died by itself: failure, even if it said 0.
-    return onRequest ? 0 : first === 0 ? 1 : first;
+    return diedFirst === undefined ? 0 : diedFirst === 0 ? 1 : diedFirst;
   } catch (err) {
-    const onRequest = requests > 0;
     // Waited for: a child still writing to this launcher's pipes must not outlive their reader.
     await stopInOrder();
-    if (onRequest) return 0; // stopped on request while starting
+    if (requests > 0 && diedFirst === undefined) return 0; // stopped on request while starting
     throw err;
   } finally {
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);

@@ -4,7 +4,7 @@
  * and stops it by PID.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,9 +47,11 @@ export interface ServiceUnderTest {
    * (what `npm start` does, passing the terminal's SIGINT on).
    */
   interrupt(options?: { readonly repeatAfterMs?: number }): Promise<void>;
+  /** SIGINT to the foreground process group, as `interrupt` sends it, without waiting for anything. */
+  pressCtrlC(): void;
   /** SIGKILL to `start` alone (its servers are left to notice), then waits for it to exit. */
   killLauncher(): Promise<void>;
-  /** The process ids of the servers `start` launched (control plane, data plane). */
+  /** The process ids of the servers `start` launched: the control plane's, then the data plane's. */
   serverPids(): readonly number[];
   /** Waits for `start` to exit; its exit code (null when a signal ended it). */
   launcherExit(): Promise<number | null>;
@@ -96,10 +98,37 @@ export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, t
   });
 }
 
-/** The process ids of `pid`'s children (Linux: `/proc/<pid>/task/<pid>/children`). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-  return text.split(' ').filter((word) => word !== '').map(Number);
+/** The arguments of process `pid` (empty when it is gone). */
+function argvOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The processes whose environment names `launcherPid` as their launcher (`ARTIFACTSTORE_LAUNCHER_PID`):
+ * the servers that `start` launched, wherever they were re-parented to.
+ */
+function launchedBy(launcherPid: number): number[] {
+  const mark = `ARTIFACTSTORE_LAUNCHER_PID=${launcherPid}`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(mark)) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** The control plane and the data plane `launcherPid` launched, in that order (those found). */
+function serversOf(launcherPid: number): number[] {
+  const launched = launchedBy(launcherPid);
+  return ['control-plane', 'data-plane'].flatMap((role) => launched.filter((pid) => argvOf(pid).includes(role)).slice(0, 1));
 }
 
 function kill(pid: number, signal: NodeJS.Signals | 0): boolean {
@@ -144,16 +173,24 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (output += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close': the launcher has exited and its output has been read to the end.
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const launcherPid = child.pid as number;
   // The servers `start` launched (they run in sessions of their own): waited for, and killed if need be.
   let servers: number[] = [];
   const stop = async (options: { keepDataDir?: boolean } = {}): Promise<void> => {
+    // Also those of a start that failed before the servers were counted.
+    const launched = [...new Set([...servers, ...launchedBy(launcherPid)])];
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await exited;
     clearTimeout(timer);
-    if (!(await serversGone(servers, 30_000))) for (const pid of servers) kill(pid, 'SIGKILL');
-    await serversGone(servers, 5_000);
+    if (!(await serversGone(launched, 30_000))) {
+      // Only processes still launched by this launcher: a PID may have been reused meanwhile.
+      const mine = new Set(launchedBy(launcherPid));
+      for (const pid of launched) if (mine.has(pid)) kill(pid, 'SIGKILL');
+    }
+    await serversGone(launched, 5_000);
     if (options.keepDataDir !== true) await rm(dataDir, { recursive: true, force: true });
   };
   try {
@@ -166,13 +203,17 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
       await new Promise((r) => setTimeout(r, 250));
     }
     const token = (await readFile(join(dataDir, 'dev-token'), 'utf8')).trim();
-    servers = await childrenOf(child.pid as number);
+    servers = serversOf(launcherPid);
+    if (servers.length !== 2) throw new Error(`expected a control plane and a data plane launched by start, found processes ${JSON.stringify(servers)}:\n${output}`);
+    const pressCtrlC = (): void => {
+      if (options.processGroup !== true) throw new Error('Ctrl-C needs startService(…, { processGroup: true })');
+      process.kill(-launcherPid, 'SIGINT');
+    };
     const interrupt = async (interruptOptions: { readonly repeatAfterMs?: number } = {}): Promise<void> => {
-      if (options.processGroup !== true || child.pid === undefined) throw new Error('interrupt needs startService(…, { processGroup: true })');
-      process.kill(-child.pid, 'SIGINT');
+      pressCtrlC();
       if (interruptOptions.repeatAfterMs !== undefined) {
         await new Promise((resolve) => setTimeout(resolve, interruptOptions.repeatAfterMs));
-        process.kill(-child.pid, 'SIGINT');
+        pressCtrlC();
       }
       await exited;
     };
@@ -184,7 +225,7 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
       await exited;
       return child.exitCode;
     };
-    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt, killLauncher, serverPids: () => servers, launcherExit };
+    return { controlUrl, dataUrl: `http://127.0.0.1:${dp}`, dataDir, token, env, output: () => output, stop, interrupt, pressCtrlC, killLauncher, serverPids: () => servers, launcherExit };
   } catch (err) {
     await stop();
     throw err;

@@ -2,8 +2,8 @@
  * Stopping `artifactstore start`: Ctrl-C (SIGINT to the terminal's foreground process group, which holds
  * the launcher alone) stops the data plane first, which deregisters while the control plane still
  * answers, then the control plane; both close cleanly and the embedded database's lock is released, so
- * the next start is not refused. A signal repeated at once (`npm start` passes Ctrl-C on) is the same
- * request; a data plane that does not exit holds up the control plane's stop for a bounded time and is
+ * the next start is not refused. A signal repeated at once (`npm start` passes each Ctrl-C on) is the
+ * same request; a data plane that does not exit holds up the control plane's stop for a bounded time and is
  * then killed. A launcher killed outright leaves no server behind: each notices it is gone and closes
  * by itself.
  */
@@ -70,8 +70,32 @@ it('takes a signal repeated at once as the same request, as npm start passes Ctr
   withService(async (service) => {
     await service.interrupt({ repeatAfterMs: 50 });
     expect(await service.launcherExit()).toBe(0);
-    expect(service.output()).not.toContain('again');
+    expect(service.output()).toContain('received SIGINT again within a second: the same request');
+    expect(service.output()).not.toMatch(/again, stopping|a third time/);
     expectOrderedStop(service.output());
+  }), 180_000);
+
+it('takes a second Ctrl-C passed on by npm as one more request: both stopped at once, not killed', () =>
+  withService(async (service) => {
+    const [, dataPlane] = service.serverPids();
+    // A data plane that cannot act on its SIGTERM keeps the stop going long enough to press again.
+    process.kill(dataPlane as number, 'SIGSTOP');
+    const pressTwice = async (): Promise<void> => {
+      service.pressCtrlC();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      service.pressCtrlC();
+    };
+    await pressTwice();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await pressTwice();
+    process.kill(dataPlane as number, 'SIGCONT');
+    expect(await service.launcherExit()).toBe(0);
+    const output = service.output();
+    expect(output.match(/again, stopping/g)).toHaveLength(1);
+    expect(output).not.toContain('a third time');
+    expect(output).toContain('control plane: received SIGTERM, shutting down');
+    expect(await serversGone(service.serverPids(), 5_000)).toBe(true);
+    expect(await exists(join(service.dataDir, 'pglite.lock'))).toBe(false);
   }), 180_000);
 
 it('stops the control plane after a bounded wait for a data plane that does not exit, then kills the data plane', () =>

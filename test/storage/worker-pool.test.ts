@@ -44,14 +44,19 @@ describe('worker pool', () => {
 
   it('sends a request to the worker with the least work in flight', async () => {
     const workers = pool(2);
-    const heavy = workers.run({ action: 'delay', value: 300 }, 10);
+    // In flight for long enough on a loaded machine; checked below.
+    const heavy = workers.run({ action: 'delay', value: 3000 }, 10);
+    let heavyDone = false;
+    void heavy.then(() => (heavyDone = true));
     const light = await workers.run({ action: 'echo', value: 'light' }, 1);
     const next = await workers.run({ action: 'echo', value: 'next' }, 1);
     // Both went to the worker without the heavy request, which is still in flight.
+    expect(heavyDone).toBe(false);
     expect(next.threadId).toBe(light.threadId);
     const heavier = workers.run({ action: 'delay', value: 100 }, 20);
     // Now the heavy worker holds less (10 against 20): the next request goes there.
     const there = await workers.run({ action: 'echo', value: 'there' }, 1);
+    expect(heavyDone).toBe(false);
     expect(there.threadId).not.toBe(light.threadId);
     expect((await heavy).threadId).toBe(there.threadId);
     expect((await heavier).threadId).toBe(light.threadId);
@@ -86,8 +91,10 @@ describe('worker pool', () => {
     const workers = pool(2);
     // With both idle, a request goes to the first worker.
     const first = await workers.run({ action: 'echo', value: 'first' }, 1);
-    // A function cannot be cloned: postMessage throws, and the promise rejects with that error.
-    await expect(workers.run({ action: 'echo', value: () => 1 }, 5)).rejects.toThrow(/could not be cloned/);
+    // A function cannot be cloned: postMessage throws, and the request fails as a StorageError.
+    const refused = await rejection(workers.run({ action: 'echo', value: () => 1 }, 5));
+    expect(refused.code).toBe('internal');
+    expect(refused.message).toMatch(/could not be cloned/);
     // No phantom work was counted on the first worker: it is still the one a request goes to.
     expect((await workers.run({ action: 'echo', value: 'ok' }, 1)).threadId).toBe(first.threadId);
   });

@@ -23,7 +23,10 @@ export interface PooledReply {
 
 /** Sends requests to a pool's workers. */
 export interface WorkerPool<Request extends PooledRequest, Reply extends PooledReply> {
-  /** Posts `request` (with a fresh id) to the least busy worker; resolves with its reply, rejects with `unavailable` when the worker fails. */
+  /**
+   * Posts `request` (with a fresh id) to the least busy worker; resolves with its reply, rejects with
+   * `unavailable` when the worker fails, `internal` when the request cannot be posted (not cloneable).
+   */
   run(request: Omit<Request, 'id'>, weight: number, transfer?: readonly TransferListItem[]): Promise<Reply>;
 }
 
@@ -73,7 +76,12 @@ export function createWorkerPool<Request extends PooledRequest, Reply extends Po
       const id = nextId++;
       return new Promise((resolve, reject) => {
         // Posted first: a message that cannot be sent (a detached buffer...) must leave nothing registered.
-        worker.postMessage({ ...request, id }, transfer);
+        try {
+          worker.postMessage({ ...request, id }, transfer);
+        } catch (error) {
+          reject(new StorageError('internal', `local storage: a request to ${name} ${index} could not be posted: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+          return;
+        }
         slot.waiting.set(id, { resolve, reject, weight });
         slot.load += weight;
         worker.ref();
