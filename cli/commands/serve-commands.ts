@@ -38,7 +38,6 @@ async function serveUntilSignal(io: CommandIo, name: string, start: () => Promis
   });
   try {
     await requested;
-    stopWatching();
     await server.close();
   } finally {
     stopWatching();

@@ -131,34 +131,29 @@ function serversOf(launcherPid: number): number[] {
   return ['control-plane', 'data-plane'].flatMap((role) => launched.filter((pid) => argvOf(pid).includes(role)).slice(0, 1));
 }
 
-function kill(pid: number, signal: NodeJS.Signals | 0): boolean {
+/** True while process `pid` runs: it exists and is not a zombie (exited, not yet reaped). */
+function alive(pid: number): boolean {
   try {
-    process.kill(pid, signal);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
   } catch {
     return false;
   }
 }
 
-/** True once none of `pids` is running any more (polled every 100 ms), false after `timeoutMs`. */
-export async function serversGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
+/** True once `check` holds (polled every 100 ms), false if it still does not after `timeoutMs`. */
+export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    // A zombie still answers signal 0: gone means no process, or one that has exited but not been reaped.
-    const left = pids.filter((pid) => kill(pid, 0) && !isZombie(pid));
-    if (left.length === 0) return true;
+  while (!(await check())) {
     if (performance.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  return true;
 }
 
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
+/** True once none of `pids` runs any more, false after `timeoutMs`. */
+export function serversGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
+  return pollUntil(() => !pids.some(alive), timeoutMs);
 }
 
 /** Starts the service and waits until it can take uploads. */
@@ -176,11 +171,11 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
   // 'close': the launcher has exited and its output has been read to the end.
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const launcherPid = child.pid as number;
-  // The servers `start` launched (they run in sessions of their own): waited for, and killed if need be.
+  // The servers `start` launched (they run in sessions of their own), once it is ready: for the tests.
   let servers: number[] = [];
   const stop = async (options: { keepDataDir?: boolean } = {}): Promise<void> => {
-    // Also those of a start that failed before the servers were counted.
-    const launched = [...new Set([...servers, ...launchedBy(launcherPid)])];
+    // Found by their environment: also those of a start that failed before the servers were counted.
+    const launched = launchedBy(launcherPid);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await exited;
@@ -188,7 +183,13 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
     if (!(await serversGone(launched, 30_000))) {
       // Only processes still launched by this launcher: a PID may have been reused meanwhile.
       const mine = new Set(launchedBy(launcherPid));
-      for (const pid of launched) if (mine.has(pid)) kill(pid, 'SIGKILL');
+      for (const pid of launched.filter((pid) => mine.has(pid))) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
+      }
     }
     await serversGone(launched, 5_000);
     if (options.keepDataDir !== true) await rm(dataDir, { recursive: true, force: true });

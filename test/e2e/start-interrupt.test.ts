@@ -10,16 +10,12 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { serversGone, startService, type ServiceUnderTest } from './process-harness.ts';
+import { pollUntil, serversGone, startService, type ServiceUnderTest } from './process-harness.ts';
 import { DATA_PLANE_STOP_WAIT_MS } from '../../cli/commands/start.ts';
 
-/** Resolves once `check` holds, polling every 100 ms; rejects with `what` after `timeoutMs`. */
+/** Resolves once `check` holds; rejects naming `what` after `timeoutMs`. */
 async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`still not so after ${timeoutMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  if (!(await pollUntil(check, timeoutMs))) throw new Error(`still not so after ${timeoutMs} ms: ${what}`);
 }
 
 const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
