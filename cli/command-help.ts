@@ -87,7 +87,8 @@ Runs where the data planes run: it opens the backends configured in ARTIFACTSTOR
 <data dir>/internal-token). A session whose parts cannot be deleted stays open for the next sweep.
 
 Exit status: 0 nothing left behind; 1 the control plane could not be asked; 2 some session could not
-be expired now (each on stderr, or in the "errors" of --json).`;
+be expired now (each on stderr, or in the "errors" of --json), or the sweep could not start (no
+internal token, an unknown --backend, a missing storage root).`;
 
 /** `--help` of `artifactstore health`. */
 export const HEALTH_HELP = `Usage: artifactstore health [--json] [--url URL] [--token TOKEN]

@@ -22,7 +22,7 @@ Commands:
   start                   Run a control plane (127.0.0.1:8000) and a data plane (127.0.0.1:8001)
                           on the embedded default: PGlite + ./var. What \`npm start\` runs.
   control-plane           Run the control plane alone (registry, event log, API; never file bytes).
-  data-plane [--control-plane URL] [--listen HOST:PORT]
+  data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]
                           Run one data plane (streams, hashes and stores bytes).
   push <dir> --producer P --subject S --retention-class C [options]
                           Register a directory as one package and finalize it; prints the package id.
@@ -44,9 +44,9 @@ Commands:
   replay [--check]        Rebuild every view table from the event log (after verifying the chain).
                           --check also reports whether the views differed from the log.
   audit verify [--json]   Recompute the event hash chain; exit 1 naming the first bad sequence.
-  storage verify [--backend ID]
+  storage verify [--backend ID] [--json]
                           Re-read every stored copy, recompute both digests, record failures.
-  uploads sweep [--backend ID]
+  uploads sweep [--backend ID] [--json]
                           Expire abandoned upload sessions and delete their parts (data planes
                           also do this every ARTIFACTSTORE_UPLOAD_SWEEP_INTERVAL seconds).
   copy-events --from DB_URL [--to DB_URL]
@@ -59,7 +59,8 @@ Environment:
   ARTIFACTSTORE_LISTEN         Control-plane address (default 127.0.0.1:8000).
   ARTIFACTSTORE_URL            Control-plane URL for client commands (default http://127.0.0.1:8000).
   ARTIFACTSTORE_TOKEN          Bearer token for client commands (local default: <data dir>/dev-token).
-  ARTIFACTSTORE_CONFIG         Operator TOML: retention class durations, sweep interval (control plane).
+  ARTIFACTSTORE_CONFIG         Operator TOML: retention class durations and sweep interval (control
+                               plane), storage backends and routing (control plane and data planes).
   ARTIFACTSTORE_CLI            auto (default): the compiled CLI while it matches the sources (npm run
                                build), else the sources through tsx; compiled or source to insist.
   See docs/OPERATOR.md for every variable.
@@ -71,11 +72,11 @@ const COMMAND_HELP: Record<string, string> = {
   start:
     'Usage: artifactstore start [--control-plane-listen HOST:PORT] [--data-plane-listen HOST:PORT]\n\nStarts a control plane and then a data plane as two child processes, relays their logs, and\nstops both on Ctrl-C, SIGTERM or SIGHUP (the data plane first, then the control plane; a\nsecond signal stops both at once, a third kills them) or when either exits. Killed outright,\nit leaves no server behind: each notices within a second and closes by itself.\nDefaults: ARTIFACTSTORE_LISTEN and ARTIFACTSTORE_DATA_PLANE_LISTEN, else 127.0.0.1:8000 and\n127.0.0.1:8001.\nOn first start with no tokens configured, an admin token is written to <data dir>/dev-token.',
   push:
-    'Usage: artifactstore push <dir> --producer P --subject S --retention-class C\n         [--metadata KEY=VALUE]... [--metadata-json JSON] [--no-finalize] [--concurrency N]\n         [--json] [--url URL] [--token TOKEN]\n\nCreates a package, uploads every file below <dir> (each stored SHA-256 is checked against the\nbytes read), then finalizes it. Symbolic links leaving <dir>, special files and unreadable\nentries are errors: nothing is skipped silently. Prints the package id; --json prints id,\nmanifest digest, file count, bytes and expiry.\n\nRetention classes: transient, raw-evidence, summary-evidence, release-evidence, permanent-record.',
-  pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force. On a case-insensitive filesystem (macOS and\nWindows by default, exFAT), a package holding paths that differ only in case (Readme.txt and\nREADME.txt) is refused before anything is written: pull it into a case-sensitive directory.',
+    'Usage: artifactstore push <dir> --producer P --subject S --retention-class C\n         [--metadata KEY=VALUE]... [--metadata-json JSON] [--no-finalize] [--concurrency N]\n         [--json] [--url URL] [--token TOKEN]\n\nCreates a package, uploads every file below <dir> (each stored SHA-256 is checked against the\nbytes read), then finalizes it, uploading --concurrency N files at once (1-256, default 8).\nSymbolic links leaving <dir>, special files and unreadable\nentries are errors: nothing is skipped silently. Prints the package id; --json prints id,\nmanifest digest, file count, bytes and expiry.\n\nRetention classes: transient, raw-evidence, summary-evidence, release-evidence, permanent-record.',
+  pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force. On a case-insensitive filesystem (macOS and\nWindows by default, exFAT), a package holding paths that differ only in case (Readme.txt and\nREADME.txt) is refused before anything is written: pull it into a case-sensitive directory.\n--concurrency N: downloads at once, 1-256 (default 8).',
   'control-plane': 'Usage: artifactstore control-plane\n\nRuns the control plane until SIGINT/SIGTERM. Configured by environment (see docs/OPERATOR.md).',
   'data-plane':
-    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001, --advertise-url http://<listen> (the URL clients are redirected to).\nStorage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects).\nStart it with GLIBC_TUNABLES=' + (withDataPlaneProcessTuning({}).GLIBC_TUNABLES ?? '') + '\n(artifactstore start does; docs/OPERATOR.md, "Process settings of a data plane").',
+    'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001, --advertise-url http://<listen> (the URL clients are redirected to).\nThe three flags default to ARTIFACTSTORE_CONTROL_PLANE_URL, ARTIFACTSTORE_DATA_PLANE_LISTEN and\nARTIFACTSTORE_DATA_PLANE_ADVERTISE_URL when those are set.\nStorage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects). Storage backends (S3, several\nlocal ones): the [storage] table of ARTIFACTSTORE_CONFIG, the same file the control plane reads.\nStart it with GLIBC_TUNABLES=' + (withDataPlaneProcessTuning({}).GLIBC_TUNABLES ?? '') + '\n(artifactstore start does; docs/OPERATOR.md, "Process settings of a data plane").',
   retention: `Usage: artifactstore retention <subcommand> [--json] [--url URL] [--token TOKEN]
 
   extend <package-id> (--until TIME | --by DURATION) --reason TEXT
@@ -118,7 +119,7 @@ Rules:
   version: 'Usage: artifactstore version\n\nPrints the artifact-store version.',
   migrate: 'Usage: artifactstore migrate\n\nApplies pending migrations to the configured database (see artifactstore --help for the environment).',
   replay:
-    'Usage: artifactstore replay [--check]\n\nVerifies the event hash chain, then empties every view table (packages, files, storage\nlocations, retention state, holds, upload sessions) and rebuilds them from the event log in one\ntransaction. Refuses to run on a log that fails verification.\n\n  --check   also compare the views before and after; exit 1 if they differed.',
+    'Usage: artifactstore replay [--check]\n\nVerifies the event hash chain, then empties every view table (packages, files, storage\nlocations, retention state, holds, upload sessions) and rebuilds them from the event log in one\ntransaction. Refuses to run on a log that fails verification: exit 2, nothing changed.\n\n  --check   also compare the views before and after; exit 1 if they differed.',
   audit: 'Usage: artifactstore audit verify [--json]\n\nRecomputes every event hash from sequence 1 and checks the links, the sequence and the log head.\nExit 0 when the chain is intact; exit 1 naming the first bad sequence and why.\n\n  --json    print the result as JSON.',
 };
 

@@ -23,8 +23,15 @@ export async function copyEventsCommand(io: CommandIo, rest: readonly string[]):
     io.err('usage: artifactstore copy-events --from DB_URL [--to DB_URL] [--no-replay]; see artifactstore copy-events --help');
     return 2;
   }
-  const sourceConfig = databaseConfigFromUrl(values.from, undefined);
-  const targetConfig = values.to === undefined ? databaseConfigFromEnv(io.env) : databaseConfigFromUrl(values.to, undefined);
+  let sourceConfig: DatabaseConfig;
+  let targetConfig: DatabaseConfig;
+  try {
+    sourceConfig = databaseConfigFromUrl(values.from, undefined, '--from');
+    targetConfig = values.to === undefined ? databaseConfigFromEnv(io.env) : databaseConfigFromUrl(values.to, undefined, '--to');
+  } catch (error) {
+    io.err(error instanceof Error ? error.message : String(error));
+    return 2;
+  }
   const [from, to] = [describeDatabase(sourceConfig), describeDatabase(targetConfig)];
   if (from === to || (await sameDirectory(sourceConfig, targetConfig))) {
     io.err(`source and target are the same database (${from})`);

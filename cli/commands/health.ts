@@ -28,10 +28,15 @@ export async function healthCommand(io: CommandIo, args: readonly string[]): Pro
   }
   const health = (await res.json().catch(() => ({}))) as Health;
   if (values.json) io.out(JSON.stringify(health));
-  else {
+  // A control plane's /healthz always reports its database; a data plane's (or another server's) does not.
+  if (health.database === undefined) {
+    io.err(`health: ${conn.url}/healthz answered ${res.status} without a database: not a control plane (a data plane's URL?); --url and ARTIFACTSTORE_URL take the control plane's URL (port 8000 by default)`);
+    return 2;
+  }
+  if (!values.json) {
     const planes = health.data_planes ?? [];
     io.out(`status: ${health.status ?? `HTTP ${res.status}`}`);
-    io.out(`database: ${health.database?.ok === true ? 'ok' : 'unavailable'}`);
+    io.out(`database: ${health.database.ok === true ? 'ok' : 'unavailable'}`);
     io.out(`data planes: ${planes.length === 0 ? 'none alive (uploads and downloads cannot work)' : planes.map((p) => `${p.id ?? '?'} ${p.url ?? '?'} (backend ${p.backend_id ?? '?'})`).join(', ')}`);
     if (health.storage !== undefined) io.out(`failed storage locations: ${health.storage.failed_locations ?? 0}`);
     for (const problem of health.problems ?? []) io.out(`problem: ${problem}`);

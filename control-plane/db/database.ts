@@ -49,15 +49,18 @@ function parseInt8(text: string): number {
 const pgTypeParser = ((oid: number, format?: 'text' | 'binary'): unknown =>
   oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, format ?? 'text') as unknown)) as typeof pg.types.getTypeParser;
 
-/** Parses a database URL or PGlite directory into a config; undefined URL means embedded PGlite. */
-export function databaseConfigFromUrl(url: string | undefined, pgliteDir: string | undefined): DatabaseConfig {
+/**
+ * Parses a database URL or PGlite directory into a config; undefined URL means embedded PGlite. `source`
+ * names where the URL came from in the error for a malformed one (a variable or a flag).
+ */
+export function databaseConfigFromUrl(url: string | undefined, pgliteDir: string | undefined, source = 'ARTIFACTSTORE_DATABASE_URL'): DatabaseConfig {
   if (url === undefined || url === '') return pgliteDir === undefined ? { kind: 'pglite' } : { kind: 'pglite', dataDir: pgliteDir };
   if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
   if (url.startsWith('pglite://')) {
     const dir = url.slice('pglite://'.length);
     return dir === '' || dir === 'memory' ? { kind: 'pglite' } : { kind: 'pglite', dataDir: dir };
   }
-  throw new Error(`ARTIFACTSTORE_DATABASE_URL must start with postgres://, postgresql:// or pglite:// (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
+  throw new Error(`${source} must start with postgres://, postgresql:// or pglite:// (got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//***@'))})`);
 }
 
 /** Options of {@link openDatabase}. */

@@ -140,6 +140,13 @@ describe('copy-events', () => {
     expect(io.errors.join('\n')).toMatch(/same database/);
     io = capture();
     expect(await runCli(['copy-events'], io)).toBe(2);
+    // A malformed URL is blamed on the flag it came from, not on ARTIFACTSTORE_DATABASE_URL.
+    io = capture();
+    expect(await runCli(['copy-events', '--from', source, '--to', 'mysql://db/x'], io)).toBe(2);
+    expect(io.errors.join('\n')).toMatch(/^--to must start with postgres:\/\//m);
+    io = capture();
+    expect(await runCli(['copy-events', '--from', '/tmp/x'], io)).toBe(2);
+    expect(io.errors.join('\n')).toMatch(/^--from must start with/m);
   });
 
   it('only reads the source: a missing one is not created, an older schema is refused and left as it was', async () => {

@@ -41,6 +41,11 @@ it('health says ok and exits 0', async () => {
   const down = await runCliProcess(['health', '--url', 'http://127.0.0.1:1'], service!.env);
   expect(down.code).toBe(2);
   expect(down.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:1/);
+  // A data plane's own /healthz says ok, but it is not the control plane health asks about.
+  const dataPlane = await runCliProcess(['health', '--url', service!.dataUrl], service!.env);
+  expect(dataPlane.code, dataPlane.stdout).toBe(2);
+  expect(dataPlane.stderr).toMatch(/without a database: not a control plane/);
+  expect(dataPlane.stdout).toBe('');
 });
 
 it('ls lists the package with its counts, filters by producer and status', async () => {
