@@ -198,6 +198,16 @@ describe('local backend on the filesystem', () => {
     expect(Buffer.from(bytes as Uint8Array).toString()).toBe('first');
   });
 
+  it('fails a getObjects with the first failure in input order, across its groups', async () => {
+    // Two groups (32 objects at most each), one per read worker: the first holds a missing object after
+    // 31 present ones, the second a size no buffer can hold. The missing object comes first, so not-found.
+    await put(backend, key, 'x'.repeat(100 * 1024));
+    const missing = contentKey(Digest.fromHex('blake3', 'dcba'.repeat(16)));
+    const present = Array.from({ length: 31 }, () => ({ key, expectedSize: 100 * 1024 }));
+    await expectStorageError(backend.getObjects([...present, { key: missing, expectedSize: 1 }, { key, expectedSize: Number.MAX_SAFE_INTEGER }]), 'not-found');
+    await expectStorageError(backend.getObjects([...present, { key, expectedSize: Number.MAX_SAFE_INTEGER }, { key: missing, expectedSize: 1 }]), 'internal');
+  });
+
   it('reports a FIFO in place of an object as integrity instead of hanging', async () => {
     await mkdir(join(root, 'blake3', 'ab', 'cd'), { recursive: true });
     try {
