@@ -32,6 +32,7 @@ Options:
 Nothing is skipped silently: unreadable files or directories, symbolic links that leave the
 directory (or dangle), and special files (FIFOs, sockets, devices) are listed and the command exits
 1 before creating anything, unless each is excluded with --exclude.
+Ctrl-C (or SIGTERM) stops the uploads and leaves the package open, not finalized; exit 130 (143).
 
 Re-running on the same run id prints the stored package (reused: true) and uploads nothing. If an
 earlier ingest was interrupted, its package is still open: the command exits 1

@@ -9,6 +9,7 @@ import type { JsonObject } from '@bufbuild/protobuf';
 import { withDataPlaneProcessTuning } from '../data-plane/process/process-tuning.ts';
 import { binPath } from './bin-path.ts';
 import { processIo, type CommandIo } from './command-io.ts';
+import { runInterruptible } from './interrupt.ts';
 // Commands are imported when dispatched, not here: each process loads only what its command needs
 // (a data plane neither the database nor the S3 client, a push neither).
 import { COPY_EVENTS_HELP, EVENTS_HELP, GUIDE_BOARD_HELP, HEALTH_HELP, LS_HELP, MANIFEST_HELP, STORAGE_HELP, UPLOADS_HELP } from './command-help.ts';
@@ -72,8 +73,8 @@ const COMMAND_HELP: Record<string, string> = {
   start:
     'Usage: artifactstore start [--control-plane-listen HOST:PORT] [--data-plane-listen HOST:PORT]\n\nStarts a control plane and then a data plane as two child processes, relays their logs, and\nstops both on Ctrl-C, SIGTERM or SIGHUP (the data plane first, then the control plane; a\nsecond signal stops both at once, a third kills them) or when either exits. Killed outright,\nit leaves no server behind: each notices within a second and closes by itself.\nDefaults: ARTIFACTSTORE_LISTEN and ARTIFACTSTORE_DATA_PLANE_LISTEN, else 127.0.0.1:8000 and\n127.0.0.1:8001.\nOn first start with no tokens configured, an admin token is written to <data dir>/dev-token.',
   push:
-    'Usage: artifactstore push <dir> --producer P --subject S --retention-class C\n         [--metadata KEY=VALUE]... [--metadata-json JSON] [--no-finalize] [--concurrency N]\n         [--json] [--url URL] [--token TOKEN]\n\nCreates a package, uploads every file below <dir> (each stored SHA-256 is checked against the\nbytes read), then finalizes it, uploading --concurrency N files at once (1-256, default 8).\nSymbolic links leaving <dir>, special files and unreadable\nentries are errors: nothing is skipped silently. Prints the package id; --json prints id,\nmanifest digest, file count, bytes and expiry.\n\nRetention classes: transient, raw-evidence, summary-evidence, release-evidence, permanent-record.',
-  pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force. On a case-insensitive filesystem (macOS and\nWindows by default, exFAT), a package holding paths that differ only in case (Readme.txt and\nREADME.txt) is refused before anything is written: pull it into a case-sensitive directory.\n--concurrency N: downloads at once, 1-256 (default 8).',
+    'Usage: artifactstore push <dir> --producer P --subject S --retention-class C\n         [--metadata KEY=VALUE]... [--metadata-json JSON] [--no-finalize] [--concurrency N]\n         [--json] [--url URL] [--token TOKEN]\n\nCreates a package, uploads every file below <dir> (each stored SHA-256 is checked against the\nbytes read), then finalizes it, uploading --concurrency N files at once (1-256, default 8).\nSymbolic links leaving <dir>, special files and unreadable\nentries are errors: nothing is skipped silently. Prints the package id; --json prints id,\nmanifest digest, file count, bytes and expiry. Ctrl-C (or SIGTERM) stops the uploads and leaves\nthe package open, not finalized, naming it; exit 130 (143). A second Ctrl-C quits at once.\n\nRetention classes: transient, raw-evidence, summary-evidence, release-evidence, permanent-record.',
+  pull: 'Usage: artifactstore pull <package-id> <dir> [--force] [--concurrency N] [--url URL] [--token TOKEN]\n\nDownloads every file of the package below <dir>, checking size, SHA-256 and BLAKE3 of each.\nExisting files are not overwritten unless --force. On a case-insensitive filesystem (macOS and\nWindows by default, exFAT), a package holding paths that differ only in case (Readme.txt and\nREADME.txt) is refused before anything is written: pull it into a case-sensitive directory.\n--concurrency N: downloads at once, 1-256 (default 8). Ctrl-C (or SIGTERM) stops the downloads:\nfiles already checked and placed stay, no temporary file does; exit 130 (143).',
   'control-plane': 'Usage: artifactstore control-plane\n\nRuns the control plane until SIGINT/SIGTERM. Configured by environment (see docs/OPERATOR.md).',
   'data-plane':
     'Usage: artifactstore data-plane [--control-plane URL] [--listen HOST:PORT] [--advertise-url URL]\n\nRuns one data plane until SIGINT/SIGTERM. Defaults: --control-plane http://127.0.0.1:8000,\n--listen 127.0.0.1:8001, --advertise-url http://<listen> (the URL clients are redirected to).\nThe three flags default to ARTIFACTSTORE_CONTROL_PLANE_URL, ARTIFACTSTORE_DATA_PLANE_LISTEN and\nARTIFACTSTORE_DATA_PLANE_ADVERTISE_URL when those are set.\nStorage root: ARTIFACTSTORE_STORAGE_ROOT (default <data dir>/objects). Storage backends (S3, several\nlocal ones): the [storage] table of ARTIFACTSTORE_CONFIG, the same file the control plane reads.\nStart it with GLIBC_TUNABLES=' + (withDataPlaneProcessTuning({}).GLIBC_TUNABLES ?? '') + '\n(artifactstore start does; docs/OPERATOR.md, "Process settings of a data plane").',
@@ -351,7 +352,8 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         io.err(`usage: artifactstore push <dir> --producer P --subject S --retention-class C${missing.length > 0 ? ` (missing --${missing.join(', --')})` : ''}`);
         return 2;
       }
-      await (await import('./commands/push.ts')).pushDirectory(io, {
+      const { pushDirectory } = await import('./commands/push.ts');
+      const options = {
         directory: dir,
         producer: values.producer as string,
         subject: values.subject as string,
@@ -362,8 +364,11 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         json: values.json,
         url: values.url,
         token: values.token,
+      };
+      return runInterruptible(io, 'push', async (signal) => {
+        await pushDirectory(io, { ...options, signal });
+        return 0;
       });
-      return 0;
     }
     case 'pull': {
       const { values, positionals } = parseArgs({
@@ -376,11 +381,17 @@ async function dispatch(command: string, rest: readonly string[], io: CommandIo)
         io.err('usage: artifactstore pull <package-id> <dir>');
         return 2;
       }
-      await (await import('./commands/pull.ts')).pullPackage(io, { packageId: positionals[0] as string, directory: positionals[1] as string, force: values.force, concurrency: parseConcurrency(values.concurrency), url: values.url, token: values.token });
-      return 0;
+      const { pullPackage } = await import('./commands/pull.ts');
+      const options = { packageId: positionals[0] as string, directory: positionals[1] as string, force: values.force, concurrency: parseConcurrency(values.concurrency), url: values.url, token: values.token };
+      return runInterruptible(io, 'pull', async (signal) => {
+        await pullPackage(io, { ...options, signal });
+        return 0;
+      });
     }
-    case 'guide-board':
-      return (await import('./commands/guide-board.ts')).guideBoardCommand(io, rest);
+    case 'guide-board': {
+      const { guideBoardCommand } = await import('./commands/guide-board.ts');
+      return runInterruptible(io, 'guide-board ingest', (signal) => guideBoardCommand(io, rest, signal));
+    }
     case 'copy-events':
       return (await import('./commands/copy-events.ts')).copyEventsCommand(io, rest);
     case 'retention':

@@ -28,6 +28,8 @@ export interface ArchiveDownloadOptions {
   readonly onFile?: (file: FileJson) => void;
   /** Directories known to exist (shared across batches: one `mkdir` per directory, not per file). */
   readonly directories?: Set<string>;
+  /** Aborts the transfer (the download then fails; files already placed stay, none is half-written). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function downloadBatch(dataPlaneUrl: string, packageId: string, bat
   } catch (error) {
     if (!(error instanceof TransferError && (error.code === 'route-not-found' || error.status === 405))) throw error;
     for (const { file, target } of batch) {
-      await downloadFile(dataPlaneUrl, file, target, options.headers);
+      await downloadFile(dataPlaneUrl, file, target, options.headers, options.signal);
       options.onFile?.(file);
     }
   }
@@ -50,7 +52,7 @@ export async function downloadBatch(dataPlaneUrl: string, packageId: string, bat
 export async function downloadArchive(dataPlaneUrl: string, packageId: string, batch: readonly ArchiveTarget[], options: ArchiveDownloadOptions): Promise<void> {
   const body = Buffer.from(JSON.stringify({ relative_paths: batch.map((b) => b.file.relative_path) }), 'utf8');
   const url = new URL(`${dataPlaneUrl}/packages/${encodeURIComponent(packageId)}/archive`);
-  const res = await send(url, 'POST', { ...options.headers, 'content-type': 'application/json', 'content-length': body.byteLength }, Readable.from([body]));
+  const res = await send(url, 'POST', { ...options.headers, 'content-type': 'application/json', 'content-length': body.byteLength }, Readable.from([body]), options.signal);
   if (res.statusCode !== 200) throw await failure(res, `download of ${batch.length} files`);
   const extract = tar.extract();
   const feeding = pipeline(res, extract).catch((error: unknown) => {

@@ -23,11 +23,11 @@ export interface BatchFile {
 }
 
 /** Uploads `files` as one batch; resolves with the stored files in the same order. */
-export async function uploadBatch(dataPlaneUrl: string, packageId: string, files: readonly BatchFile[], options: { headers: Record<string, string>; replace?: boolean }): Promise<FileJson[]> {
+export async function uploadBatch(dataPlaneUrl: string, packageId: string, files: readonly BatchFile[], options: { headers: Record<string, string>; replace?: boolean; signal?: AbortSignal | undefined }): Promise<FileJson[]> {
   const url = new URL(`${dataPlaneUrl}/packages/${encodeURIComponent(packageId)}/files${options.replace === true ? '?replace=true' : ''}`);
   const pack = tar.pack();
   const sent: { sha256: string; size: number }[] = [];
-  const response = post(url, { ...options.headers, 'content-type': 'application/x-tar', 'transfer-encoding': 'chunked' }, pack, coalesceChunks());
+  const response = post(url, { ...options.headers, 'content-type': 'application/x-tar', 'transfer-encoding': 'chunked' }, pack, coalesceChunks(), options.signal);
   // Feed the archive; a failed request destroys the pack, which ends this loop with its error.
   const feeding = (async () => {
     for (const file of files) {
@@ -66,10 +66,10 @@ export async function uploadBatch(dataPlaneUrl: string, packageId: string, files
 }
 
 /** Sends `body` through `gather` (few large writes, see `coalesce-chunks.ts`) as the request body. */
-function post(url: URL, headers: Record<string, string>, body: NodeJS.ReadableStream, gather: Transform): Promise<IncomingMessage> {
+function post(url: URL, headers: Record<string, string>, body: NodeJS.ReadableStream, gather: Transform, signal: AbortSignal | undefined): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers }, resolve);
+    const req = request(url, { method: 'POST', headers, ...(signal === undefined ? {} : { signal }) }, resolve);
     req.on('error', reject);
     pipeline(body, gather, req).catch(reject);
   });

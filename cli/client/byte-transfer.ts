@@ -55,10 +55,11 @@ export async function failure(res: IncomingMessage, what: string): Promise<Trans
   return new TransferError(res.statusCode ?? 0, code, `${what}: ${res.statusCode ?? '?'} ${code}: ${detail}`);
 }
 
-export function send(url: URL, method: string, headers: Record<string, string | number>, body?: NodeJS.ReadableStream): Promise<IncomingMessage> {
+/** Sends one request; `signal` aborts it, its body and its response (the promise or the response stream then fails). */
+export function send(url: URL, method: string, headers: Record<string, string | number>, body?: NodeJS.ReadableStream, signal?: AbortSignal): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, resolve);
+    const req = request(url, { method, headers, ...(signal === undefined ? {} : { signal }) }, resolve);
     req.on('error', reject);
     if (body === undefined) req.end();
     else pipeline(body, req).catch(reject);
@@ -93,7 +94,7 @@ export function filePath(packageId: string, relativePath: string): string {
 }
 
 /** Uploads one local file; verifies the server's SHA-256 and size against what was read. */
-export async function uploadFile(dataPlaneUrl: string, packageId: string, relativePath: string, absolutePath: string, size: number, options: { headers: Record<string, string>; mediaType: string; replace?: boolean }): Promise<FileJson> {
+export async function uploadFile(dataPlaneUrl: string, packageId: string, relativePath: string, absolutePath: string, size: number, options: { headers: Record<string, string>; mediaType: string; replace?: boolean; signal?: AbortSignal | undefined }): Promise<FileJson> {
   const sha = createHash('sha256');
   let read = 0;
   const tap = new Transform({
@@ -105,7 +106,7 @@ export async function uploadFile(dataPlaneUrl: string, packageId: string, relati
   });
   const url = new URL(`${dataPlaneUrl}${filePath(packageId, relativePath)}${options.replace === true ? '?replace=true' : ''}`);
   const source = createReadStream(absolutePath).pipe(tap);
-  const res = await send(url, 'PUT', { ...options.headers, 'content-type': options.mediaType, 'content-length': size }, source);
+  const res = await send(url, 'PUT', { ...options.headers, 'content-type': options.mediaType, 'content-length': size }, source, options.signal);
   if (res.statusCode !== 201) throw await failure(res, `upload ${relativePath}`);
   const file = JSON.parse(await readBody(res)) as FileJson;
   const local = `sha256:${sha.digest('hex')}`;
@@ -122,9 +123,12 @@ export function checkReceived(file: FileJson, got: { readonly size: number; read
   }
 }
 
-/** Downloads a file to `target` (via a temporary file), checking size and both digests. */
-export async function downloadFile(dataPlaneUrl: string, file: FileJson, target: string, headers: Record<string, string>): Promise<void> {
-  const res = await send(new URL(`${dataPlaneUrl}/files/${encodeURIComponent(file.file_id)}/download`), 'GET', headers);
+/**
+ * Downloads a file to `target` (via a temporary file), checking size and both digests. Aborted by
+ * `signal`, it fails and leaves no temporary file behind.
+ */
+export async function downloadFile(dataPlaneUrl: string, file: FileJson, target: string, headers: Record<string, string>, signal?: AbortSignal): Promise<void> {
+  const res = await send(new URL(`${dataPlaneUrl}/files/${encodeURIComponent(file.file_id)}/download`), 'GET', headers, undefined, signal);
   if (res.statusCode !== 200) throw await failure(res, `download ${file.relative_path}`);
   await mkdir(dirname(target), { recursive: true });
   const sha = createHash('sha256');

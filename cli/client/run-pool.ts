@@ -1,13 +1,14 @@
 /**
  * Runs `work` over `items` with at most `concurrency` in flight; stops starting new work after the
- * first failure and rethrows it once the in-flight work settles.
+ * first failure, or once `signal` is aborted, and rethrows the failure (else the signal's reason) once
+ * the in-flight work settles. Aborting does not stop work in flight: give `work` the signal for that.
  */
-export async function runPool<T, R>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function runPool<T, R>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
   let failed: { error: unknown } | undefined;
   async function worker(): Promise<void> {
-    while (failed === undefined && next < items.length) {
+    while (failed === undefined && signal?.aborted !== true && next < items.length) {
       const index = next++;
       try {
         results[index] = await work(items[index] as T, index);
@@ -18,5 +19,6 @@ export async function runPool<T, R>(items: readonly T[], concurrency: number, wo
   }
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   if (failed !== undefined) throw failed.error;
+  signal?.throwIfAborted();
   return results;
 }

@@ -47,7 +47,7 @@ function parseConcurrency(text: string): number | undefined {
 }
 
 /** Runs `guide-board <subcommand> ...`; returns the exit code. */
-export async function guideBoardCommand(io: CommandIo, rest: readonly string[]): Promise<number> {
+export async function guideBoardCommand(io: CommandIo, rest: readonly string[], signal?: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...rest],
     allowPositionals: true,
@@ -94,6 +94,7 @@ export async function guideBoardCommand(io: CommandIo, rest: readonly string[]):
     json: values.json,
     url: values.url,
     token: values.token,
+    signal,
   });
 }
 
@@ -110,6 +111,8 @@ export interface IngestOptions {
   readonly json: boolean;
   readonly url?: string | undefined;
   readonly token?: string | undefined;
+  /** Stops the upload (Ctrl-C); the package is left open, as `push` leaves it. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Ingests one run directory; returns the exit code. */
@@ -166,6 +169,7 @@ export async function ingestRun(io: CommandIo, options: IngestOptions): Promise<
       json: true,
       url: options.url,
       token: options.token,
+      signal: options.signal,
     },
   );
   const summary: GuideBoardSummary = { ...pushed, run_id: run.runId, subject: run.subject, retention_class: run.retentionClass, reused: false };

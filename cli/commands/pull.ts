@@ -24,6 +24,8 @@ export interface PullOptions {
   readonly concurrency: number;
   readonly url?: string | undefined;
   readonly token?: string | undefined;
+  /** Stops the pull (Ctrl-C): transfers in flight are aborted; files placed stay, no temporary file does. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Downloads a package; returns the number of files written. */
@@ -73,12 +75,12 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
   const wanted = files.map((file, i) => ({ file, target: targets[i] as string }));
   await runPool(planTransfers(wanted, (w) => Number(w.file.digests.size ?? 0)), options.concurrency, async (work) => {
     if (work.kind === 'single') {
-      await downloadFile(dataPlane, work.file.file, work.file.target, headers);
+      await downloadFile(dataPlane, work.file.file, work.file.target, headers, options.signal);
       report(work.file.file);
       return;
     }
-    await downloadBatch(dataPlane, options.packageId, work.files, { headers, directories, onFile: report });
-  });
+    await downloadBatch(dataPlane, options.packageId, work.files, { headers, directories, onFile: report, signal: options.signal });
+  }, options.signal);
   io.out(`${files.length} files written to ${root}, every digest verified`);
   return files.length;
 }

@@ -31,6 +31,8 @@ export interface PushOptions {
   readonly json: boolean;
   readonly url?: string | undefined;
   readonly token?: string | undefined;
+  /** Stops the push (Ctrl-C): uploads in flight are aborted, the package is left open and not finalized. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** What push prints with --json. */
@@ -90,16 +92,18 @@ async function fill(
   await runPool(planTransfers(files, (f) => f.size), options.concurrency, async (work) => {
     if (work.kind === 'single') {
       const file = work.file;
-      await uploadFile(dataPlane, packageId, file.relativePath, file.absolutePath, file.size, { headers, mediaType: mediaTypeFor(file.relativePath) });
+      await uploadFile(dataPlane, packageId, file.relativePath, file.absolutePath, file.size, { headers, mediaType: mediaTypeFor(file.relativePath), signal: options.signal });
       report(1, file.size);
     } else {
-      await uploadBatch(dataPlane, packageId, work.files.map((f) => ({ relativePath: f.relativePath, absolutePath: f.absolutePath, mediaType: mediaTypeFor(f.relativePath) })), { headers });
+      await uploadBatch(dataPlane, packageId, work.files.map((f) => ({ relativePath: f.relativePath, absolutePath: f.absolutePath, mediaType: mediaTypeFor(f.relativePath) })), { headers, signal: options.signal });
       report(work.files.length, work.files.reduce((sum, f) => sum + f.size, 0));
     }
-  });
+  }, options.signal);
   let pkg = created;
   let manifestDigest: string | null = null;
   if (options.finalize) {
+    // Interrupted after the last upload: not finalized either (a finalized package cannot take more files).
+    options.signal?.throwIfAborted();
     const res = await conn.registry.finalizePackage({ packageId });
     if (res.package !== undefined) pkg = res.package;
     manifestDigest = res.manifestDigest;

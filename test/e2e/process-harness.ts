@@ -3,12 +3,13 @@
  * plane) on free loopback ports in a fresh data directory, waits until a data plane has registered,
  * and stops it by PID.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -72,8 +73,15 @@ export function freePort(): Promise<number> {
 /**
  * Runs the CLI as a child process; resolves with its exit code and output. A command still running
  * after `timeoutMs` is killed and rejected with what it printed, so a hang names its command.
+ * `onStart` gets the child as soon as it is spawned (to watch its output or signal it).
  */
-export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 90_000, entry: CliEntry = 'source'): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCliProcess(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 90_000,
+  entry: CliEntry = 'source',
+  onStart?: (child: ChildProcessByStdio<null, Readable, Readable>) => void,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [...cliArgs(entry), ...args], { env: cliEnv(entry, env), cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -81,6 +89,7 @@ export function runCliProcess(args: readonly string[], env: NodeJS.ProcessEnv, t
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    onStart?.(child);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`artifactstore ${args.join(' ')} still running after ${timeoutMs} ms; killed.\nstdout: ${stdout}\nstderr: ${stderr}`));

@@ -1,0 +1,91 @@
+/**
+ * Ctrl-C during a transfer, through the real processes: `push` stops its uploads, says which package it
+ * left open (not finalized) and exits 130; `pull` aborts its download, leaves no temporary `.partial`
+ * file behind and exits 130 (`cli/interrupt.ts`). Each CLI is frozen with SIGSTOP the moment it is seen
+ * mid-transfer, given SIGINT, and let go: the signal lands mid-transfer whatever the machine's speed.
+ */
+import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runCliProcess, startService, type ServiceUnderTest } from './process-harness.ts';
+
+let service: ServiceUnderTest | undefined;
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'as-e2e-interrupt-'));
+  service = await startService();
+}, 120_000);
+
+afterAll(async () => {
+  await service?.stop();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+/** Freezes `pid`, queues SIGINT, lets it go: it handles the signal where it stood. */
+function interruptFrozen(pid: number): void {
+  process.kill(pid, 'SIGSTOP');
+  process.kill(pid, 'SIGINT');
+  process.kill(pid, 'SIGCONT');
+}
+
+it('push: Ctrl-C stops the uploads, names the package left open, exits 130', async () => {
+  const source = join(work, 'many');
+  for (let d = 0; d < 20; d++) {
+    await mkdir(join(source, `d${d}`), { recursive: true });
+    for (let f = 0; f < 100; f++) await writeFile(join(source, `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(200));
+  }
+  let interrupted = false;
+  const r = await runCliProcess(['push', source, '--producer', 'ci', '--subject', 'interrupted', '--retention-class', 'transient', '--concurrency', '1'], service!.env, 90_000, 'source', (child) => {
+    child.stderr.on('data', (text: string) => {
+      if (interrupted || !/created pkg_/.test(text)) return;
+      interrupted = true;
+      interruptFrozen(child.pid as number);
+    });
+  });
+  expect(interrupted).toBe(true);
+  expect(r.code, r.stderr).toBe(130);
+  const packageId = /created (pkg_\S+);/.exec(r.stderr)?.[1] as string;
+  expect(r.stderr).toMatch(/push: interrupted, stopping the transfers/);
+  expect(r.stderr).toContain(`package ${packageId} is left open (not finalized)`);
+  expect(r.stdout).toBe('');
+  const listed = await runCliProcess(['ls', '--subject', 'interrupted', '--json'], service!.env);
+  const rows = listed.stdout.trim().split('\n').map((line) => JSON.parse(line) as { package_id: string; status: string; file_count: number });
+  expect(rows).toEqual([expect.objectContaining({ package_id: packageId })]);
+  expect(rows[0]?.status).not.toBe('finalized');
+  expect(rows[0]?.file_count).toBeLessThan(2000);
+}, 120_000);
+
+it('pull: Ctrl-C mid-download leaves no temporary file and exits 130', async () => {
+  const source = join(work, 'large');
+  await mkdir(source);
+  // Sparse: 256 MiB of zeros to read, none to write on this side.
+  await writeFile(join(source, 'big.bin'), '');
+  await truncate(join(source, 'big.bin'), 256 * 1024 * 1024);
+  const pushed = await runCliProcess(['push', source, '--producer', 'ci', '--subject', 'large', '--retention-class', 'transient'], service!.env);
+  expect(pushed.code, pushed.stderr).toBe(0);
+  const packageId = pushed.stdout.trim();
+  const target = join(work, 'pulled');
+  let interrupted = false;
+  const r = await runCliProcess(['pull', packageId, target], service!.env, 90_000, 'source', (child) => {
+    // The download's temporary file appears once the response started; poll for it.
+    const poll = setInterval(() => {
+      readdir(target).then(
+        (names) => {
+          if (interrupted || !names.some((name) => name.endsWith('.partial'))) return;
+          interrupted = true;
+          clearInterval(poll);
+          interruptFrozen(child.pid as number);
+        },
+        () => undefined,
+      );
+    }, 2);
+    child.once('exit', () => clearInterval(poll));
+  });
+  expect(interrupted, r.stderr).toBe(true);
+  expect(r.code, r.stderr).toBe(130);
+  expect(r.stderr).toMatch(/pull: interrupted, stopping the transfers/);
+  expect(r.stdout).toBe('');
+  expect(await readdir(target)).toEqual([]);
+}, 120_000);
