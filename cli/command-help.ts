@@ -32,14 +32,16 @@ Options:
 Nothing is skipped silently: unreadable files or directories, symbolic links that leave the
 directory (or dangle), and special files (FIFOs, sockets, devices) are listed and the command exits
 1 before creating anything, unless each is excluded with --exclude.
-Ctrl-C (or SIGTERM) stops the uploads and leaves the package open, not finalized; exit 130 (143).
+Ctrl-C (or SIGTERM) aborts the uploads and leaves the package open, not finalized (once the finalize
+call is under way it completes); exit 130 (143). A second Ctrl-C quits at once.
 
 Re-running on the same run id prints the stored package (reused: true) and uploads nothing. If an
 earlier ingest was interrupted, its package is still open: the command exits 1
 (guide-board-incomplete-package) naming it; --new-package stores the run as a new package and
 leaves the open one unfinalized (it expires with its retention class).
 
-Exit codes: 0 stored or already stored; 1 refused or failed; 2 usage error.`;
+Exit codes: 0 stored or already stored; 1 refused or failed; 2 usage error; 130 (143) stopped by
+Ctrl-C (SIGTERM).`;
 
 /** `--help` of copy-events. */
 export const COPY_EVENTS_HELP = `Usage: artifactstore copy-events --from DB_URL [--to DB_URL] [--no-replay]

@@ -70,11 +70,12 @@ export function send(url: URL, method: string, headers: Record<string, string | 
  * Finds a live data plane by asking the control plane where a byte route lives (it answers 307);
  * returns its base URL.
  */
-export async function discoverDataPlane(controlUrl: string, packageId: string, headers: Record<string, string>): Promise<string> {
+export async function discoverDataPlane(controlUrl: string, packageId: string, headers: Record<string, string>, signal?: AbortSignal): Promise<string> {
   let res: IncomingMessage;
   try {
-    res = await send(new URL(`${controlUrl}/packages/${encodeURIComponent(packageId)}/files/probe`), 'HEAD', headers);
+    res = await send(new URL(`${controlUrl}/packages/${encodeURIComponent(packageId)}/files/probe`), 'HEAD', headers, undefined, signal);
   } catch (error) {
+    if (signal?.aborted === true) throw error;
     throw new TransferError(0, 'unreachable', `cannot reach the control plane at ${controlUrl} (${(error as Error).message}); is it running? (--url, ARTIFACTSTORE_URL)`);
   }
   res.resume();

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type CallOptions, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
 import { RetentionService } from '../../gen/artifactstore/v1/retention_service_pb.ts';
@@ -12,6 +12,11 @@ import { dataDirFromEnv } from '../../control-plane/config/data-dir.ts';
 
 /** Default control-plane URL (the embedded `npm start`). */
 export const DEFAULT_URL = 'http://127.0.0.1:8000';
+
+/** Call options of an RPC that `signal` (Ctrl-C: `cli/interrupt.ts`) aborts, when there is one. */
+export function abortable(signal: AbortSignal | undefined): CallOptions {
+  return signal === undefined ? {} : { signal };
+}
 
 /** A configured connection. */
 export interface Connection {

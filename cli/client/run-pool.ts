@@ -1,7 +1,8 @@
 /**
  * Runs `work` over `items` with at most `concurrency` in flight; stops starting new work after the
- * first failure, or once `signal` is aborted, and rethrows the failure (else the signal's reason) once
- * the in-flight work settles. Aborting does not stop work in flight: give `work` the signal for that.
+ * first failure, or once `signal` is aborted, and rethrows the failure once the in-flight work settles
+ * (else the signal's reason, when an abort left items undone). Aborting does not stop work in flight:
+ * give `work` the signal for that.
  */
 export async function runPool<T, R>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
@@ -19,6 +20,6 @@ export async function runPool<T, R>(items: readonly T[], concurrency: number, wo
   }
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   if (failed !== undefined) throw failed.error;
-  signal?.throwIfAborted();
+  if (next < items.length) signal?.throwIfAborted();
   return results;
 }

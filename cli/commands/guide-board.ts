@@ -129,6 +129,8 @@ export async function ingestRun(io: CommandIo, options: IngestOptions): Promise<
   for (const path of walked.excluded) io.err(`excluded: ${path}`);
   const run = await readGuideBoardRun(options.directory, walked.files, { runId: options.runId, subject: options.subject, retentionClass: options.retentionClass });
   for (const note of run.notes) io.err(`note: ${note}`);
+  // Stopped while the run was read: nothing is printed, asked or created.
+  options.signal?.throwIfAborted();
 
   if (options.dryRun) {
     const totalBytes = walked.files.reduce((n, f) => n + f.size, 0);
@@ -138,7 +140,7 @@ export async function ingestRun(io: CommandIo, options: IngestOptions): Promise<
 
   const conn = await openConnection({ url: options.url, token: options.token, env: io.env });
   if (!options.newPackage) {
-    const existing = await findRunPackages(conn.registry, run.runId);
+    const existing = await findRunPackages(conn.registry, run.runId, options.signal);
     const stored = existing.finalized[0];
     if (stored !== undefined) {
       io.err(`run ${run.runId} is already stored as ${stored.packageId}; nothing uploaded (--new-package stores it again)`);

@@ -9,7 +9,7 @@ import { progressBar } from '../client/progress-bar.ts';
 import { resolve, sep } from 'node:path';
 import type { CommandIo } from '../command-io.ts';
 import { discoverDataPlane, downloadFile, type FileJson } from '../client/byte-transfer.ts';
-import { openConnection } from '../client/connection.ts';
+import { abortable, openConnection } from '../client/connection.ts';
 import { runPool } from '../client/run-pool.ts';
 import { downloadBatch } from '../client/archive-download.ts';
 import { planTransfers } from '../client/batch-plan.ts';
@@ -34,7 +34,7 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
   const files: FileJson[] = [];
   let pageToken = '';
   do {
-    const page = await conn.registry.listFiles({ packageId: options.packageId, pageToken, pageSize: 10_000 });
+    const page = await conn.registry.listFiles({ packageId: options.packageId, pageToken, pageSize: 10_000 }, abortable(options.signal));
     for (const f of page.files) {
       files.push({ file_id: f.fileId, package_id: f.packageId, relative_path: f.relativePath, media_type: f.mediaType, digests: { blake3: f.digests?.blake3 ?? '', sha256: f.digests?.sha256 ?? '', size: String(f.digests?.size ?? 0n) } });
     }
@@ -63,7 +63,7 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
     if (existing.length > 0) throw new Error(`${existing[0]} exists${more}; nothing was written; pass --force to overwrite`);
   }
   const headers = conn.authHeaders();
-  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers);
+  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers, options.signal);
   let done = 0;
   let bytes = 0;
   const report = (file: FileJson): void => {

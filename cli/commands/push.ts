@@ -9,7 +9,7 @@ import type { JsonObject } from '@bufbuild/protobuf';
 import type { Package } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { CommandIo } from '../command-io.ts';
 import { discoverDataPlane, uploadFile } from '../client/byte-transfer.ts';
-import { openConnection, type Connection } from '../client/connection.ts';
+import { abortable, openConnection, type Connection } from '../client/connection.ts';
 import { mediaTypeFor } from '../client/media-types.ts';
 import { runPool } from '../client/run-pool.ts';
 import { walkDirectoryDetailed, type LocalFile } from '../client/walk-directory.ts';
@@ -53,11 +53,13 @@ export async function pushDirectory(io: CommandIo, options: PushOptions): Promis
     files = walked.files;
     if (walked.emptyDirectories.length > 0) io.err(`not stored (a package holds files, and these directories have none): ${walked.emptyDirectories.join(', ')}`);
   }
+  // Stopped while the directory was read: nothing is created.
+  options.signal?.throwIfAborted();
   const conn = await openConnection({ url: options.url, token: options.token, env: io.env });
   const headers = conn.authHeaders();
   // Before creating anything: with no live data plane, nothing could be uploaded into the package.
-  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, DISCOVERY_PACKAGE_ID, headers);
-  const { package: created } = await conn.registry.createPackage({ producer: options.producer, subject: options.subject, retentionClass: options.retentionClass, metadata: options.metadata });
+  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, DISCOVERY_PACKAGE_ID, headers, options.signal);
+  const { package: created } = await conn.registry.createPackage({ producer: options.producer, subject: options.subject, retentionClass: options.retentionClass, metadata: options.metadata }, abortable(options.signal));
   if (created === undefined) throw new Error('CreatePackage returned no package');
   const packageId = created.packageId;
   io.err(`created ${packageId}; uploading ${files.length} files`);
@@ -108,7 +110,7 @@ async function fill(
     if (res.package !== undefined) pkg = res.package;
     manifestDigest = res.manifestDigest;
   } else {
-    pkg = (await conn.registry.getPackage({ packageId })).package ?? pkg;
+    pkg = (await conn.registry.getPackage({ packageId }, abortable(options.signal))).package ?? pkg;
   }
   const summary: PushSummary = {
     package_id: packageId,

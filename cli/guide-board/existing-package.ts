@@ -9,6 +9,7 @@ import { ValueSchema } from '@bufbuild/protobuf/wkt';
 import type { Client } from '@connectrpc/connect';
 import { PackageStatus, type Package } from '../../gen/artifactstore/v1/package_pb.ts';
 import type { RegistryService } from '../../gen/artifactstore/v1/registry_service_pb.ts';
+import { abortable } from '../client/connection.ts';
 
 /** The producer every guide-board package is registered under. */
 export const GUIDE_BOARD_PRODUCER = 'guide-board';
@@ -27,7 +28,7 @@ export async function findRunPackages(registry: Client<typeof RegistryService>, 
   const open: Package[] = [];
   let pageToken = '';
   do {
-    const page = await registry.listPackages({ producer: GUIDE_BOARD_PRODUCER, metadata: [{ key: 'run_id', value: fromJson(ValueSchema, runId) }], pageSize: 1000, pageToken }, signal === undefined ? {} : { signal });
+    const page = await registry.listPackages({ producer: GUIDE_BOARD_PRODUCER, metadata: [{ key: 'run_id', value: fromJson(ValueSchema, runId) }], pageSize: 1000, pageToken }, abortable(signal));
     for (const p of page.packages) {
       if (p.status === PackageStatus.FINALIZED) finalized.push(p);
       else if (p.status === PackageStatus.CREATED || p.status === PackageStatus.UPLOADING) open.push(p);

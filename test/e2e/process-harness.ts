@@ -98,7 +98,8 @@ export function runCliProcess(
       clearTimeout(timer);
       reject(error);
     });
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the output is read to its end before anyone looks at it.
+    child.once('close', (code) => {
       clearTimeout(timer);
       const ms = performance.now() - started;
       if (ms > 20_000) process.stderr.write(`slow CLI call (${Math.round(ms)} ms): artifactstore ${args.join(' ')}\n`);
