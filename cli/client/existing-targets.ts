@@ -1,13 +1,17 @@
 /**
- * Which of a pull's target paths exist already (so `pull` without --force can refuse before writing).
+ * Which of a pull's target paths exist already (so `pull` without --force can refuse before writing),
+ * and whether one already holds the package's bytes (so a pull run again, after Ctrl-C or a failure,
+ * keeps what it had placed instead of refusing or fetching it again).
  *
  * One check per directory, and per file only inside directories that exist: a pull into a new
  * directory (the usual case) looks at each of its directories once instead of at 10,000 files. The
  * checks are synchronous: they run before any transfer starts, where each `fs/promises` call would cost
  * a thread-pool round trip (~50–100 µs on a slow VM, a second for 10,000 files) for a call of a few µs.
  */
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createHash as createBlake3 } from 'blake3';
 
 /** The paths of `targets` (absolute file paths) that exist, in order; a dangling symlink counts as absent, as for `access(2)`. */
 export function existingTargets(targets: readonly string[]): string[] {
@@ -23,6 +27,38 @@ export function existingTargets(targets: readonly string[]): string[] {
     if (present && existsSync(target)) existing.push(target);
   }
   return existing;
+}
+
+/** What a target must hold to count as in place: the registry's size and digests (`sha256:…`, `blake3:…`). */
+export interface ExpectedBytes {
+  readonly size: number;
+  readonly sha256: string;
+  readonly blake3: string;
+}
+
+/** Files up to this size are read whole to be checked; larger ones are streamed. */
+const READ_WHOLE_BYTES = 1024 * 1024;
+
+/**
+ * True when `path` is a regular file (not a symlink, which could lead anywhere) of `expected.size`
+ * bytes whose SHA-256 and BLAKE3 are `expected`'s: the file is already in place.
+ */
+export async function holdsExpectedBytes(path: string, expected: ExpectedBytes): Promise<boolean> {
+  const info = lstatSync(path, { throwIfNoEntry: false });
+  if (info === undefined || !info.isFile() || info.size !== expected.size) return false;
+  const sha256 = createHash('sha256');
+  const blake3 = createBlake3();
+  if (expected.size <= READ_WHOLE_BYTES) {
+    const bytes = readFileSync(path);
+    sha256.update(bytes);
+    blake3.update(bytes);
+  } else {
+    for await (const chunk of createReadStream(path)) {
+      sha256.update(chunk as Buffer);
+      blake3.update(chunk as Buffer);
+    }
+  }
+  return `sha256:${sha256.digest('hex')}` === expected.sha256 && `blake3:${blake3.digest().toString('hex')}` === expected.blake3;
 }
 
 /** True when `path` is a directory (through symlinks); false when absent or anything else is in the way. */

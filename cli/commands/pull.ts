@@ -1,7 +1,8 @@
 /**
  * `artifactstore pull <package-id> <dir>`: downloads every file of a package into a directory,
- * checking size, SHA-256 and BLAKE3 of each against the registry; refuses to overwrite existing
- * files unless --force, and refuses, before writing anything, a package whose paths the target's
+ * checking size, SHA-256 and BLAKE3 of each against the registry; keeps a file that is already there
+ * with the package's bytes (a pull run again after it stopped), refuses to overwrite one with other
+ * bytes unless --force, and refuses, before writing anything, a package whose paths the target's
  * filesystem cannot hold apart (`Readme.txt` and `README.txt` on a case-insensitive one). Small files come many to a request (a tar archive of the paths asked for,
  * `POST /packages/{id}/archive`), large ones one each, streamed.
  */
@@ -14,7 +15,7 @@ import { runPool } from '../client/run-pool.ts';
 import { downloadBatch } from '../client/archive-download.ts';
 import { planTransfers } from '../client/batch-plan.ts';
 import { findPathCollisions, PathCollisionError } from '../client/case-collisions.ts';
-import { existingTargets } from '../client/existing-targets.ts';
+import { existingTargets, holdsExpectedBytes } from '../client/existing-targets.ts';
 
 /** Options of pull. */
 export interface PullOptions {
@@ -57,22 +58,37 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
       collisions,
     );
   }
-  if (!options.force) {
-    const existing = existingTargets(targets);
-    const more = existing.length > 1 ? ` (and ${existing.length - 1} more of the package's files)` : '';
-    if (existing.length > 0) throw new Error(`${existing[0]} exists${more}; nothing was written; pass --force to overwrite`);
+  // Files already there with the package's bytes stay as they are; others are refused unless --force.
+  const inPlace = new Set<string>();
+  const existing = existingTargets(targets);
+  if (existing.length > 0) {
+    const fileOf = new Map(targets.map((target, i) => [target, files[i] as FileJson]));
+    const differing: string[] = [];
+    for (const target of existing) {
+      options.signal?.throwIfAborted();
+      const { digests } = fileOf.get(target) as FileJson;
+      if (await holdsExpectedBytes(target, { size: Number(digests.size ?? 0), sha256: digests.sha256, blake3: digests.blake3 })) inPlace.add(target);
+      else differing.push(target);
+    }
+    const more = differing.length > 1 ? ` (and ${differing.length - 1} more of the package's files)` : '';
+    if (!options.force && differing.length > 0) throw new Error(`${differing[0]} exists with other bytes than the package's${more}; nothing was written; pass --force to overwrite`);
   }
   const headers = conn.authHeaders();
   const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers, options.signal);
   let done = 0;
   let bytes = 0;
+  for (const [i, target] of targets.entries()) {
+    if (!inPlace.has(target)) continue;
+    done += 1;
+    bytes += Number((files[i] as FileJson).digests.size ?? 0);
+  }
   const report = (file: FileJson): void => {
     done += 1;
     bytes += Number(file.digests.size ?? 0);
     io.progress(progressBar(done, files.length, 'files', bytes));
   };
   const directories = new Set<string>();
-  const wanted = files.map((file, i) => ({ file, target: targets[i] as string }));
+  const wanted = files.map((file, i) => ({ file, target: targets[i] as string })).filter((w) => !inPlace.has(w.target));
   await runPool(planTransfers(wanted, (w) => Number(w.file.digests.size ?? 0)), options.concurrency, async (work) => {
     if (work.kind === 'single') {
       await downloadFile(dataPlane, work.file.file, work.file.target, headers, options.signal);
@@ -81,6 +97,7 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
     }
     await downloadBatch(dataPlane, options.packageId, work.files, { headers, directories, onFile: report, signal: options.signal });
   }, options.signal);
-  io.out(`${files.length} files written to ${root}, every digest verified`);
-  return files.length;
+  const kept = inPlace.size > 0 ? ` (${inPlace.size} already there with the package's bytes, kept)` : '';
+  io.out(`${wanted.length} files written to ${root}${kept}, every digest verified`);
+  return wanted.length;
 }

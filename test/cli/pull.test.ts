@@ -2,7 +2,7 @@
 // reads), large ones one each; every file lands byte-exact, and a file whose stored bytes are wrong or
 // gone fails the pull without leaving that file (or a `.partial`) behind.
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -174,13 +174,47 @@ describe('pull', () => {
     await writeFile(join(target, 'a', 'two.txt'), 'mine');
     await writeFile(join(target, 'b', 'three.txt'), 'mine too');
     await writeFile(join(target, 'c'), 'a file');
-    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'a', 'two.txt')} exists (and 1 more of the package's files); nothing was written; pass --force to overwrite`);
+    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'a', 'two.txt')} exists with other bytes than the package's (and 1 more of the package's files); nothing was written; pass --force to overwrite`);
     expect(await listTree(target)).toEqual(['a/two.txt', 'b/three.txt', 'c']);
     expect(await readFile(join(target, 'a', 'two.txt'), 'utf8')).toBe('mine');
     await rm(join(target, 'c'));
     expect(await pullPackage(io(), { packageId: pkg, directory: target, force: true, concurrency: 4, url: cluster.controlPlane.url, token: TOKEN_A })).toBe(files.size);
     expect(await listTree(target)).toEqual([...files.keys()].sort());
     for (const [path, bytes] of files) expect((await readFile(join(target, path))).equals(Buffer.from(bytes)), path).toBe(true);
+  });
+
+  it("keeps files already there with the package's bytes and fetches the rest (a pull run again after it stopped)", async () => {
+    const pkg = await cluster.createPackage();
+    const files = new Map<string, Uint8Array>([
+      ['kept/small.txt', bytesOf(100, 7401)],
+      ['kept/large.bin', bytesOf(3 * 1024 * 1024, 7402)],
+      ['fetched/one.txt', bytesOf(200, 7403)],
+      ['fetched/same-size.txt', bytesOf(300, 7404)],
+    ]);
+    for (const [path, bytes] of files) await put(pkg, path, bytes);
+    const target = join(scratch, 'resumed');
+    await mkdir(join(target, 'kept'), { recursive: true });
+    await writeFile(join(target, 'kept', 'small.txt'), files.get('kept/small.txt') as Uint8Array);
+    await writeFile(join(target, 'kept', 'large.bin'), files.get('kept/large.bin') as Uint8Array);
+    const inodes = [(await stat(join(target, 'kept', 'small.txt'))).ino, (await stat(join(target, 'kept', 'large.bin'))).ino];
+    const out = io();
+    expect(await pullPackage(out, { packageId: pkg, directory: target, force: false, concurrency: 4, url: cluster.controlPlane.url, token: TOKEN_A })).toBe(2);
+    expect(out.lines).toEqual([`2 files written to ${target} (2 already there with the package's bytes, kept), every digest verified`]);
+    // Kept as they were (the same files, not rewritten), and the rest fetched.
+    expect([(await stat(join(target, 'kept', 'small.txt'))).ino, (await stat(join(target, 'kept', 'large.bin'))).ino]).toEqual(inodes);
+    expect(await listTree(target)).toEqual([...files.keys()].sort());
+    for (const [path, bytes] of files) expect((await readFile(join(target, path))).equals(Buffer.from(bytes)), path).toBe(true);
+
+    // Same size, other bytes: not in place, so refused without --force.
+    const other = Buffer.from(files.get('fetched/same-size.txt') as Uint8Array);
+    other[0] = other[0] === 0 ? 1 : 0;
+    await writeFile(join(target, 'fetched', 'same-size.txt'), other);
+    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'fetched', 'same-size.txt')} exists with other bytes than the package's; nothing was written`);
+    // A symbolic link to the right bytes is not taken as the file: it could lead anywhere.
+    await rm(join(target, 'fetched', 'same-size.txt'));
+    await writeFile(join(scratch, 'outside-copy.txt'), files.get('fetched/same-size.txt') as Uint8Array);
+    await symlink(join(scratch, 'outside-copy.txt'), join(target, 'fetched', 'same-size.txt'));
+    await expect(pull(pkg, target)).rejects.toThrow(/same-size\.txt exists with other bytes than the package's/);
   });
 });
 
