@@ -88,7 +88,7 @@ export async function downloadArchive(dataPlaneUrl: string, packageId: string, b
     throw new TransferError(
       0,
       'archive-broken',
-      `the archive of ${batch.length} files broke off after ${index} of them (${error.message}): the connection failed, or the data plane could not read a stored copy (its log says which; artifactstore storage verify checks every copy). The ${index} files checked and placed stay; pull again with --force`,
+      `the archive of ${batch.length} files broke off after ${index} of them (${error.message}): the connection failed, or the data plane could not read a stored copy (its log says which; artifactstore storage verify checks every copy). The ${index} files checked and placed stay; run the pull again to fetch the rest (files already in place are kept)`,
     );
   } finally {
     extract.destroy();

@@ -5,12 +5,13 @@
  *
  * One check per directory, and per file only inside directories that exist: a pull into a new
  * directory (the usual case) looks at each of its directories once instead of at 10,000 files. The
- * checks are synchronous: they run before any transfer starts, where each `fs/promises` call would cost
- * a thread-pool round trip (~50–100 µs on a slow VM, a second for 10,000 files) for a call of a few µs.
+ * existence checks, and the reading of small files, are synchronous: they run before any transfer
+ * starts, where each `fs/promises` call would cost a thread-pool round trip (~50–100 µs on a slow VM, a
+ * second for 10,000 files) for a call of a few µs.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createReadStream, existsSync, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
 import { createHash as createBlake3 } from 'blake3';
 
 /** The paths of `targets` (absolute file paths) that exist, in order; a dangling symlink counts as absent, as for `access(2)`. */
@@ -36,29 +37,63 @@ export interface ExpectedBytes {
   readonly blake3: string;
 }
 
-/** Files up to this size are read whole to be checked; larger ones are streamed. */
+/** Files up to this size are read whole to be checked; larger ones are streamed in 1 MiB reads. */
 const READ_WHOLE_BYTES = 1024 * 1024;
 
+/** Tells whether `path` already holds `expected`'s bytes; `signal` stops the reading of a large file. */
+export type InPlaceCheck = (path: string, expected: ExpectedBytes, signal?: AbortSignal) => Promise<boolean>;
+
 /**
- * True when `path` is a regular file (not a symlink, which could lead anywhere) of `expected.size`
- * bytes whose SHA-256 and BLAKE3 are `expected`'s: the file is already in place.
+ * A check of targets below `root` (cached per directory). A target is in place only when it is a regular
+ * file of its own (not a symlink, which could lead anywhere, nor one of several hard links, which
+ * another name could change), in a directory that really lies below `root` (not reached through a
+ * symlinked directory), of `expected.size` bytes, with `expected`'s SHA-256 and BLAKE3. A file that
+ * cannot be looked at or read is not in place (`--force` then replaces it, as before).
  */
-export async function holdsExpectedBytes(path: string, expected: ExpectedBytes): Promise<boolean> {
-  const info = lstatSync(path, { throwIfNoEntry: false });
-  if (info === undefined || !info.isFile() || info.size !== expected.size) return false;
-  const sha256 = createHash('sha256');
-  const blake3 = createBlake3();
-  if (expected.size <= READ_WHOLE_BYTES) {
-    const bytes = readFileSync(path);
-    sha256.update(bytes);
-    blake3.update(bytes);
-  } else {
-    for await (const chunk of createReadStream(path)) {
-      sha256.update(chunk as Buffer);
-      blake3.update(chunk as Buffer);
+export function inPlaceCheck(root: string): InPlaceCheck {
+  const realRoot = realPathOf(root);
+  const below = new Map<string, boolean>();
+  const isBelowRoot = (directory: string): boolean => {
+    let inside = below.get(directory);
+    if (inside === undefined) {
+      const real = realPathOf(directory);
+      inside = realRoot !== undefined && real !== undefined && real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
+      below.set(directory, inside);
     }
+    return inside;
+  };
+  return async (path, expected, signal) => {
+    if (!isBelowRoot(dirname(path))) return false;
+    try {
+      const info = lstatSync(path, { throwIfNoEntry: false });
+      if (info === undefined || !info.isFile() || info.nlink !== 1 || info.size !== expected.size) return false;
+      const sha256 = createHash('sha256');
+      const blake3 = createBlake3();
+      if (expected.size <= READ_WHOLE_BYTES) {
+        const bytes = readFileSync(path);
+        sha256.update(bytes);
+        blake3.update(bytes);
+      } else {
+        for await (const chunk of createReadStream(path, { highWaterMark: READ_WHOLE_BYTES, ...(signal === undefined ? {} : { signal }) })) {
+          sha256.update(chunk as Buffer);
+          blake3.update(chunk as Buffer);
+        }
+      }
+      return `sha256:${sha256.digest('hex')}` === expected.sha256 && `blake3:${blake3.digest().toString('hex')}` === expected.blake3;
+    } catch (error) {
+      if (signal?.aborted === true) throw error;
+      return false;
+    }
+  };
+}
+
+/** The real path of `path` (symlinks resolved), or undefined when it cannot be resolved. */
+function realPathOf(path: string): string | undefined {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return undefined;
   }
-  return `sha256:${sha256.digest('hex')}` === expected.sha256 && `blake3:${blake3.digest().toString('hex')}` === expected.blake3;
 }
 
 /** True when `path` is a directory (through symlinks); false when absent or anything else is in the way. */

@@ -15,7 +15,8 @@ import { runPool } from '../client/run-pool.ts';
 import { downloadBatch } from '../client/archive-download.ts';
 import { planTransfers } from '../client/batch-plan.ts';
 import { findPathCollisions, PathCollisionError } from '../client/case-collisions.ts';
-import { existingTargets, holdsExpectedBytes } from '../client/existing-targets.ts';
+import { setImmediate as turn } from 'node:timers/promises';
+import { existingTargets, inPlaceCheck } from '../client/existing-targets.ts';
 
 /** Options of pull. */
 export interface PullOptions {
@@ -63,18 +64,26 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
   const existing = existingTargets(targets);
   if (existing.length > 0) {
     const fileOf = new Map(targets.map((target, i) => [target, files[i] as FileJson]));
+    const holds = inPlaceCheck(root);
     const differing: string[] = [];
-    for (const target of existing) {
-      options.signal?.throwIfAborted();
+    for (const [i, target] of existing.entries()) {
+      // Small files are checked synchronously: let a Ctrl-C in now and then.
+      if (i % 64 === 0) {
+        await turn();
+        options.signal?.throwIfAborted();
+        io.progress(progressBar(i, existing.length, 'files already there checked'));
+      }
       const { digests } = fileOf.get(target) as FileJson;
-      if (await holdsExpectedBytes(target, { size: Number(digests.size ?? 0), sha256: digests.sha256, blake3: digests.blake3 })) inPlace.add(target);
+      if (await holds(target, { size: Number(digests.size ?? 0), sha256: digests.sha256, blake3: digests.blake3 }, options.signal)) inPlace.add(target);
       else differing.push(target);
     }
     const more = differing.length > 1 ? ` (and ${differing.length - 1} more of the package's files)` : '';
-    if (!options.force && differing.length > 0) throw new Error(`${differing[0]} exists with other bytes than the package's${more}; nothing was written; pass --force to overwrite`);
+    if (!options.force && differing.length > 0) throw new Error(`${differing[0]} exists and is not the package's file (other bytes, or not a regular file of its own)${more}; nothing was written; pass --force to overwrite`);
   }
   const headers = conn.authHeaders();
-  const dataPlane = files.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers, options.signal);
+  const wanted = files.map((file, i) => ({ file, target: targets[i] as string })).filter((w) => !inPlace.has(w.target));
+  // Nothing to fetch (every file already in place): no data plane is needed.
+  const dataPlane = wanted.length === 0 ? '' : await discoverDataPlane(conn.url, options.packageId, headers, options.signal);
   let done = 0;
   let bytes = 0;
   for (const [i, target] of targets.entries()) {
@@ -88,7 +97,6 @@ export async function pullPackage(io: CommandIo, options: PullOptions): Promise<
     io.progress(progressBar(done, files.length, 'files', bytes));
   };
   const directories = new Set<string>();
-  const wanted = files.map((file, i) => ({ file, target: targets[i] as string })).filter((w) => !inPlace.has(w.target));
   await runPool(planTransfers(wanted, (w) => Number(w.file.digests.size ?? 0)), options.concurrency, async (work) => {
     if (work.kind === 'single') {
       await downloadFile(dataPlane, work.file.file, work.file.target, headers, options.signal);

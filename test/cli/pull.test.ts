@@ -2,7 +2,7 @@
 // reads), large ones one each; every file lands byte-exact, and a file whose stored bytes are wrong or
 // gone fails the pull without leaving that file (or a `.partial`) behind.
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { access, chmod, link, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -174,7 +174,7 @@ describe('pull', () => {
     await writeFile(join(target, 'a', 'two.txt'), 'mine');
     await writeFile(join(target, 'b', 'three.txt'), 'mine too');
     await writeFile(join(target, 'c'), 'a file');
-    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'a', 'two.txt')} exists with other bytes than the package's (and 1 more of the package's files); nothing was written; pass --force to overwrite`);
+    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'a', 'two.txt')} exists and is not the package's file (other bytes, or not a regular file of its own) (and 1 more of the package's files); nothing was written; pass --force to overwrite`);
     expect(await listTree(target)).toEqual(['a/two.txt', 'b/three.txt', 'c']);
     expect(await readFile(join(target, 'a', 'two.txt'), 'utf8')).toBe('mine');
     await rm(join(target, 'c'));
@@ -209,12 +209,35 @@ describe('pull', () => {
     const other = Buffer.from(files.get('fetched/same-size.txt') as Uint8Array);
     other[0] = other[0] === 0 ? 1 : 0;
     await writeFile(join(target, 'fetched', 'same-size.txt'), other);
-    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'fetched', 'same-size.txt')} exists with other bytes than the package's; nothing was written`);
+    await expect(pull(pkg, target)).rejects.toThrow(`${join(target, 'fetched', 'same-size.txt')} exists and is not the package's file (other bytes, or not a regular file of its own); nothing was written`);
     // A symbolic link to the right bytes is not taken as the file: it could lead anywhere.
     await rm(join(target, 'fetched', 'same-size.txt'));
     await writeFile(join(scratch, 'outside-copy.txt'), files.get('fetched/same-size.txt') as Uint8Array);
     await symlink(join(scratch, 'outside-copy.txt'), join(target, 'fetched', 'same-size.txt'));
-    await expect(pull(pkg, target)).rejects.toThrow(/same-size\.txt exists with other bytes than the package's/);
+    await expect(pull(pkg, target)).rejects.toThrow(/same-size\.txt exists and is not the package's file/);
+    await rm(join(target, 'fetched', 'same-size.txt'));
+    // Nor is the right file reached through a symlinked directory, nor one of two hard links.
+    const elsewhere = join(scratch, 'elsewhere');
+    await mkdir(elsewhere, { recursive: true });
+    await writeFile(join(elsewhere, 'one.txt'), files.get('fetched/one.txt') as Uint8Array);
+    await writeFile(join(elsewhere, 'same-size.txt'), files.get('fetched/same-size.txt') as Uint8Array);
+    await rm(join(target, 'fetched'), { recursive: true });
+    await symlink(elsewhere, join(target, 'fetched'));
+    await expect(pull(pkg, target)).rejects.toThrow(/fetched\/one\.txt exists and is not the package's file .*\(and 1 more/);
+    await rm(join(target, 'fetched'));
+    await mkdir(join(target, 'fetched'));
+    await link(join(elsewhere, 'one.txt'), join(target, 'fetched', 'one.txt'));
+    await expect(pull(pkg, target)).rejects.toThrow(/fetched\/one\.txt exists and is not the package's file/);
+    // An unreadable file is not in place either: --force replaces it (as root every file is readable, so it is kept).
+    await rm(join(target, 'fetched', 'one.txt'));
+    await writeFile(join(target, 'fetched', 'one.txt'), files.get('fetched/one.txt') as Uint8Array, { mode: 0o000 });
+    const forced = io();
+    expect(await pullPackage(forced, { packageId: pkg, directory: target, force: true, concurrency: 4, url: cluster.controlPlane.url, token: TOKEN_A })).toBe(process.getuid?.() === 0 ? 1 : 2);
+    for (const [path, bytes] of files) expect((await readFile(join(target, path))).equals(Buffer.from(bytes)), path).toBe(true);
+    // Run again with every file in place: nothing is fetched.
+    const again = io();
+    expect(await pullPackage(again, { packageId: pkg, directory: target, force: false, concurrency: 4, url: cluster.controlPlane.url, token: TOKEN_A })).toBe(0);
+    expect(again.lines).toEqual([`0 files written to ${target} (4 already there with the package's bytes, kept), every digest verified`]);
   });
 });
 
