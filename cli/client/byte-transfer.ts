@@ -10,7 +10,7 @@ import { request as httpsRequest } from 'node:https';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { createHash as createBlake3 } from 'blake3';
+import { createDualHasher } from './dual-hasher.ts';
 import { placeFile } from './place-file.ts';
 
 /** The JSON the data plane returns for a stored file (protobuf JSON, proto field names). */
@@ -132,19 +132,15 @@ export async function downloadFile(dataPlaneUrl: string, file: FileJson, target:
   const res = await send(new URL(`${dataPlaneUrl}/files/${encodeURIComponent(file.file_id)}/download`), 'GET', headers, undefined, signal);
   if (res.statusCode !== 200) throw await failure(res, `download ${file.relative_path}`);
   await mkdir(dirname(target), { recursive: true });
-  const sha = createHash('sha256');
-  const b3 = createBlake3();
-  let size = 0;
+  const hasher = createDualHasher();
   const tap = new Transform({
     transform(chunk: Buffer, _enc, done) {
-      sha.update(chunk);
-      b3.update(chunk);
-      size += chunk.length;
+      hasher.update(chunk);
       done(null, chunk);
     },
   });
   await placeFile(target, async (handle) => {
     await pipeline(res, tap, handle.createWriteStream());
-    checkReceived(file, { size, sha256: `sha256:${sha.digest('hex')}`, blake3: `blake3:${b3.digest().toString('hex')}` });
+    checkReceived(file, hasher.digests());
   });
 }

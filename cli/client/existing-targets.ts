@@ -9,10 +9,9 @@
  * starts, where each `fs/promises` call would cost a thread-pool round trip (~50–100 µs on a slow VM, a
  * second for 10,000 files) for a call of a few µs.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, sep } from 'node:path';
-import { createHash as createBlake3 } from 'blake3';
+import { createDualHasher, type DualDigests } from './dual-hasher.ts';
 
 /** The paths of `targets` (absolute file paths) that exist, in order; a dangling symlink counts as absent, as for `access(2)`. */
 export function existingTargets(targets: readonly string[]): string[] {
@@ -30,18 +29,11 @@ export function existingTargets(targets: readonly string[]): string[] {
   return existing;
 }
 
-/** What a target must hold to count as in place: the registry's size and digests (`sha256:…`, `blake3:…`). */
-export interface ExpectedBytes {
-  readonly size: number;
-  readonly sha256: string;
-  readonly blake3: string;
-}
-
 /** Files up to this size are read whole to be checked; larger ones are streamed in 1 MiB reads. */
 const READ_WHOLE_BYTES = 1024 * 1024;
 
 /** Tells whether `path` already holds `expected`'s bytes; `signal` stops the reading of a large file. */
-export type InPlaceCheck = (path: string, expected: ExpectedBytes, signal?: AbortSignal) => Promise<boolean>;
+export type InPlaceCheck = (path: string, expected: DualDigests, signal?: AbortSignal) => Promise<boolean>;
 
 /**
  * A check of targets below `root` (cached per directory). A target is in place only when it is a regular
@@ -67,19 +59,11 @@ export function inPlaceCheck(root: string): InPlaceCheck {
     try {
       const info = lstatSync(path, { throwIfNoEntry: false });
       if (info === undefined || !info.isFile() || info.nlink !== 1 || info.size !== expected.size) return false;
-      const sha256 = createHash('sha256');
-      const blake3 = createBlake3();
-      if (expected.size <= READ_WHOLE_BYTES) {
-        const bytes = readFileSync(path);
-        sha256.update(bytes);
-        blake3.update(bytes);
-      } else {
-        for await (const chunk of createReadStream(path, { highWaterMark: READ_WHOLE_BYTES, ...(signal === undefined ? {} : { signal }) })) {
-          sha256.update(chunk as Buffer);
-          blake3.update(chunk as Buffer);
-        }
-      }
-      return `sha256:${sha256.digest('hex')}` === expected.sha256 && `blake3:${blake3.digest().toString('hex')}` === expected.blake3;
+      const hasher = createDualHasher();
+      if (expected.size <= READ_WHOLE_BYTES) hasher.update(readFileSync(path));
+      else for await (const chunk of createReadStream(path, { highWaterMark: READ_WHOLE_BYTES, ...(signal === undefined ? {} : { signal }) })) hasher.update(chunk as Buffer);
+      const got = hasher.digests();
+      return got.size === expected.size && got.sha256 === expected.sha256 && got.blake3 === expected.blake3;
     } catch (error) {
       if (signal?.aborted === true) throw error;
       return false;
