@@ -32,16 +32,25 @@ const calls: Record<MethodNames<typeof RegistryService>, (c: RegistryClient, pkg
     if (!res.events.some((e) => e.packageId === pkg)) throw new ConnectError('not listed', Code.NotFound);
   },
   watchEvents: async (c, pkg) => {
+    // The last event the caller may see (undefined if it may not list them): once the watch has
+    // streamed it, the package's events would have come before. The timer is only a safety net.
+    const visible = await c.listEvents({ since: 0n, limit: 1000 }).then(
+      (res) => res.events.at(-1)?.sequence ?? 0n,
+      () => undefined,
+    );
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), 2_000);
+    const timer = setTimeout(() => abort.abort(), 30_000);
     try {
-      for await (const m of c.watchEvents({ since: 0n }, { signal: abort.signal })) if (m.event?.packageId === pkg) return;
+      for await (const m of c.watchEvents({ since: 0n }, { signal: abort.signal })) {
+        if (m.event?.packageId === pkg) return;
+        if (visible !== undefined && (m.event?.sequence ?? 0n) >= visible) break;
+      }
     } catch (err) {
-      if (abort.signal.aborted) throw new ConnectError('not listed', Code.NotFound);
-      throw err;
+      if (!abort.signal.aborted) throw err;
     } finally {
       clearTimeout(timer);
     }
+    throw new ConnectError('not listed', Code.NotFound);
   },
 };
 

@@ -28,7 +28,9 @@ beforeAll(async () => {
     database: { kind: 'pglite', dataDir: join(dir, 'cp', 'pglite') },
     tokensEnv: `tenant-a:alice:${TOKEN_A}`,
     internalToken: 'internal-token-for-registration-test',
-    dataPlaneTtlMs: 600,
+    // Short, so the re-registration after the restart comes soon (heartbeats every third of it); long
+    // enough that a busy machine's stalls do not make the data plane miss it meanwhile.
+    dataPlaneTtlMs: 3_000,
   };
   controlPlane = await startControlPlane(options);
 });

@@ -31,12 +31,13 @@ function interruptFrozen(pid: number): void {
 }
 
 it('push: Ctrl-C aborts the upload in flight, names the package left open, exits 130', async () => {
-  // One sparse 256 MiB file: a single PUT, in flight from the moment "created" is printed (the upload
-  // starts in the same tick), and far from done when the signal lands.
+  // One sparse 2 GiB file: a single PUT, in flight from the moment "created" is printed (the upload
+  // starts in the same tick), and far from done when the signal lands, even if this process is slow to
+  // see the line (sparse: nothing to write here, and the data plane writes only what came before).
   const source = join(work, 'one-large');
   await mkdir(source);
   await writeFile(join(source, 'big.bin'), '');
-  await truncate(join(source, 'big.bin'), 256 * 1024 * 1024);
+  await truncate(join(source, 'big.bin'), 2 * 1024 * 1024 * 1024);
   let interrupted = false;
   const r = await runCliProcess(['push', source, '--producer', 'ci', '--subject', 'interrupted', '--retention-class', 'transient'], service!.env, 90_000, 'source', (child) => {
     child.stderr.on('data', (text: string) => {
@@ -61,9 +62,10 @@ it('push: Ctrl-C aborts the upload in flight, names the package left open, exits
 it('pull: Ctrl-C mid-download leaves no temporary file and exits 130', async () => {
   const source = join(work, 'large');
   await mkdir(source);
-  // Sparse: 256 MiB of zeros to read, none to write on this side.
+  // Sparse: 768 MiB of zeros to read, none to write on this side; large enough that the download is
+  // still running when this (busy) process sees its temporary file.
   await writeFile(join(source, 'big.bin'), '');
-  await truncate(join(source, 'big.bin'), 256 * 1024 * 1024);
+  await truncate(join(source, 'big.bin'), 768 * 1024 * 1024);
   const pushed = await runCliProcess(['push', source, '--producer', 'ci', '--subject', 'large', '--retention-class', 'transient'], service!.env);
   expect(pushed.code, pushed.stderr).toBe(0);
   const packageId = pushed.stdout.trim();

@@ -44,8 +44,8 @@ export interface ServiceUnderTest {
   /**
    * Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group, then waits for `start`
    * to exit; only with `startService(…, { processGroup: true })`. The group holds `start` alone: the
-   * servers it launches run in sessions of their own. `repeatAfterMs`: send it again that much later
-   * (what `npm start` does, passing the terminal's SIGINT on).
+   * servers it launches run in sessions of their own. `repeatAfterMs`: send it again that much after
+   * `start` reported the first (what `npm start` does, passing the terminal's SIGINT on).
    */
   interrupt(options?: { readonly repeatAfterMs?: number }): Promise<void>;
   /** SIGINT to the foreground process group, as `interrupt` sends it, without waiting for anything. */
@@ -223,6 +223,8 @@ export async function startService(extraEnv: NodeJS.ProcessEnv = {}, options: { 
     const interrupt = async (interruptOptions: { readonly repeatAfterMs?: number } = {}): Promise<void> => {
       pressCtrlC();
       if (interruptOptions.repeatAfterMs !== undefined) {
+        // Signals do not queue: the repeat is sent once the launcher has taken the first.
+        if (!(await pollUntil(() => output.includes('received SIGINT'), 30_000))) throw new Error('start never reported the first SIGINT');
         await new Promise((resolve) => setTimeout(resolve, interruptOptions.repeatAfterMs));
         pressCtrlC();
       }

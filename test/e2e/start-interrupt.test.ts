@@ -76,14 +76,16 @@ it('takes a second Ctrl-C passed on by npm as one more request: both stopped at 
     const [, dataPlane] = service.serverPids();
     // A data plane that cannot act on its SIGTERM keeps the stop going long enough to press again.
     process.kill(dataPlane as number, 'SIGSTOP');
-    const pressTwice = async (): Promise<void> => {
+    // Ctrl-C, and npm passing it on: the repeat comes once start has taken the first (signals do not queue).
+    const pressTwice = async (taken: string): Promise<void> => {
+      const before = service.output().split(taken).length;
       service.pressCtrlC();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await eventually(() => Promise.resolve(service.output().split(taken).length > before), `start reported '${taken}'`);
       service.pressCtrlC();
     };
-    await pressTwice();
+    await pressTwice('received SIGINT, stopping');
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    await pressTwice();
+    await pressTwice('received SIGINT again, stopping');
     process.kill(dataPlane as number, 'SIGCONT');
     expect(await service.launcherExit()).toBe(0);
     const output = service.output();

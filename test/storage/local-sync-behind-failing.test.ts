@@ -16,7 +16,8 @@ import { createLocalBackend } from '../../data-plane/storage/local/local-backend
 import { SYNC_BEHIND_BYTES } from '../../data-plane/storage/local/local-writer.ts';
 import { rejectionOf } from '../support/rejection.ts';
 
-const datasyncCalls = vi.hoisted(() => ({ count: 0, delayMs: 0 }));
+/** `gate`, when set, holds each datasync back until it settles (then the datasync fails). */
+const datasyncCalls = vi.hoisted(() => ({ count: 0, gate: undefined as Promise<void> | undefined }));
 
 vi.mock('../../data-plane/storage/local/direct-io.ts', async (importOriginal) => {
   const actual = await importOriginal<typeof DirectIo>();
@@ -30,7 +31,7 @@ vi.mock('../../data-plane/storage/local/direct-io.ts', async (importOriginal) =>
           if (name === 'datasync') {
             return async () => {
               datasyncCalls.count++;
-              if (datasyncCalls.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, datasyncCalls.delayMs));
+              await datasyncCalls.gate;
               throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO', errno: -5 });
             };
           }
@@ -50,7 +51,7 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 
 beforeEach(() => {
   datasyncCalls.count = 0;
-  datasyncCalls.delayMs = 0;
+  datasyncCalls.gate = undefined;
 });
 
 /**
@@ -96,12 +97,16 @@ it('a failed sync behind sticks: later writes and the commit reject, nothing is 
 }, 60_000);
 
 it('a sync behind that fails while the commit waits for it fails the commit: nothing is published', async () => {
-  datasyncCalls.delayMs = 300;
+  let release = (): void => undefined;
+  datasyncCalls.gate = new Promise<void>((resolve) => (release = resolve));
   await withFailingWriter('failing/late', 9, async (writer, block) => {
-    // The sync starts with the block that reaches 64 MiB and fails 300 ms later, after the commit began.
+    // The sync starts with the block that reaches 64 MiB and is held until the commit has begun.
     for (let written = 0; written <= SYNC_BEHIND_BYTES; written += BLOCK_BYTES) await writer.write(block);
     expect(datasyncCalls.count).toBe(1);
-    const error = await rejectionOf(writer.commit('failing/late'), StorageError);
+    const committed = rejectionOf(writer.commit('failing/late'), StorageError);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    const error = await committed;
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain('sync staged bytes');
   });

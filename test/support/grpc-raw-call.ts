@@ -19,8 +19,8 @@ export interface RawGrpcAnswer {
   readonly rstCode: number;
   /** How many of the pieces were written. */
   readonly written: number;
-  /** Milliseconds from the call's start to its status (undefined without one). */
-  readonly answeredMs: number | undefined;
+  /** Whether the status came before the client ended (or cancelled) its side of the stream. */
+  readonly answeredBeforeEnd: boolean;
 }
 
 /** Options of {@link rawGrpcCall}. */
@@ -41,14 +41,14 @@ export function rawGrpcCall(baseUrl: string, path: string, headers: Record<strin
     const session = connect(baseUrl);
     session.on('error', reject);
     const stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
-    const started = performance.now();
-    const answer: { status?: string | undefined; message?: string | undefined; reason?: string | undefined; answeredMs?: number } = {};
+    const answer: { status?: string | undefined; message?: string | undefined; reason?: string | undefined; beforeEnd?: boolean } = {};
+    let ended = false;
     const read = (h: IncomingHttpHeaders): void => {
       const one = (name: string): string | undefined => {
         const value = h[name];
         return typeof value === 'string' ? value : undefined;
       };
-      if (answer.status === undefined && one('grpc-status') !== undefined) answer.answeredMs = performance.now() - started;
+      if (answer.status === undefined && one('grpc-status') !== undefined) answer.beforeEnd = !ended;
       answer.status ??= one('grpc-status');
       const message = one('grpc-message');
       answer.message ??= message === undefined ? undefined : decodeURIComponent(message);
@@ -62,7 +62,7 @@ export function rawGrpcCall(baseUrl: string, path: string, headers: Record<strin
     stream.on('error', () => undefined); // a cancelled or reset stream: its close says how
     stream.on('close', () => {
       session.close();
-      resolve({ status: answer.status, message: answer.message, reason: answer.reason, body: Buffer.concat(body), rstCode: stream.rstCode ?? 0, written, answeredMs: answer.answeredMs });
+      resolve({ status: answer.status, message: answer.message, reason: answer.reason, body: Buffer.concat(body), rstCode: stream.rstCode ?? 0, written, answeredBeforeEnd: answer.beforeEnd === true });
     });
     void (async () => {
       for (const piece of pieces) {
@@ -82,6 +82,7 @@ export function rawGrpcCall(baseUrl: string, path: string, headers: Record<strin
         if (options.progress !== undefined) options.progress.written = written;
       }
       if (options.endAfterMs !== undefined) await new Promise((r) => setTimeout(r, options.endAfterMs));
+      ended = true;
       if (options.cancelAfter !== undefined) stream.close(constants.NGHTTP2_CANCEL);
       else if (!stream.destroyed && !stream.closed) stream.end();
     })().catch(reject);
