@@ -6,6 +6,7 @@ import { request as httpRequest, Agent } from 'node:http';
 import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createDeferred } from '../../core/identity/deferred.ts';
 import { classifyPreface, listenHttp1AndH2c, type DualProtocolHandler, type DualProtocolServer } from '../../core/net/h2c-listener.ts';
 import { putStream } from '../support/put-stream.ts';
 
@@ -173,12 +174,11 @@ describe('listenHttp1AndH2c', () => {
 
   it('closes idle keep-alive connections at once and lets in-flight requests finish', async () => {
     let release: () => void = () => undefined;
-    let arrived: () => void = () => undefined;
-    const postArrived = new Promise<void>((resolve) => (arrived = resolve));
+    const postArrived = createDeferred<void>();
     const server = await listen((req, res) => {
       if (req.url === '/' && req.method === 'POST') {
         release = () => res.end('late');
-        arrived();
+        postArrived.resolve();
         return;
       }
       res.end('now');
@@ -190,7 +190,7 @@ describe('listenHttp1AndH2c', () => {
     await h2Request(session);
 
     const inFlight = http1(server.port, { method: 'POST' });
-    await postArrived;
+    await postArrived.promise;
     const started = performance.now();
     const closed = server.close(10_000);
     await new Promise((r) => setTimeout(r, 100));
@@ -203,11 +203,10 @@ describe('listenHttp1AndH2c', () => {
   });
 
   it('destroys what is still open when the grace period ends; close is idempotent', async () => {
-    let arrived: () => void = () => undefined;
-    const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
-    const server = await listen(() => arrived());
+    const requestArrived = createDeferred<void>();
+    const server = await listen(() => requestArrived.resolve());
     const hung = http1(server.port);
-    await requestArrived;
+    await requestArrived.promise;
     const started = performance.now();
     const first = server.close(100);
     expect(server.close(100)).toBe(first);

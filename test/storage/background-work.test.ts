@@ -1,17 +1,8 @@
 // The tracker behind StorageBackend.settle: settled() waits for every tracked piece of work, also for
 // pieces tracked while it waits, and never rejects, whatever the work does.
 import { describe, expect, it } from 'vitest';
+import { createDeferred } from '../../core/identity/deferred.ts';
 import { createBackgroundWork } from '../../data-plane/storage/background-work.ts';
-
-function deferred(): { promise: Promise<void>; resolve(): void; reject(error: Error): void } {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 describe('createBackgroundWork', () => {
   it('settles at once with nothing tracked', async () => {
@@ -20,9 +11,9 @@ describe('createBackgroundWork', () => {
 
   it('waits for every piece, including one tracked while it waits, and ignores failures', async () => {
     const work = createBackgroundWork();
-    const first = deferred();
-    const second = deferred();
-    const later = deferred();
+    const first = createDeferred<void>();
+    const second = createDeferred<void>();
+    const later = createDeferred<void>();
     work.track(first.promise);
     work.track(second.promise);
     let done = false;

@@ -8,6 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, expect, it, vi } from 'vitest';
+import { createDeferred } from '../../core/identity/deferred.ts';
 import { acquireAlignedBlock, BLOCK_BYTES, freeAlignedBlocks } from '../../data-plane/storage/aligned-blocks.ts';
 import type { StorageWriter } from '../../data-plane/storage/backend.ts';
 import { StorageError } from '../../data-plane/storage/errors.ts';
@@ -97,15 +98,15 @@ it('a failed sync behind sticks: later writes and the commit reject, nothing is 
 }, 60_000);
 
 it('a sync behind that fails while the commit waits for it fails the commit: nothing is published', async () => {
-  let release = (): void => undefined;
-  datasyncCalls.gate = new Promise<void>((resolve) => (release = resolve));
+  const held = createDeferred<void>();
+  datasyncCalls.gate = held.promise;
   await withFailingWriter('failing/late', 9, async (writer, block) => {
     // The sync starts with the block that reaches 64 MiB and is held until the commit has begun.
     for (let written = 0; written <= SYNC_BEHIND_BYTES; written += BLOCK_BYTES) await writer.write(block);
     expect(datasyncCalls.count).toBe(1);
     const committed = rejectionOf(writer.commit('failing/late'), StorageError);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    release();
+    held.resolve();
     const error = await committed;
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain('sync staged bytes');
